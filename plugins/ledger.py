@@ -1,0 +1,170 @@
+"""The usage sub-ledger and purchase entries in Beancount form, both ways.
+
+Importers write these entries; plugins read them back into the plain records of
+``tokenbooks.plugins.rules.records``. Keeping both directions in one module keeps the
+format in one place.
+
+A usage aggregate (one customer, UTC day, model, feature and action) with provenance:
+
+    2026-01-05 custom "usage" "acme" "gpt-4o" "chat" ""
+      input_tokens: 120000
+      cached_input_tokens: 20000
+      output_tokens: 30000
+      events: 42
+      source: "usage-2026-01.jsonl"
+      sha256: "9f2c..."
+      first_event: "evt-000001"
+      last_event: "evt-000042"
+
+An action aggregate has the action as fourth value and its outcomes in metadata
+(``completed``, ``partial``, ``failed``). A credit purchase is a transaction:
+
+    2026-01-03 * "Acme Corp" "Credit purchase: standard" ^acme-2026
+      customer: "acme"
+      contract: "acme-2026"
+      rule: "purchase"
+      pack: "standard"
+      credits: 100000
+      expires: 2026-07-03
+      payment_id: "pay-001"
+      Assets:Bank                          1000.00 USD
+      Liabilities:Deferred-Revenue:Acme   -1000.00 USD
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+
+from beancount.core import data
+from beancount.core.amount import Amount
+from beancount.parser import grammar
+
+from .rules import accounts
+from .rules.records import Purchase, Usage
+
+USAGE = "usage"
+COUNT_FIELDS = ("input_tokens", "cached_input_tokens", "output_tokens", "events",
+                "completed", "partial", "failed", "unbilled_events")
+
+
+def _ref(meta: data.Meta) -> str:
+    return f"{meta.get('filename', '?')}:{meta.get('lineno', 0)}"
+
+
+def _int(value: object) -> int:
+    if isinstance(value, Decimal):
+        return int(value)
+    return int(value or 0)
+
+
+def usage_from_entry(entry: data.Custom) -> Usage:
+    """The Usage record of one ``custom "usage"`` entry (raises ValueError if malformed)."""
+    values = [v.value for v in entry.values]
+    if not values or not isinstance(values[0], str) or not values[0]:
+        raise ValueError('expected custom "usage" "<customer>" "<model>" "<feature>" "<action>"')
+    values += [""] * (4 - len(values))
+    meta = entry.meta
+    counts = {}
+    for name in COUNT_FIELDS:
+        raw = meta.get(name, 0)
+        if not isinstance(raw, (int, Decimal)) or raw < 0 or raw != int(raw):
+            raise ValueError(f"{name}: expected a whole number >= 0, got {raw!r}")
+        counts[name] = _int(raw)
+    if counts["cached_input_tokens"] > counts["input_tokens"]:
+        raise ValueError("cached_input_tokens: expected at most input_tokens")
+    until = meta.get("until")
+    return Usage(
+        date=entry.date, customer=values[0], model=values[1] or "", feature=values[2] or "",
+        action=values[3] or "", user=str(meta.get("user", "") or ""),
+        until=until if isinstance(until, datetime.date) else None, ref=_ref(meta), **counts,
+    )
+
+
+def usage_records(entries: Iterable[data.Directive]) -> tuple[list[Usage], list[tuple]]:
+    """All usage records of a book, and (entry, message) for entries that are malformed."""
+    records, bad = [], []
+    for entry in entries:
+        if isinstance(entry, data.Custom) and entry.type == USAGE:
+            try:
+                records.append(usage_from_entry(entry))
+            except ValueError as exc:
+                bad.append((entry, str(exc)))
+    return records, bad
+
+
+def _value(value: object) -> grammar.ValueType:
+    return grammar.ValueType(value, type(value))
+
+
+def usage_entry(usage: Usage, provenance: dict[str, object]) -> data.Custom:
+    """The ``custom "usage"`` entry for ``usage``, with provenance metadata."""
+    meta: dict[str, object] = {}
+    for name in COUNT_FIELDS:
+        value = getattr(usage, name)
+        if value or name == "events":
+            meta[name] = Decimal(value)
+    if usage.user:
+        meta["user"] = usage.user
+    if usage.until and usage.until != usage.date:
+        meta["until"] = usage.until
+    meta.update(provenance)
+    return data.Custom(
+        data.new_metadata(str(provenance.get("source", "<import>")), 0, meta), usage.date,
+        USAGE, [_value(usage.customer), _value(usage.model), _value(usage.feature),
+                _value(usage.action)],
+    )
+
+
+def is_purchase(entry: data.Directive) -> bool:
+    return (isinstance(entry, data.Transaction)
+            and entry.meta.get("rule") in ("purchase", "refund")
+            and "customer" in entry.meta)
+
+
+def purchase_from_entry(entry: data.Transaction) -> Purchase:
+    """The Purchase record of a purchase or refund transaction."""
+    meta = entry.meta
+    customer = meta["customer"]
+    liability = accounts.deferred_revenue(customer)
+    legs = [p for p in entry.postings if p.account == liability]
+    if not legs:
+        raise ValueError(f"expected a posting to {liability}")
+    amount = sum((p.units.number for p in legs), Decimal(0))
+    currency = legs[0].units.currency
+    kind = meta["rule"]
+    paid = not any(p.account.startswith("Assets:Receivable:") for p in entry.postings)
+    credits = meta.get("credits")
+    return Purchase(
+        date=entry.date, customer=customer, contract=str(meta.get("contract", "")),
+        pack=str(meta.get("pack", "")), amount=abs(amount), currency=currency,
+        payment_id=str(meta.get("payment_id", "") or ""),
+        credits=Decimal(credits) if credits is not None else None,
+        expires=meta.get("expires") if isinstance(meta.get("expires"), datetime.date) else None,
+        paid=paid, kind=kind, refund_of=str(meta.get("refund_of", "") or ""), ref=_ref(meta),
+    )
+
+
+def purchase_records(entries: Iterable[data.Directive]) -> tuple[list[Purchase], list[tuple]]:
+    records, bad = [], []
+    for entry in entries:
+        if is_purchase(entry):
+            try:
+                records.append(purchase_from_entry(entry))
+            except (ValueError, KeyError) as exc:
+                bad.append((entry, str(exc)))
+    return records, bad
+
+
+def posting(account: str, number: Decimal, currency: str) -> data.Posting:
+    return data.Posting(account, Amount(number, currency), None, None, None, None)
+
+
+def transaction(meta: dict[str, object], date: datetime.date, payee: str, narration: str,
+                postings: Sequence[data.Posting], links: Iterable[str] = (),
+                filename: str = "<tokenbooks>", lineno: int = 0) -> data.Transaction:
+    return data.Transaction(
+        data.new_metadata(filename, lineno, dict(meta)), date, "*", payee, narration,
+        data.EMPTY_SET, frozenset(links), list(postings),
+    )

@@ -1,0 +1,615 @@
+"""Load and validate the contracts folder: customers, price books and cost tables.
+
+    contracts/
+      tokenbooks.schema.json      (optional copy; the packaged schema is used)
+      customers/acme.yaml         one customer and its contracts
+      price-books/list-2026.yaml  list prices, versioned by effective date
+      costs/openai.yaml           a provider's cost per model (COGS), same shape
+
+Every file is checked against the JSON Schema shipped in ``tokenbooks.contracts``, then
+for what a schema cannot say: dates that exist, end after start, money to the cent,
+references (a contract's price book, a top-up pack, a purchase's pack). All errors of a
+load are returned together, each naming the file, the line, the field and what was
+expected; a file with errors contributes nothing to the model, so nothing half-valid is
+ever priced. YAML numbers are read as ``Decimal``: a float never enters the books.
+"""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import json
+import os
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from .model import (
+    ZERO,
+    ActionPrice,
+    Band,
+    Breakage,
+    BreakageRevision,
+    Commitment,
+    Contract,
+    ContractSet,
+    Customer,
+    Modification,
+    ModelRates,
+    Overage,
+    Pack,
+    PriceBook,
+    PriceBookVersion,
+    Term,
+    Tiers,
+    TopUp,
+    customer_component,
+)
+
+CENT = Decimal("0.01")
+DEFAULT_PER = 1_000_000
+ACTION_STATUSES = ("completed", "partial", "failed")
+
+
+@dataclass(frozen=True)
+class ContractError:
+    """One problem in one contract file."""
+
+    file: str
+    line: int | None
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+
+
+# --- YAML with Decimal numbers and line numbers -------------------------------------------
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that reads floats as Decimal (exactly as written)."""
+
+
+def _decimal(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Decimal:
+    text = loader.construct_scalar(node).replace("_", "")
+    if text.lower() in (".nan", ".inf", "-.inf", "+.inf"):
+        raise yaml.constructor.ConstructorError(
+            None, None, f"not a finite number: {text}", node.start_mark
+        )
+    return Decimal(text)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:float", _decimal)
+
+
+def _walk_lines(node: yaml.Node, path: tuple, lines: dict, dupes: list) -> None:
+    lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        seen: set = set()
+        for key_node, value_node in node.value:
+            key = key_node.value
+            if key in seen:
+                dupes.append((path + (key,), key_node.start_mark.line + 1))
+            seen.add(key)
+            lines[path + (key,)] = key_node.start_mark.line + 1
+            _walk_lines(value_node, path + (key,), lines, dupes)
+            lines[path + (key,)] = key_node.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _walk_lines(item, path + (index,), lines, dupes)
+
+
+def read_yaml(path: Path) -> tuple[Any, dict, list[ContractError]]:
+    """Parse one YAML file into (data, {path tuple: line}, errors)."""
+    name = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, {}, [ContractError(name, None, "", f"cannot read file: {exc}")]
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None, {}, [ContractError(name, 1, "", "file is empty")]
+        lines: dict = {}
+        dupes: list = []
+        _walk_lines(node, (), lines, dupes)
+        data = loader.construct_document(node)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        line = mark.line + 1 if mark else None
+        problem = getattr(exc, "problem", None) or str(exc)
+        return None, {}, [ContractError(name, line, "", f"invalid YAML: {problem}")]
+    except ValueError as exc:  # e.g. a date such as 2026-02-30
+        return None, {}, [ContractError(name, None, "", f"invalid value: {exc}")]
+    finally:
+        loader.dispose()
+    errors = [
+        ContractError(name, line, _field(p), f"duplicate key {p[-1]!r}") for p, line in dupes
+    ]
+    return data, lines, errors
+
+
+def _field(path: tuple) -> str:
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _line(lines: dict, path: tuple) -> int | None:
+    path = tuple(path)
+    while path not in lines and path:
+        path = path[:-1]
+    return lines.get(path)
+
+
+# --- JSON Schema ---------------------------------------------------------------------------
+
+
+@functools.cache
+def schema() -> dict:
+    """The JSON Schema for contract files, as shipped in the package."""
+    text = resources.files("tokenbooks.contracts").joinpath("tokenbooks.schema.json").read_text()
+    return json.loads(text)
+
+
+@functools.cache
+def _validator(kind: str) -> jsonschema.protocols.Validator:
+    root = schema()
+    sub = {"$ref": f"#/$defs/{kind}", "$defs": root["$defs"]}
+    return jsonschema.Draft202012Validator(sub)
+
+
+def _jsonable(value: Any) -> Any:
+    """The YAML data as JSON Schema sees it: dates become ISO strings, Decimals stay."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    return value
+
+
+def _describe(error: jsonschema.ValidationError) -> tuple[tuple, str]:
+    """(path, message) for a schema error, phrased as what was expected."""
+    path = tuple(error.absolute_path)
+    desc = error.schema.get("description") if isinstance(error.schema, dict) else None
+    value = error.instance
+    kind = error.validator
+    if kind == "required":
+        missing = re.search(r"'([^']+)' is a required property", error.message)
+        name = missing.group(1) if missing else "?"
+        return path + (name,), "is required but missing"
+    if kind == "additionalProperties":
+        extra = sorted(set(value) - set(error.schema.get("properties", {})))
+        allowed = ", ".join(sorted(error.schema.get("properties", {})))
+        key = extra[0] if extra else "?"
+        return path + (key,), f"unknown field {key!r}; expected one of: {allowed}"
+    if kind == "enum":
+        allowed = ", ".join(repr(v) for v in error.validator_value)
+        return path, f"expected one of {allowed}, got {value!r}"
+    if kind == "type":
+        expected = error.validator_value
+        what = {"number": "a number", "integer": "a whole number", "string": "text",
+                "object": "a mapping", "array": "a list", "boolean": "true or false"}
+        if isinstance(expected, list):
+            name = " or ".join(what.get(e, e) for e in expected)
+        else:
+            name = what.get(expected, expected)
+        return path, f"expected {name}, got {_show(value)}"
+    if kind == "pattern":
+        return path, f"expected {desc or 'text matching ' + error.validator_value}, got {value!r}"
+    if kind in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
+        op = {"minimum": ">=", "exclusiveMinimum": ">", "maximum": "<=",
+              "exclusiveMaximum": "<"}[kind]
+        return path, f"expected a number {op} {error.validator_value}, got {_show(value)}"
+    if kind in ("minItems", "minProperties"):
+        return path, f"expected at least {error.validator_value} entr{'y' if error.validator_value == 1 else 'ies'}"
+    if kind in ("anyOf", "oneOf"):
+        return path, f"expected {desc or 'a valid value'}, got {_show(value)}"
+    return path, error.message
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, (dict, list)):
+        return "a mapping" if isinstance(value, dict) else "a list"
+    return repr(value)
+
+
+def validate_schema(data: Any, kind: str, name: str, lines: dict) -> list[ContractError]:
+    errors = []
+    for error in sorted(_validator(kind).iter_errors(_jsonable(data)),
+                        key=lambda e: (list(map(str, e.absolute_path)), e.validator)):
+        path, message = _describe(error)
+        errors.append(ContractError(name, _line(lines, path), _field(path), message))
+    return errors
+
+
+# --- From validated data to the model ------------------------------------------------------
+
+
+class _Builder:
+    """Turns schema-valid data into model objects, collecting semantic errors."""
+
+    def __init__(self, name: str, lines: dict) -> None:
+        self.name = name
+        self.lines = lines
+        self.errors: list[ContractError] = []
+
+    def error(self, path: tuple, message: str) -> None:
+        self.errors.append(ContractError(self.name, _line(self.lines, path), _field(path), message))
+
+    def date(self, value: Any, path: tuple) -> datetime.date | None:
+        if value is None:
+            return None
+        if isinstance(value, datetime.date) and not isinstance(value, datetime.datetime):
+            return value
+        try:
+            return datetime.date.fromisoformat(str(value))
+        except ValueError:
+            self.error(path, f"expected a date YYYY-MM-DD that exists, got {value!r}")
+            return None
+
+    def money(self, value: Any, path: tuple) -> Decimal:
+        amount = Decimal(value)
+        if amount != amount.quantize(CENT):
+            self.error(path, f"expected an amount to the cent (2 decimal places), got {value}")
+        return amount
+
+    def term(self, value: str) -> Term:
+        count, unit = re.match(r"^(\d+) *(day|month|year)s?$", value.strip()).groups()
+        return Term(int(count), unit)
+
+    # price books and cost tables
+
+    def price_book(self, data: dict, stem: str, provider: str | None) -> PriceBook:
+        if data["id"] != stem:
+            self.error(("id",), f"expected the file name {stem!r} as id, got {data['id']!r}")
+        versions = []
+        previous = None
+        for i, raw in enumerate(data["versions"]):
+            effective = self.date(raw["effective"], ("versions", i, "effective"))
+            if effective is None:
+                continue
+            if previous is not None and effective <= previous:
+                self.error(("versions", i, "effective"),
+                           f"expected versions in increasing date order, got {effective} "
+                           f"after {previous}")
+            previous = effective
+            models = {}
+            for model, rates in raw["models"].items():
+                models[model] = ModelRates(
+                    input=Decimal(rates["input"]),
+                    cached_input=Decimal(rates.get("cached_input", rates["input"])),
+                    output=Decimal(rates["output"]),
+                )
+            versions.append(PriceBookVersion(effective, models, _line(self.lines, ("versions", i))))
+        return PriceBook(
+            id=data["id"], currency=data["currency"], per=int(data.get("per", DEFAULT_PER)),
+            versions=tuple(sorted(versions, key=lambda v: v.effective)), source=self.name,
+            provider=provider,
+        )
+
+    # customers
+
+    def customer(self, data: dict) -> Customer:
+        contracts = tuple(
+            self.contract(raw, data["customer"], ("contracts", i))
+            for i, raw in enumerate(data["contracts"])
+        )
+        ordered = sorted(contracts, key=lambda c: c.start)
+        for before, after in zip(ordered, ordered[1:], strict=False):
+            if before.end is None or after.start <= before.end:
+                index = contracts.index(after)
+                self.error(("contracts", index, "start"),
+                           f"contract {after.id!r} starts {after.start}, inside contract "
+                           f"{before.id!r} (expected contracts of a customer not to overlap)")
+        return Customer(id=data["customer"], name=data["name"], contracts=contracts,
+                        segment=data.get("segment"), source=self.name)
+
+    def contract(self, raw: dict, customer: str, path: tuple) -> Contract:
+        start = self.date(raw["start"], path + ("start",)) or datetime.date.min
+        end = self.date(raw.get("end"), path + ("end",))
+        if end is not None and end < start:
+            self.error(path + ("end",), f"expected an end on or after the start {start}, got {end}")
+        packs = {
+            name: self.pack(name, p, path + ("packs", name))
+            for name, p in (raw.get("packs") or {}).items()
+        }
+        billing = raw["billing"]
+        credit_value = raw.get("credit_value")
+        if billing == "prepaid":
+            if credit_value is None:
+                self.error(path + ("credit_value",),
+                           "is required for prepaid billing (list value of one credit)")
+            if not packs:
+                self.error(path + ("packs",), "expected at least one pack for prepaid billing")
+        overage = self.overage(raw.get("overage"), packs, path + ("overage",))
+        modifications = tuple(
+            self.modification(m, path + ("modifications", i), start, end)
+            for i, m in enumerate(raw.get("modifications") or [])
+        )
+        ids = [m.id for m in modifications]
+        for i, mod_id in enumerate(ids):
+            if mod_id in ids[:i]:
+                self.error(path + ("modifications", i, "id"),
+                           f"duplicate modification id {mod_id!r}")
+        commitment = None
+        if raw.get("commitment"):
+            c = raw["commitment"]
+            commitment = Commitment(
+                amount=self.money(c["amount"], path + ("commitment", "amount")),
+                period=c.get("period", "month"), method=c.get("method", "remote"),
+                carryover=bool(c.get("carryover", False)),
+                expected_usage=Decimal(c["expected_usage"]) if "expected_usage" in c else None,
+            )
+            if commitment.method == "proportional" and commitment.expected_usage is None:
+                self.error(path + ("commitment", "expected_usage"),
+                           "is required for method 'proportional' (expected list value of "
+                           "usage per period)")
+        return Contract(
+            id=raw["id"], customer=customer, start=start, end=end, currency=raw["currency"],
+            billing=billing, price_book=raw["price_book"],
+            discount=Decimal(raw.get("discount", 0)),
+            rates={m: {k: Decimal(v) for k, v in r.items()} for m, r in (raw.get("rates") or {}).items()},
+            credit_value=Decimal(credit_value) if credit_value is not None else None,
+            packs=packs, draw_order=raw.get("draw_order", "earliest_expiry"), overage=overage,
+            commitment=commitment, tiers=self.tiers(raw.get("tiers"), path + ("tiers",)),
+            actions={
+                name: ActionPrice(
+                    price=Decimal(a["price"]),
+                    weights={s: Decimal(a.get(s, 1 if s == "completed" else 0))
+                             for s in ACTION_STATUSES},
+                )
+                for name, a in (raw.get("actions") or {}).items()
+            },
+            modifications=modifications,
+            payment_terms_days=int(raw.get("payment_terms_days", 30)),
+            non_billable_features=frozenset(raw.get("non_billable_features") or ()),
+            source=self.name, line=_line(self.lines, path),
+        )
+
+    def pack(self, name: str, raw: dict, path: tuple) -> Pack:
+        if "expires" in raw and "expires_after" in raw:
+            self.error(path + ("expires",), "expected either 'expires' or 'expires_after', not both")
+        b = raw.get("breakage") or {"method": "remote"}
+        if b["method"] == "proportional" and "rate" not in b:
+            self.error(path + ("breakage", "rate"),
+                       "is required for method 'proportional' (expected unused fraction)")
+        if b["method"] == "remote" and ("rate" in b or b.get("revisions")):
+            self.error(path + ("breakage", "method"),
+                       "expected 'proportional' when a rate or revisions are given, got 'remote'")
+        revisions = tuple(
+            BreakageRevision(
+                date=self.date(r["date"], path + ("breakage", "revisions", i, "date")),
+                rate=Decimal(r["rate"]), approved_by=r.get("approved_by"), basis=r.get("basis"),
+            )
+            for i, r in enumerate(b.get("revisions") or [])
+        )
+        return Pack(
+            name=name, price=self.money(raw["price"], path + ("price",)),
+            credits=Decimal(raw["credits"]),
+            expires_after=self.term(raw["expires_after"]) if "expires_after" in raw else None,
+            expires=self.date(raw.get("expires"), path + ("expires",)),
+            breakage=Breakage(method=b["method"],
+                              rate=Decimal(b["rate"]) if "rate" in b else None,
+                              revisions=revisions, approved_by=b.get("approved_by")),
+        )
+
+    def overage(self, raw: dict | None, packs: dict, path: tuple) -> Overage:
+        if not raw:
+            return Overage()
+        top_up = None
+        if raw.get("top_up"):
+            t = raw["top_up"]
+            top_up = TopUp(pack=t["pack"], below=Decimal(t["below"]))
+            if t["pack"] not in packs:
+                self.error(path + ("top_up", "pack"),
+                           f"expected a pack of this contract ({', '.join(sorted(packs)) or 'none'}), "
+                           f"got {t['pack']!r}")
+        if raw["policy"] == "top_up" and top_up is None:
+            self.error(path + ("top_up",), "is required for policy 'top_up'")
+        return Overage(policy=raw["policy"], multiplier=Decimal(raw.get("multiplier", 1)),
+                       top_up=top_up)
+
+    def tiers(self, raw: dict | None, path: tuple) -> Tiers | None:
+        if not raw:
+            return None
+        bands = []
+        previous = ZERO
+        for i, b in enumerate(raw["bands"]):
+            up_to = Decimal(b["up_to"]) if b["up_to"] is not None else None
+            last = i == len(raw["bands"]) - 1
+            if up_to is None and not last:
+                self.error(path + ("bands", i, "up_to"), "expected null only on the last band")
+            if up_to is not None and up_to <= previous:
+                self.error(path + ("bands", i, "up_to"),
+                           f"expected bands in increasing order, got {up_to} after {previous}")
+            if last and up_to is not None:
+                self.error(path + ("bands", i, "up_to"),
+                           "expected null on the last band (no upper limit)")
+            previous = up_to if up_to is not None else previous
+            bands.append(Band(up_to, Decimal(b["multiplier"])))
+        return Tiers(mode=raw["mode"], period=raw.get("period", "month"), bands=tuple(bands))
+
+    def modification(self, raw: dict, path: tuple, start: datetime.date,
+                     end: datetime.date | None) -> Modification:
+        day = self.date(raw["date"], path + ("date",)) or start
+        if day < start or (end is not None and day > end):
+            self.error(path + ("date",),
+                       f"expected a date within the contract ({start} to {end or 'open'}), got {day}")
+        if raw.get("add_credits") and "price" not in raw:
+            self.error(path + ("price",), "is required when credits are added")
+        return Modification(
+            id=raw["id"], date=day, add_credits=Decimal(raw.get("add_credits", 0)),
+            price=self.money(raw.get("price", 0), path + ("price",)),
+            expires=self.date(raw.get("expires"), path + ("expires",)),
+            ssp=self.money(raw["ssp"], path + ("ssp",)) if "ssp" in raw else None,
+            method=raw.get("method", "auto"),
+            past_credit=self.money(raw.get("past_credit", 0), path + ("past_credit",)),
+            discount=Decimal(raw["discount"]) if "discount" in raw else None,
+            rates={m: {k: Decimal(v) for k, v in r.items()} for m, r in (raw.get("rates") or {}).items()},
+            approved_by=raw.get("approved_by"),
+            approved_on=self.date(raw.get("approved_on"), path + ("approved_on",)),
+            evidence=raw.get("evidence"), line=_line(self.lines, path),
+        )
+
+
+def _yaml_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.glob("*.y*ml") if p.suffix in (".yaml", ".yml"))
+
+
+def _display(path: Path, base: Path | None) -> str:
+    if base is not None:
+        try:
+            return os.path.relpath(path, base)
+        except ValueError:
+            pass
+    return str(path)
+
+
+def load_contracts(folder: str | os.PathLike,
+                   display_base: str | os.PathLike | None = None
+                   ) -> tuple[ContractSet, list[ContractError]]:
+    """Read and validate every contract file under ``folder``.
+
+    Returns the contract set (built from the files without errors) and every error found.
+    File names in errors are shown relative to ``display_base`` when given.
+    """
+    root = Path(folder)
+    base = Path(display_base) if display_base is not None else None
+    errors: list[ContractError] = []
+    if not root.is_dir():
+        return ContractSet({}, {}, {}, ()), [
+            ContractError(str(root), None, "", "contracts folder not found")]
+
+    files: list[Path] = []
+    price_books: dict[str, PriceBook] = {}
+    costs: dict[str, PriceBook] = {}
+    customers: dict[str, Customer] = {}
+    sources: dict[str, tuple[str, dict]] = {}
+
+    for kind, sub in (("price-book", "price-books"), ("cost", "costs")):
+        for path in _yaml_files(root / sub):
+            files.append(path)
+            name = _display(path, base)
+            data, lines, file_errors = read_yaml(path)
+            if data is not None:
+                file_errors += validate_schema(data, "priceBookFile", name, lines)
+            if file_errors:
+                errors += file_errors
+                continue
+            builder = _Builder(name, lines)
+            if kind == "cost":
+                provider = data.get("provider", path.stem)
+                book = builder.price_book(data, path.stem, provider)
+                target = costs
+                key = provider
+            else:
+                book = builder.price_book(data, path.stem, None)
+                target = price_books
+                key = book.id
+            if builder.errors:
+                errors += builder.errors
+                continue
+            target[key] = book
+
+    for path in _yaml_files(root / "customers"):
+        files.append(path)
+        name = _display(path, base)
+        data, lines, file_errors = read_yaml(path)
+        if data is not None:
+            file_errors += validate_schema(data, "customerFile", name, lines)
+        if file_errors:
+            errors += file_errors
+            continue
+        builder = _Builder(name, lines)
+        customer = builder.customer(data)
+        if customer.id in customers:
+            builder.error(("customer",), f"duplicate customer id {customer.id!r}, also in "
+                                         f"{customers[customer.id].source}")
+        if builder.errors:
+            errors += builder.errors
+            continue
+        customers[customer.id] = customer
+        sources[customer.id] = (name, lines)
+
+    # Cross-file checks: references and uniqueness.
+    components: dict[str, str] = {}
+    contract_ids: dict[str, str] = {}
+    for customer in list(customers.values()):
+        name, lines = sources[customer.id]
+        bad = len(errors)
+        comp = customer_component(customer.id)
+        if comp in components:
+            errors.append(ContractError(name, _line(lines, ("customer",)), "customer",
+                                        f"account component {comp!r} is also that of customer "
+                                        f"{components[comp]!r}; expected distinct ids"))
+        components[comp] = customer.id
+        for i, contract in enumerate(customer.contracts):
+            path = ("contracts", i)
+            if contract.id in contract_ids:
+                errors.append(ContractError(name, _line(lines, path + ("id",)), _field(path + ("id",)),
+                                            f"duplicate contract id {contract.id!r}, also in "
+                                            f"{contract_ids[contract.id]}"))
+            contract_ids[contract.id] = name
+            book = price_books.get(contract.price_book)
+            if book is None:
+                known = ", ".join(sorted(price_books)) or "none"
+                errors.append(ContractError(
+                    name, _line(lines, path + ("price_book",)), _field(path + ("price_book",)),
+                    f"price book {contract.price_book!r} not found in price-books/ "
+                    f"(expected one of: {known})"))
+                continue
+            if book.currency != contract.currency:
+                errors.append(ContractError(
+                    name, _line(lines, path + ("currency",)), _field(path + ("currency",)),
+                    f"expected the price book's currency {book.currency}, got {contract.currency}"))
+            known_models = {m for v in book.versions for m in v.models}
+            for model, override in contract.rates.items():
+                if model not in known_models and set(override) < {"input", "cached_input", "output"}:
+                    if not {"input", "output"} <= set(override):
+                        errors.append(ContractError(
+                            name, _line(lines, path + ("rates", model)),
+                            _field(path + ("rates", model)),
+                            f"model {model!r} is not in price book {book.id!r}; expected input "
+                            f"and output rates for it"))
+        if len(errors) > bad:
+            del customers[customer.id]
+
+    return ContractSet(customers, price_books, costs, tuple(str(p) for p in files)), errors
+
+
+def check_purchase(contracts: ContractSet, customer: str, contract_id: str | None, pack: str,
+                   day: datetime.date) -> str | None:
+    """Why a purchase cannot be booked against the contracts, or None if it can."""
+    cust = contracts.customers.get(customer)
+    if cust is None:
+        return f"unknown customer {customer!r}"
+    contract = (next((c for c in cust.contracts if c.id == contract_id), None)
+                if contract_id else cust.contract_on(day))
+    if contract is None:
+        if contract_id:
+            return f"customer {customer!r} has no contract {contract_id!r}"
+        return f"customer {customer!r} has no contract in force on {day}"
+    mod_ids = {m.id for m in contract.modifications}
+    if pack not in contract.packs and pack not in mod_ids:
+        known = ", ".join(sorted(contract.packs) + sorted(mod_ids)) or "none"
+        return (f"contract {contract.id!r} has no pack or modification {pack!r} "
+                f"(expected one of: {known})")
+    return None

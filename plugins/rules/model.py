@@ -1,0 +1,270 @@
+"""The contract model: customers, contracts, packs, price books and cost tables.
+
+Plain, immutable data with no Beancount import. ``contracts.load_contracts`` builds it
+from the YAML under ``contracts/``; the pricing and recognition rules read it. Money is
+``Decimal`` (never float), dates are ``datetime.date``, rates are exact.
+
+    customer: acme                     ->  Customer(id="acme", contracts=(Contract(...),))
+    contracts:
+      - id: acme-2026
+        price_book: list-2026          ->  Contract.price_book == "list-2026"
+        packs: {standard: {...}}       ->  Contract.packs["standard"] == Pack(...)
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+ZERO = Decimal(0)
+
+
+def customer_component(customer: str) -> str:
+    """The customer id made into a Beancount account component.
+
+    ``acme`` -> ``Acme``, ``big-co`` -> ``Big-Co``, ``cust_00017`` -> ``Cust-00017``.
+    """
+    parts = [p for p in re.split(r"[-_.\s]+", customer) if p]
+    return "-".join(p[:1].upper() + p[1:] for p in parts)
+
+
+def add_months(day: datetime.date, months: int) -> datetime.date:
+    """``day`` plus whole months, clamped to the month's last day (Jan 31 + 1 = Feb 28)."""
+    index = day.month - 1 + months
+    year, month = day.year + index // 12, index % 12 + 1
+    return datetime.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+@dataclass(frozen=True)
+class Term:
+    """A length of time such as ``6 months``, ``90 days`` or ``1 year``."""
+
+    count: int
+    unit: str  # "day" | "month" | "year"
+
+    def after(self, day: datetime.date) -> datetime.date:
+        if self.unit == "day":
+            return day + datetime.timedelta(days=self.count)
+        if self.unit == "month":
+            return add_months(day, self.count)
+        return add_months(day, 12 * self.count)
+
+    def __str__(self) -> str:
+        return f"{self.count} {self.unit}{'s' if self.count != 1 else ''}"
+
+
+@dataclass(frozen=True)
+class ModelRates:
+    """Rates for one model, in currency per ``PriceBook.per`` tokens."""
+
+    input: Decimal
+    cached_input: Decimal
+    output: Decimal
+
+
+@dataclass(frozen=True)
+class PriceBookVersion:
+    effective: datetime.date
+    models: dict[str, ModelRates]
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class PriceBook:
+    """A price book (list prices) or a cost table (a provider's prices to us)."""
+
+    id: str
+    currency: str
+    per: int
+    versions: tuple[PriceBookVersion, ...]  # sorted by effective date
+    source: str = ""
+    provider: str | None = None  # cost tables only
+
+    def version_on(self, day: datetime.date) -> PriceBookVersion | None:
+        """The version in force on ``day``: the latest whose effective date is <= day."""
+        found = None
+        for version in self.versions:
+            if version.effective <= day:
+                found = version
+            else:
+                break
+        return found
+
+    def rates_on(self, model: str, day: datetime.date) -> ModelRates | None:
+        version = self.version_on(day)
+        return version.models.get(model) if version else None
+
+
+@dataclass(frozen=True)
+class BreakageRevision:
+    date: datetime.date
+    rate: Decimal
+    approved_by: str | None = None
+    basis: str | None = None
+
+
+@dataclass(frozen=True)
+class Breakage:
+    method: str = "remote"  # remote | proportional
+    rate: Decimal | None = None  # expected unused fraction (proportional)
+    revisions: tuple[BreakageRevision, ...] = ()
+    approved_by: str | None = None
+
+
+@dataclass(frozen=True)
+class Pack:
+    name: str
+    price: Decimal
+    credits: Decimal
+    expires_after: Term | None = None
+    expires: datetime.date | None = None
+    breakage: Breakage = field(default_factory=Breakage)
+
+    def expiry_for(self, purchased: datetime.date) -> datetime.date | None:
+        """Expiry date of a lot of this pack bought on ``purchased`` (None: never)."""
+        if self.expires is not None:
+            return self.expires
+        if self.expires_after is not None:
+            return self.expires_after.after(purchased)
+        return None
+
+
+@dataclass(frozen=True)
+class TopUp:
+    pack: str
+    below: Decimal  # credits
+
+
+@dataclass(frozen=True)
+class Overage:
+    policy: str = "invoice"  # invoice | hard_stop | top_up
+    multiplier: Decimal = Decimal(1)
+    top_up: TopUp | None = None
+
+
+@dataclass(frozen=True)
+class Commitment:
+    amount: Decimal
+    period: str = "month"  # month | year
+    method: str = "remote"  # remote | proportional | ratable
+    carryover: bool = False
+    expected_usage: Decimal | None = None  # list value expected per period (proportional)
+
+
+@dataclass(frozen=True)
+class Band:
+    up_to: Decimal | None
+    multiplier: Decimal
+
+
+@dataclass(frozen=True)
+class Tiers:
+    mode: str  # graduated | volume
+    period: str  # month | year
+    bands: tuple[Band, ...]
+
+
+@dataclass(frozen=True)
+class ActionPrice:
+    price: Decimal
+    weights: dict[str, Decimal]  # status -> weight (completed, partial, failed)
+
+
+@dataclass(frozen=True)
+class Modification:
+    id: str
+    date: datetime.date
+    add_credits: Decimal = ZERO
+    price: Decimal = ZERO
+    expires: datetime.date | None = None
+    ssp: Decimal | None = None
+    method: str = "auto"  # auto | separate | prospective | catch_up
+    past_credit: Decimal = ZERO
+    discount: Decimal | None = None
+    rates: dict[str, dict[str, Decimal]] = field(default_factory=dict)
+    approved_by: str | None = None
+    approved_on: datetime.date | None = None
+    evidence: str | None = None
+    line: int | None = None
+
+    @property
+    def approved(self) -> bool:
+        return bool(self.approved_by) and self.approved_on is not None
+
+
+@dataclass(frozen=True)
+class Contract:
+    id: str
+    customer: str
+    start: datetime.date
+    currency: str
+    billing: str  # prepaid | arrears
+    price_book: str
+    end: datetime.date | None = None
+    discount: Decimal = ZERO
+    rates: dict[str, dict[str, Decimal]] = field(default_factory=dict)
+    credit_value: Decimal | None = None
+    packs: dict[str, Pack] = field(default_factory=dict)
+    draw_order: str = "earliest_expiry"
+    overage: Overage = field(default_factory=Overage)
+    commitment: Commitment | None = None
+    tiers: Tiers | None = None
+    actions: dict[str, ActionPrice] = field(default_factory=dict)
+    modifications: tuple[Modification, ...] = ()
+    payment_terms_days: int = 30
+    non_billable_features: frozenset[str] = frozenset()
+    # Sections added by later features that this model does not type yet, kept verbatim.
+    extra: dict[str, Any] = field(default_factory=dict)
+    source: str = ""
+    line: int | None = None
+
+    def active_on(self, day: datetime.date) -> bool:
+        return self.start <= day and (self.end is None or day <= self.end)
+
+
+@dataclass(frozen=True)
+class Customer:
+    id: str
+    name: str
+    contracts: tuple[Contract, ...]
+    segment: str | None = None
+    source: str = ""
+
+    @property
+    def component(self) -> str:
+        return customer_component(self.id)
+
+    def contract_on(self, day: datetime.date) -> Contract | None:
+        """The contract in force on ``day`` (contracts of a customer never overlap)."""
+        for contract in self.contracts:
+            if contract.active_on(day):
+                return contract
+        return None
+
+
+@dataclass(frozen=True)
+class ContractSet:
+    """Everything under one ``contracts/`` folder, validated."""
+
+    customers: dict[str, Customer]
+    price_books: dict[str, PriceBook]
+    costs: dict[str, PriceBook]  # provider -> cost table
+    files: tuple[str, ...]  # every YAML file read, for Beancount's include list
+
+    def contract(self, contract_id: str) -> Contract | None:
+        for customer in self.customers.values():
+            for contract in customer.contracts:
+                if contract.id == contract_id:
+                    return contract
+        return None
+
+    def provider_of(self, model: str, day: datetime.date) -> str | None:
+        """The provider whose cost table prices ``model`` on ``day``."""
+        for provider, table in sorted(self.costs.items()):
+            if table.rates_on(model, day) is not None:
+                return provider
+        return None

@@ -1,0 +1,76 @@
+"""Plain records the rules consume: usage aggregates and credit purchases.
+
+They mirror what the importers write into the book (see ``tokenbooks.plugins.ledger``
+for the Beancount form) and carry no Beancount type, so the rules can be tested on
+plain data.
+
+    2026-01-05 custom "usage" "acme" "gpt-4o" "chat" ""    ->  Usage(customer="acme",
+      input_tokens: 120000                                       model="gpt-4o", ...)
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+from decimal import Decimal
+
+ACTION_STATUSES = ("completed", "partial", "failed")
+
+
+@dataclass(frozen=True)
+class Usage:
+    """One aggregate of usage events: a customer, a UTC day, a model, a feature, an action.
+
+    ``until`` is the last day covered (the same day at day grain; the month grain
+    covers several days that the contracts treat alike). ``ref`` points back at the
+    entry in the book (``file:line``) for provenance.
+    """
+
+    date: datetime.date
+    customer: str
+    model: str = ""
+    feature: str = ""
+    action: str = ""
+    input_tokens: int = 0
+    cached_input_tokens: int = 0
+    output_tokens: int = 0
+    events: int = 0
+    completed: int = 0
+    partial: int = 0
+    failed: int = 0
+    unbilled_events: int = 0  # e.g. failed provider requests: counted, never billed
+    user: str = ""
+    until: datetime.date | None = None
+    ref: str = ""
+
+    @property
+    def uncached_input_tokens(self) -> int:
+        return self.input_tokens - self.cached_input_tokens
+
+    @property
+    def last_day(self) -> datetime.date:
+        return self.until or self.date
+
+
+@dataclass(frozen=True)
+class Purchase:
+    """A credit purchase (or its refund) as booked by the purchases importer.
+
+    ``amount`` is positive for a purchase and for a refund alike; ``kind`` tells which.
+    ``credits``/``expires`` are what the purchase row gave (or the pack's defaults,
+    resolved at import), ``paid`` is False when the purchase was booked as a receivable.
+    """
+
+    date: datetime.date
+    customer: str
+    contract: str
+    pack: str
+    amount: Decimal
+    currency: str
+    payment_id: str
+    credits: Decimal | None = None
+    expires: datetime.date | None = None
+    paid: bool = True
+    kind: str = "purchase"  # purchase | refund
+    refund_of: str = ""
+    ref: str = ""
