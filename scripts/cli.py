@@ -1,0 +1,33 @@
+"""The ``tokenbooks`` command.
+
+    tokenbooks init DIR                          a new book that passes bean-check
+    tokenbooks import --ledger FILE SOURCE...    (importers)
+
+Each command lives in its own module of ``tokenbooks.scripts`` and is registered here;
+a command that does not exist yet is not listed.
+"""
+
+from __future__ import annotations
+
+import click
+
+from tokenbooks import __version__
+
+from .init_book import init
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="tokenbooks")
+def cli() -> None:
+    """Plain-text books for AI products that bill by usage (Beancount, ASC 606)."""
+
+
+cli.add_command(init)
+
+
+def main() -> None:
+    cli()
+
+
+if __name__ == "__main__":
+    main()

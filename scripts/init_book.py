@@ -1,0 +1,81 @@
+"""``tokenbooks init DIR``: a new, empty book that passes ``bean-check`` at once.
+
+    DIR/main.beancount        options, plugin lines, includes
+    DIR/accounts.beancount    open directives of the general accounts
+    DIR/contracts/            customers/, price-books/ (a starter list), costs/, the schema
+    DIR/imports/              imported entries, one file per source per month
+    DIR/documents/            archived source files
+    DIR/reports/              month-end outputs
+"""
+
+from __future__ import annotations
+
+import datetime
+from importlib import resources
+from pathlib import Path
+
+import click
+
+from tokenbooks.plugins.rules.contracts import schema
+
+TEMPLATES = resources.files("tokenbooks.scripts").joinpath("templates")
+KEEP = "Kept by tokenbooks; this file keeps the empty folder in version control.\n"
+
+
+def _render(name: str, **values: str) -> str:
+    return TEMPLATES.joinpath(name).read_text(encoding="utf-8").format(**values)
+
+
+def create_book(directory: Path, title: str, currency: str, start: datetime.date,
+                force: bool = False) -> list[Path]:
+    """Write a new book into ``directory``; returns the files written."""
+    main = directory / "main.beancount"
+    if main.exists() and not force:
+        raise click.ClickException(f"{main} exists; not overwriting a book (use --force)")
+    values = {"title": title, "currency": currency, "start": start.isoformat(),
+              "year": str(start.year)}
+    import json
+
+    files = {
+        "main.beancount": _render("main.beancount", **values),
+        "accounts.beancount": _render("accounts.beancount", **values),
+        "contracts/tokenbooks.schema.json": json.dumps(schema(), indent=2) + "\n",
+        "contracts/price-books/list.yaml": _render("list.yaml", **values),
+        "contracts/customers/customer.yaml.example": _render("customer.yaml.example", **values),
+        "contracts/costs/.keep": KEEP,
+        # main.beancount includes imports/*.beancount, and a glob that matches nothing
+        # is a load error: this file keeps the glob matching before the first import.
+        "imports/README.beancount": "; Imported entries: one file per source per month, "
+                                    "written by `tokenbooks import`.\n",
+        "documents/.keep": KEEP,
+        "reports/.keep": KEEP,
+    }
+    written = []
+    for name, text in files.items():
+        path = directory / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        written.append(path)
+    return written
+
+
+@click.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--title", default="AI books", show_default=True, help="Title shown in Fava.")
+@click.option("--currency", default="USD", show_default=True, help="Operating currency.")
+@click.option("--start", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="Date the accounts open (default: 1 January of this year).")
+@click.option("--force", is_flag=True, help="Overwrite an existing book's files.")
+def init(directory: Path, title: str, currency: str, start: datetime.datetime | None,
+         force: bool) -> None:
+    """Create a new book in DIRECTORY that passes bean-check at once."""
+    day = start.date() if start else datetime.date(datetime.date.today().year, 1, 1)
+    if not currency.isupper() or not currency.isalnum():
+        raise click.BadParameter(f"expected an upper-case code such as USD, got {currency!r}",
+                                 param_hint="--currency")
+    written = create_book(directory, title, currency, day, force)
+    click.echo(f"Created a book in {directory} ({len(written)} files).")
+    click.echo(f"  check it:   bean-check {directory / 'main.beancount'}")
+    click.echo(f"  browse it:  fava {directory / 'main.beancount'}")
+    click.echo(f"  next:       add customers in {directory / 'contracts/customers'}/ "
+               "(see customer.yaml.example)")
