@@ -302,8 +302,16 @@ class _Builder:
         return PriceBook(
             id=data["id"], currency=data["currency"], per=int(data.get("per", DEFAULT_PER)),
             versions=tuple(sorted(versions, key=lambda v: v.effective)), source=self.name,
-            provider=provider,
+            provider=provider, aliases=self.aliases(data.get("aliases") or {}, versions),
         )
+
+    def aliases(self, raw: dict, versions: list[PriceBookVersion]) -> dict[str, str]:
+        known = {m for v in versions for m in v.models}
+        for alias, target in raw.items():
+            if target not in known:
+                self.error(("aliases", alias), f"expected a model of this file "
+                                               f"({', '.join(sorted(known))}), got {target!r}")
+        return {str(a): str(t) for a, t in raw.items()}
 
     # customers
 

@@ -83,6 +83,7 @@ class PriceBook:
     versions: tuple[PriceBookVersion, ...]  # sorted by effective date
     source: str = ""
     provider: str | None = None  # cost tables only
+    aliases: dict[str, str] = field(default_factory=dict)  # model id as logged -> model id here
 
     def version_on(self, day: datetime.date) -> PriceBookVersion | None:
         """The version in force on ``day``: the latest whose effective date is <= day."""
