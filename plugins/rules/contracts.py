@@ -17,6 +17,7 @@ ever priced. YAML numbers are read as ``Decimal``: a float never enters the book
 from __future__ import annotations
 
 import datetime
+import difflib
 import functools
 import json
 import os
@@ -40,8 +41,8 @@ from .model import (
     Contract,
     ContractSet,
     Customer,
-    Modification,
     ModelRates,
+    Modification,
     Overage,
     Pack,
     PriceBook,
@@ -87,7 +88,17 @@ def _decimal(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Decimal:
     return Decimal(text)
 
 
+def _timestamp(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> datetime.date:
+    try:
+        return yaml.constructor.SafeConstructor.construct_yaml_timestamp(loader, node)
+    except ValueError as exc:  # 2026-02-30: keep the line number in the error
+        raise yaml.constructor.ConstructorError(
+            None, None, f"expected a date that exists, got {node.value} ({exc})",
+            node.start_mark) from exc
+
+
 _Loader.add_constructor("tag:yaml.org,2002:float", _decimal)
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp)
 
 
 def _walk_lines(node: yaml.Node, path: tuple, lines: dict, dupes: list) -> None:
@@ -107,9 +118,9 @@ def _walk_lines(node: yaml.Node, path: tuple, lines: dict, dupes: list) -> None:
             _walk_lines(item, path + (index,), lines, dupes)
 
 
-def read_yaml(path: Path) -> tuple[Any, dict, list[ContractError]]:
+def read_yaml(path: Path, name: str | None = None) -> tuple[Any, dict, list[ContractError]]:
     """Parse one YAML file into (data, {path tuple: line}, errors)."""
-    name = str(path)
+    name = name or str(path)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -127,7 +138,11 @@ def read_yaml(path: Path) -> tuple[Any, dict, list[ContractError]]:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line = mark.line + 1 if mark else None
         problem = getattr(exc, "problem", None) or str(exc)
-        return None, {}, [ContractError(name, line, "", f"invalid YAML: {problem}")]
+        context, context_mark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+        if context and context_mark is not None and context_mark is not mark:
+            problem = f"{problem} ({context} started on line {context_mark.line + 1})"
+        what = "invalid value" if isinstance(exc, yaml.constructor.ConstructorError) else "invalid YAML"
+        return None, {}, [ContractError(name, line, "", f"{what}: {problem}")]
     except ValueError as exc:  # e.g. a date such as 2026-02-30
         return None, {}, [ContractError(name, None, "", f"invalid value: {exc}")]
     finally:
@@ -197,7 +212,9 @@ def _describe(error: jsonschema.ValidationError) -> tuple[tuple, str]:
         extra = sorted(set(value) - set(error.schema.get("properties", {})))
         allowed = ", ".join(sorted(error.schema.get("properties", {})))
         key = extra[0] if extra else "?"
-        return path + (key,), f"unknown field {key!r}; expected one of: {allowed}"
+        close = difflib.get_close_matches(key, error.schema.get("properties", {}), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        return path + (key,), f"unknown field {key!r}{hint}; expected one of: {allowed}"
     if kind == "enum":
         allowed = ", ".join(repr(v) for v in error.validator_value)
         return path, f"expected one of {allowed}, got {value!r}"
@@ -233,11 +250,10 @@ def _show(value: Any) -> str:
 
 def validate_schema(data: Any, kind: str, name: str, lines: dict) -> list[ContractError]:
     errors = []
-    for error in sorted(_validator(kind).iter_errors(_jsonable(data)),
-                        key=lambda e: (list(map(str, e.absolute_path)), e.validator)):
+    for error in _validator(kind).iter_errors(_jsonable(data)):
         path, message = _describe(error)
         errors.append(ContractError(name, _line(lines, path), _field(path), message))
-    return errors
+    return sorted(errors, key=lambda e: (e.line or 0, e.field, e.message))
 
 
 # --- From validated data to the model ------------------------------------------------------
@@ -516,7 +532,7 @@ def load_contracts(folder: str | os.PathLike,
         for path in _yaml_files(root / sub):
             files.append(path)
             name = _display(path, base)
-            data, lines, file_errors = read_yaml(path)
+            data, lines, file_errors = read_yaml(path, name)
             if data is not None:
                 file_errors += validate_schema(data, "priceBookFile", name, lines)
             if file_errors:
@@ -540,7 +556,7 @@ def load_contracts(folder: str | os.PathLike,
     for path in _yaml_files(root / "customers"):
         files.append(path)
         name = _display(path, base)
-        data, lines, file_errors = read_yaml(path)
+        data, lines, file_errors = read_yaml(path, name)
         if data is not None:
             file_errors += validate_schema(data, "customerFile", name, lines)
         if file_errors:
@@ -600,6 +616,7 @@ def load_contracts(folder: str | os.PathLike,
         if len(errors) > bad:
             del customers[customer.id]
 
+    errors.sort(key=lambda e: (e.file, e.line or 0))
     return ContractSet(customers, price_books, costs, tuple(str(p) for p in files)), errors
 
 
