@@ -1,0 +1,285 @@
+"""Synthetic usage and purchases: the bundled sample book and benchmark companies.
+
+    python -m tokenbooks.scripts.generate sample  --out ledgers/sources
+    python -m tokenbooks.scripts.generate company --out /tmp/co --customers 200
+
+``sample`` writes a quarter (2026-01 to 2026-03) of canonical usage events, one JSONL
+file per month, and a canonical purchases CSV for the five customers of ``contracts/``:
+acme (prepaid, proportional breakage), globex (arrears, actions, tiers, a non-billable
+``retry`` feature), initech (arrears with a monthly minimum), hooli (prepaid, hard stop)
+and umbrella (prepaid with automatic top-up).
+
+``company`` writes a whole synthetic company: N customers (default 200) with contracts
+(a mix of prepaid, arrears and hybrid), a price book for 5 models and cost tables, a
+year of events and the purchases of the prepaid customers: the reference workload of
+the benchmarks.
+
+Output depends only on the arguments (a seeded generator, no clock): the same command
+writes byte-identical files.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import json
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import click
+
+MODELS = ("gpt-4o", "gpt-4o-mini", "gpt-5-mini", "claude-sonnet-4-5", "claude-haiku-4-5")
+LIST_PRICES = {  # USD per 1M tokens: input, cached input, output
+    "gpt-4o": ("5.00", "2.50", "20.00"),
+    "gpt-4o-mini": ("0.30", "0.15", "1.20"),
+    "gpt-5-mini": ("0.50", "0.05", "4.00"),
+    "claude-sonnet-4-5": ("6.00", "0.60", "30.00"),
+    "claude-haiku-4-5": ("2.00", "0.20", "10.00"),
+}
+COSTS = {  # what the providers charge us
+    "openai": {"gpt-4o": ("2.50", "1.25", "10.00"), "gpt-4o-mini": ("0.15", "0.075", "0.60"),
+               "gpt-5-mini": ("0.25", "0.025", "2.00")},
+    "anthropic": {"claude-sonnet-4-5": ("3.00", "0.30", "15.00"),
+                  "claude-haiku-4-5": ("1.00", "0.10", "5.00")},
+}
+
+
+@dataclass
+class Profile:
+    """How one customer uses the product, per UTC day."""
+
+    customer: str
+    events_per_day: int
+    models: dict[str, int]  # model -> weight
+    features: dict[str, int] = field(default_factory=lambda: {"chat": 1})
+    input_tokens: int = 2000  # mean per event
+    output_tokens: int = 400
+    cached_share: float = 0.3
+    users: int = 0
+    action: str = ""  # an action some events complete (e.g. ticket_resolved)
+    action_share: float = 0.0
+    growth: float = 0.0  # relative growth of events per day over the period
+
+
+def _months(start: datetime.date, months: int) -> list[tuple[datetime.date, datetime.date]]:
+    spans = []
+    day = start.replace(day=1)
+    for _ in range(months):
+        nxt = (day.replace(day=28) + datetime.timedelta(days=4)).replace(day=1)
+        spans.append((day, nxt - datetime.timedelta(days=1)))
+        day = nxt
+    return spans
+
+
+def _pick(rng: random.Random, weights: dict[str, int]) -> str:
+    names = sorted(weights)
+    return rng.choices(names, weights=[weights[n] for n in names])[0]
+
+
+def events(profile: Profile, first: datetime.date, last: datetime.date, seed: int,
+           total_days: int | None = None, day_offset: int = 0) -> Iterator[dict]:
+    """Canonical usage events of one customer between two dates (inclusive)."""
+    rng = random.Random(f"{seed}:{profile.customer}:{first.isoformat()}")
+    span = total_days or ((last - first).days + 1)
+    day = first
+    index = 0
+    while day <= last:
+        progress = (day_offset + (day - first).days) / max(span - 1, 1)
+        count = max(0, round(profile.events_per_day * (1 + profile.growth * progress)
+                             * rng.uniform(0.7, 1.3)))
+        midnight = datetime.datetime.combine(day, datetime.time(), datetime.UTC)
+        seconds = sorted(rng.randrange(86400) for _ in range(count))
+        for second in seconds:
+            index += 1
+            input_tokens = max(1, int(rng.expovariate(1 / profile.input_tokens)))
+            cached = int(input_tokens * profile.cached_share * rng.random() * 2)
+            event = {
+                "event_id": f"{profile.customer}-{day:%Y%m%d}-{index:06d}",
+                "timestamp": (midnight + datetime.timedelta(seconds=second)).strftime(
+                    "%Y-%m-%dT%H:%M:%SZ"),
+                "customer": profile.customer,
+                "model": _pick(rng, profile.models),
+                "feature": _pick(rng, profile.features),
+                "input_tokens": input_tokens,
+                "cached_input_tokens": min(cached, input_tokens),
+                "output_tokens": max(0, int(rng.expovariate(1 / profile.output_tokens))),
+            }
+            if profile.users:
+                event["user"] = f"u{rng.randrange(profile.users):03d}"
+            if profile.action and rng.random() < profile.action_share:
+                event["action"] = profile.action
+                event["status"] = rng.choices(("completed", "partial", "failed"),
+                                              weights=(8, 1, 1))[0]
+                event["workflow"] = f"wf-{event['event_id']}"
+            yield event
+        day += datetime.timedelta(days=1)
+
+
+def write_jsonl(path: Path, rows: Iterator[dict]) -> int:
+    count = 0
+    with path.open("w", encoding="utf-8", newline="\n") as out:
+        for row in rows:
+            out.write(json.dumps(row, separators=(",", ":")) + "\n")
+            count += 1
+    return count
+
+
+def write_monthly_usage(out: Path, profiles: list[Profile], start: datetime.date, months: int,
+                        seed: int) -> dict[str, int]:
+    """One ``usage-YYYY-MM.jsonl`` per month, events sorted by time; returns counts."""
+    counts = {}
+    spans = _months(start, months)
+    total_days = (spans[-1][1] - spans[0][0]).days + 1
+    for first, last in spans:
+        offset = (first - spans[0][0]).days
+        rows = [e for p in profiles
+                for e in events(p, first, last, seed, total_days, offset)]
+        rows.sort(key=lambda e: (e["timestamp"], e["event_id"]))
+        name = f"usage-{first:%Y-%m}.jsonl"
+        counts[name] = write_jsonl(out / name, iter(rows))
+    return counts
+
+
+PURCHASE_FIELDS = ("date", "customer", "contract", "pack", "amount", "currency", "payment_id",
+                   "credits", "expires")
+
+
+def write_purchases(path: Path, rows: list[dict]) -> int:
+    with path.open("w", encoding="utf-8", newline="") as out:
+        writer = csv.DictWriter(out, PURCHASE_FIELDS, lineterminator="\n")
+        writer.writeheader()
+        for row in sorted(rows, key=lambda r: (r["date"], r["payment_id"])):
+            writer.writerow({k: row.get(k, "") for k in PURCHASE_FIELDS})
+    return len(rows)
+
+
+# --- the bundled sample ---------------------------------------------------------------------
+
+SAMPLE_PROFILES = [
+    Profile("acme", 48, {"gpt-4o": 3, "gpt-4o-mini": 5, "claude-haiku-4-5": 2},
+            {"chat": 3, "summarize": 1}, input_tokens=120000, output_tokens=6000, users=25,
+            growth=0.5),
+    Profile("globex", 50, {"gpt-4o-mini": 6, "gpt-4o": 1},
+            {"chat": 6, "retry": 1}, input_tokens=300000, output_tokens=15000,
+            action="ticket_resolved", action_share=0.3, growth=0.5),
+    Profile("initech", 18, {"claude-sonnet-4-5": 1, "claude-haiku-4-5": 2},
+            {"rag": 1}, input_tokens=120000, output_tokens=16000, growth=1.0),
+    Profile("hooli", 18, {"gpt-5-mini": 1}, {"chat": 1}, input_tokens=200000,
+            output_tokens=40000, users=200),
+    Profile("umbrella", 40, {"claude-sonnet-4-5": 2, "gpt-4o": 1},
+            {"summarize": 2, "chat": 1}, input_tokens=150000, output_tokens=12000),
+]
+
+SAMPLE_PURCHASES = [
+    {"date": "2026-01-02", "customer": "acme", "contract": "acme-2026", "pack": "standard",
+     "amount": "1000.00", "currency": "USD", "payment_id": "pay-acme-0001"},
+    {"date": "2026-02-10", "customer": "acme", "contract": "acme-2026", "pack": "large",
+     "amount": "4500.00", "currency": "USD", "payment_id": "pay-acme-0002"},
+    {"date": "2026-01-05", "customer": "hooli", "contract": "hooli-2026", "pack": "starter",
+     "amount": "200.00", "currency": "USD", "payment_id": "pay-hooli-0001"},
+    {"date": "2026-01-01", "customer": "umbrella", "contract": "umbrella-2026", "pack": "bulk",
+     "amount": "2000.00", "currency": "USD", "payment_id": "pay-umbrella-0001"},
+    # The modification's added credits, invoiced: no payment yet, so a receivable.
+    {"date": "2026-03-01", "customer": "umbrella", "contract": "umbrella-2026",
+     "pack": "umbrella-amend-1", "amount": "700.00", "currency": "USD", "payment_id": "",
+     "credits": "100000", "expires": "2027-02-28"},
+]
+
+
+def write_sample(out: Path, seed: int = 7) -> dict[str, int]:
+    out.mkdir(parents=True, exist_ok=True)
+    counts = write_monthly_usage(out, SAMPLE_PROFILES, datetime.date(2026, 1, 1), 3, seed)
+    counts["purchases.csv"] = write_purchases(out / "purchases.csv", SAMPLE_PURCHASES)
+    return counts
+
+
+# --- a synthetic company for benchmarks -----------------------------------------------------
+
+
+def _yaml_rates(models: dict[str, tuple[str, str, str]], indent: str) -> str:
+    return "".join(f"{indent}{m}: {{input: {i}, cached_input: {c}, output: {o}}}\n"
+                   for m, (i, c, o) in sorted(models.items()))
+
+
+def write_company_contracts(root: Path, customers: int, seed: int) -> list[Profile]:
+    """Contracts, price book and cost tables of a synthetic company; returns the profiles."""
+    rng = random.Random(f"company:{seed}")
+    for sub in ("customers", "price-books", "costs"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    (root / "price-books" / "list-2026.yaml").write_text(
+        "id: list-2026\ncurrency: USD\nper: 1000000\nversions:\n  - effective: 2026-01-01\n"
+        "    models:\n" + _yaml_rates(LIST_PRICES, "      "))
+    for provider, models in COSTS.items():
+        (root / "costs" / f"{provider}.yaml").write_text(
+            f"id: {provider}\nprovider: {provider}\ncurrency: USD\nper: 1000000\nversions:\n"
+            "  - effective: 2026-01-01\n    models:\n" + _yaml_rates(models, "      "))
+    profiles = []
+    for n in range(customers):
+        cid = f"cust{n:04d}"
+        kind = ("prepaid", "arrears", "hybrid")[n % 3]
+        models = {m: rng.randint(1, 5) for m in rng.sample(MODELS, rng.randint(1, 3))}
+        profiles.append(Profile(cid, rng.randint(5, 40), models,
+                                {"chat": 3, "summarize": 1, "retry": 1},
+                                input_tokens=rng.randint(500, 5000),
+                                output_tokens=rng.randint(100, 1000), growth=rng.random()))
+        head = (f"customer: {cid}\nname: Customer {n}\nsegment: {kind}\ncontracts:\n"
+                f"  - id: {cid}-2026\n    start: 2026-01-01\n    currency: USD\n"
+                f"    price_book: list-2026\n    non_billable_features: [retry]\n")
+        if kind == "prepaid":
+            body = ("    billing: prepaid\n    credit_value: 0.01\n    packs:\n"
+                    "      standard: {price: 500.00, credits: 50000, expires_after: 6 months}\n"
+                    "    overage: {policy: top_up, top_up: {pack: standard, below: 5000}}\n")
+        elif kind == "arrears":
+            body = "    billing: arrears\n"
+        else:
+            body = ("    billing: arrears\n    commitment: {amount: 200.00, period: month, "
+                    "method: remote}\n")
+        (root / "customers" / f"{cid}.yaml").write_text(head + body)
+    return profiles
+
+
+def write_company(out: Path, customers: int = 200, months: int = 12, seed: int = 11
+                  ) -> dict[str, int]:
+    profiles = write_company_contracts(out / "contracts", customers, seed)
+    sources = out / "sources"
+    sources.mkdir(parents=True, exist_ok=True)
+    counts = write_monthly_usage(sources, profiles, datetime.date(2026, 1, 1), months, seed)
+    purchases = [
+        {"date": "2026-01-01", "customer": p.customer, "contract": f"{p.customer}-2026",
+         "pack": "standard", "amount": "500.00", "currency": "USD",
+         "payment_id": f"pay-{p.customer}-0001"}
+        for i, p in enumerate(profiles) if i % 3 == 0
+    ]
+    counts["purchases.csv"] = write_purchases(sources / "purchases.csv", purchases)
+    return counts
+
+
+@click.group()
+def main() -> None:
+    """Write synthetic usage, purchases and contracts."""
+
+
+@main.command("sample")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option("--seed", default=7, show_default=True)
+def sample_command(out: Path, seed: int) -> None:
+    """The bundled sample company's usage and purchases (2026-01 to 2026-03)."""
+    for name, count in write_sample(out, seed).items():
+        click.echo(f"{out / name}: {count} rows")
+
+
+@main.command("company")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option("--customers", default=200, show_default=True)
+@click.option("--months", default=12, show_default=True)
+@click.option("--seed", default=11, show_default=True)
+def company_command(out: Path, customers: int, months: int, seed: int) -> None:
+    """A synthetic company: contracts, a year of usage, purchases."""
+    for name, count in write_company(out, customers, months, seed).items():
+        click.echo(f"{name}: {count} rows")
+
+
+if __name__ == "__main__":
+    main()
