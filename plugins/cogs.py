@@ -1,0 +1,252 @@
+"""Book the inference cost (COGS) of all usage, and the providers' bills against it.
+
+    plugin "tokenbooks.plugins.cogs" "{'contracts': 'contracts', 'period': 'month'}"
+
+Runs after ``tokenbooks.plugins.contracts`` (which opens the provider accounts) and the
+revenue plugin. ``period`` is the posting period, ``month`` (default) or ``day``.
+
+**Attributed cost.** Every ``custom "usage"`` entry with tokens is costed with the cost
+table in force on its date (``tokenbooks.plugins.rules.cogs``), billable or not. One
+transaction per customer and posting period, one ``Expenses:COGS:Inference:<Provider>``
+posting per model, feature, action served and cost version, with posting metadata that
+beanquery and Fava can group on (``model``, ``feature``, ``action``, ``billable``), and one
+``Liabilities:Payable:<Provider>`` posting per provider:
+
+    2026-01-31 * "Globex Inc" "Inference cost 2026-01" ^globex-2026 ^bill-openai-2026-01
+      customer: "globex"
+      contract: "globex-2026"
+      rule: "cogs"
+      period: "2026-01"
+      Expenses:COGS:Inference:Openai     0.58 USD
+        model: "gpt-4o"
+        feature: "chat"
+        input_tokens: 120000
+        cached_input_tokens: 20000
+        output_tokens: 30000
+        exact_cost: 0.575
+        cost_version: "openai 2026-01-01"
+      Expenses:COGS:Inference:Openai     0.01 USD
+        model: "gpt-4o"
+        feature: "retry"
+        billable: FALSE
+        ...
+      Liabilities:Payable:Openai        -0.59 USD
+
+    SELECT meta('model'), meta('feature'), sum(position)
+      WHERE account ~ '^Expenses:COGS:Inference' AND entry_meta('customer') = 'globex'
+      GROUP BY 1, 2
+
+The transaction is dated on the last usage day it covers.
+
+**Provider bills.** The bill lines the provider cost importers write (``custom
+"provider-bill"``, see ``tokenbooks.plugins.provider_bills``) are added up per provider
+and period, rounded to the cent, and booked on the period's last day. The bill clears the
+cost attributed to that provider's usage in the period (the accruals above) and whatever
+the bill has beyond it, or short of it, is ``Expenses:COGS:Unattributed:<Provider>``:
+
+    2026-01-31 * "openai" "Provider bill 2026-01" ^bill-openai-2026-01
+      rule: "provider-bill"
+      provider: "openai"
+      period: "2026-01"
+      Liabilities:Payable:Openai            100.00 USD   ; role: "accrual-cleared"
+      Expenses:COGS:Unattributed:Openai      50.00 USD
+      Liabilities:Payable:Openai           -150.00 USD   ; role: "bill"
+
+Computing the remainder at load time, rather than in the importer, keeps it right when
+usage of a billed period arrives after the bill: the next load settles it again. After the
+bill the payable is what the provider invoiced; paying it is an ordinary transaction.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from decimal import Decimal
+from typing import Any, NamedTuple
+
+from beancount.core import data
+
+from . import common
+from .ledger import posting, transaction, usage_from_entry
+from .provider_bills import bill_lines
+from .rules import accounts
+from .rules.bills import Settlement, collect, settle
+from .rules.cogs import (
+    PERIODS,
+    CostInput,
+    CostLine,
+    attribute,
+    attributed_by_provider,
+    to_decimal,
+)
+from .rules.model import ContractSet
+
+__plugins__ = ("cogs",)
+
+PLUGIN = "tokenbooks.plugins.cogs"
+CONFIG_KEYS = ("contracts", "period")
+
+
+class CogsError(NamedTuple):
+    source: data.Meta
+    message: str
+    entry: data.Directive | None
+
+
+def cogs(entries: data.Directives, options_map: dict[str, Any],
+         config: str | None = None) -> tuple[data.Directives, list]:
+    settings, errors = common.parse_config(config, PLUGIN)
+    errors = list(errors)
+    here = data.new_metadata(f"<{PLUGIN}>", 0)
+    unknown = sorted(set(settings) - set(CONFIG_KEYS))
+    if unknown:
+        errors.append(CogsError(here, f"{PLUGIN}: unknown config key {unknown[0]!r}; expected "
+                                      f"one of: {', '.join(CONFIG_KEYS)}", None))
+    grain = settings.get("period", "month")
+    if grain not in PERIODS:
+        errors.append(CogsError(here, f"{PLUGIN}: period: expected one of "
+                                      f"{', '.join(PERIODS)}, got {grain!r}", None))
+        return entries, errors
+    book, _ = common.load(options_map, settings)  # contract errors: the contracts plugin
+
+    inputs, by_ref = [], {}
+    for entry in entries:
+        if isinstance(entry, data.Custom) and entry.type == "usage":
+            try:
+                usage = usage_from_entry(entry)
+            except ValueError as exc:
+                errors.append(CogsError(entry.meta, f"usage entry not costed: {exc}", entry))
+                continue
+            workflow = entry.meta.get("workflow")
+            inputs.append(CostInput(usage, workflow if isinstance(workflow, str) else ""))
+            by_ref[usage.ref] = entry
+    lines, issues = attribute(inputs, book, grain)
+    for issue in issues:
+        entry = by_ref.get(issue.ref)
+        errors.append(CogsError(entry.meta if entry else here, issue.message, entry))
+
+    new: list[data.Directive] = [_cost_transaction(group, book)
+                                 for group in _by_customer_period(lines)]
+    settlements, bill_errors = _settlements(entries, lines, book, grain)
+    errors += bill_errors
+    new += [_bill_transaction(s) for s in settlements if _has_amounts(s)]
+    return entries + new, errors
+
+
+def _by_customer_period(lines: list[CostLine]) -> list[list[CostLine]]:
+    groups: dict[tuple[str, str], list[CostLine]] = defaultdict(list)
+    for line in lines:
+        groups[(line.customer, line.period)].append(line)
+    return [groups[key] for key in sorted(groups)]
+
+
+def bill_link(provider: str, period: str) -> str:
+    return f"bill-{provider}-{period}"
+
+
+def _cost_transaction(lines: list[CostLine], book: ContractSet) -> data.Transaction:
+    first = lines[0]
+    customer = book.customers.get(first.customer)
+    last_day = max(line.last_day for line in lines)
+    contract = customer.contract_on(last_day) if customer else None
+    meta: dict[str, object] = {"customer": first.customer}
+    if contract:
+        meta["contract"] = contract.id
+    meta.update({"rule": "cogs", "period": first.period,
+                 "usage_entries": Decimal(sum(line.usage_entries for line in lines))})
+    postings: list[data.Posting] = []
+    payable: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+    for line in lines:
+        leg = posting(accounts.cogs_inference(line.provider), line.amount, line.currency)
+        postings.append(leg._replace(meta=_line_meta(line)))
+        payable[(line.provider, line.currency)] += line.amount
+    for (provider, currency), amount in sorted(payable.items()):
+        postings.append(posting(accounts.payable(provider), -amount, currency))
+    links = {bill_link(p, first.period) for p, _ in payable}
+    if contract:
+        links.add(contract.id)
+    return transaction(meta, last_day, customer.name if customer else first.customer,
+                       f"Inference cost {first.period}", postings, sorted(links),
+                       filename=f"<{PLUGIN}>")
+
+
+def _line_meta(line: CostLine) -> dict[str, object]:
+    meta: dict[str, object] = {"model": line.model, "feature": line.feature}
+    if line.action:
+        meta["action"] = line.action
+    if not line.billable:
+        meta["billable"] = False
+    meta.update({
+        "input_tokens": Decimal(line.input_tokens),
+        "cached_input_tokens": Decimal(line.cached_input_tokens),
+        "output_tokens": Decimal(line.output_tokens),
+        "events": Decimal(line.events),
+        "exact_cost": to_decimal(line.exact),
+        "cost_version": f"{line.provider} {line.version.isoformat()}",
+    })
+    return meta
+
+
+def _settlements(entries: data.Directives, lines: list[CostLine], book: ContractSet,
+                 grain: str) -> tuple[list[Settlement], list[CogsError]]:
+    found, bad = bill_lines(entries)
+    errors = [CogsError(entry.meta, f"provider bill line not booked: {msg}", entry)
+              for entry, msg in bad]
+    seen: dict[str, data.Custom] = {}
+    kept = []
+    for line, entry in found:
+        if line.key in seen:
+            other = seen[line.key].meta
+            errors.append(CogsError(entry.meta, (
+                f"provider bill line {line.key!r} is also at {other.get('filename')}:"
+                f"{other.get('lineno')}; expected each report line once (not counted twice)"),
+                entry))
+            continue
+        if line.provider not in book.costs:
+            known = ", ".join(sorted(book.costs)) or "none"
+            errors.append(CogsError(entry.meta, (
+                f"provider bill of {line.provider!r}: no cost table contracts/costs/"
+                f"{line.provider}.yaml (expected one of: {known})"), entry))
+            continue
+        if line.currency != book.costs[line.provider].currency:
+            errors.append(CogsError(entry.meta, (
+                f"provider bill of {line.provider!r} in {line.currency}; expected the cost "
+                f"table's currency {book.costs[line.provider].currency}"), entry))
+            continue
+        seen[line.key] = entry
+        kept.append(line)
+    bills, problems = collect(kept, grain)
+    here = data.new_metadata(f"<{PLUGIN}>", 0)
+    errors += [CogsError(here, problem, None) for problem in problems]
+    return settle(bills, attributed_by_provider(lines)), errors
+
+
+def _has_amounts(settlement: Settlement) -> bool:
+    return bool(settlement.bill.amount or settlement.attributed)
+
+
+def _bill_transaction(settlement: Settlement) -> data.Transaction:
+    bill = settlement.bill
+    currency = bill.currency
+    meta: dict[str, object] = {
+        "rule": "provider-bill", "provider": bill.provider, "period": bill.period,
+        "bill_lines": Decimal(bill.lines), "bill_exact": bill.exact,
+        "first_day": bill.first_day, "last_day": bill.last_day,
+        "attributed": settlement.attributed, "unattributed": settlement.unattributed,
+    }
+    legs = []
+    if settlement.attributed:
+        legs.append(_role(posting(accounts.payable(bill.provider), settlement.attributed,
+                                  currency), "accrual-cleared"))
+    if settlement.unattributed:
+        legs.append(posting(accounts.cogs_unattributed(bill.provider), settlement.unattributed,
+                            currency))
+    if bill.amount:
+        legs.append(_role(posting(accounts.payable(bill.provider), -bill.amount, currency),
+                          "bill"))
+    return transaction(meta, bill.end, bill.provider, f"Provider bill {bill.period}", legs,
+                       [bill_link(bill.provider, bill.period)], filename=f"<{PLUGIN}>")
+
+
+def _role(leg: data.Posting, role: str) -> data.Posting:
+    return leg._replace(meta={"role": role})
+

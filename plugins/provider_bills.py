@@ -1,0 +1,79 @@
+"""Provider bill lines in Beancount form, both ways.
+
+The provider cost importers (``tokenbooks.importers.openai_costs``,
+``tokenbooks.importers.anthropic_costs``) write one entry per line of the provider's cost
+report: a day bucket and a line item, in currency units (dollars), exact as reported.
+``tokenbooks.plugins.cogs`` reads them back, adds up each provider's lines per posting
+period and books the bill against the cost attributed to usage.
+
+    2026-01-05 custom "provider-bill" "openai" "gpt-4o-2024-08-06, input" 41.204 USD
+      bill_key: "openai|2026-01-05|proj_abc|gpt-4o-2024-08-06, input"
+      project_id: "proj_abc"
+      source: "openai-costs-2026-01.json"
+      sha256: "9f2c..."
+
+``bill_key`` is the report's natural key (provider, bucket day and the report's group-by
+fields): importing the same report twice, or two overlapping reports, marks the second
+copy of a line as a duplicate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from decimal import Decimal
+
+from beancount.core import data
+from beancount.core.amount import Amount
+from beancount.parser import grammar
+
+from .rules.bills import BillLine
+
+PROVIDER_BILL = "provider-bill"
+KEY = "bill_key"
+
+
+def _ref(meta: data.Meta) -> str:
+    return f"{meta.get('filename', '?')}:{meta.get('lineno', 0)}"
+
+
+def bill_entry(line: BillLine, meta: dict[str, object]) -> data.Custom:
+    """The ``custom "provider-bill"`` entry of one bill line, with provenance ``meta``."""
+    values = [grammar.ValueType(line.provider, str), grammar.ValueType(line.label, str),
+              grammar.ValueType(Amount(line.amount, line.currency), Amount)]
+    full = {KEY: line.key, **meta}
+    return data.Custom(data.new_metadata(str(meta.get("source", "<import>")), 0, full),
+                       line.day, PROVIDER_BILL, values)
+
+
+def line_from_entry(entry: data.Custom) -> BillLine:
+    """The bill line of a ``custom "provider-bill"`` entry (ValueError if malformed)."""
+    values = [v.value for v in entry.values]
+    if (len(values) != 3 or not isinstance(values[0], str) or not values[0]
+            or not isinstance(values[1], str) or not isinstance(values[2], Amount)):
+        raise ValueError('expected custom "provider-bill" "<provider>" "<line item>" '
+                         '<amount> <currency>')
+    key = entry.meta.get(KEY)
+    if not isinstance(key, str) or not key:
+        raise ValueError(f"{KEY}: expected the report's natural key as a string")
+    amount = values[2]
+    return BillLine(provider=values[0], day=entry.date, amount=Decimal(amount.number),
+                    currency=amount.currency, key=key, label=values[1], ref=_ref(entry.meta))
+
+
+def bill_lines(entries: Iterable[data.Directive]
+               ) -> tuple[list[tuple[BillLine, data.Custom]], list[tuple[data.Custom, str]]]:
+    """Every bill line of a book with its entry, and (entry, message) for malformed ones."""
+    lines, bad = [], []
+    for entry in entries:
+        if isinstance(entry, data.Custom) and entry.type == PROVIDER_BILL:
+            try:
+                lines.append((line_from_entry(entry), entry))
+            except ValueError as exc:
+                bad.append((entry, str(exc)))
+    return lines, bad
+
+
+def existing_keys(entries: Iterable[data.Directive]) -> set[str]:
+    """The ``bill_key`` of every provider bill line already in the book."""
+    return {e.meta[KEY] for e in entries
+            if isinstance(e, data.Custom) and e.type == PROVIDER_BILL and KEY in e.meta}

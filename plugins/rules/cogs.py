@@ -1,0 +1,279 @@
+"""Inference cost (COGS) of usage: what each customer's tokens cost us, to the cent.
+
+Pure rules over plain data (no Beancount import). ``tokenbooks.plugins.cogs`` books
+what they compute.
+
+* **Which provider.** A model is priced by the cost table (``contracts/costs/<provider>.yaml``)
+  that lists it, or lists it under ``aliases`` (model id as logged -> model id of the
+  table), on the usage's date. A dated snapshot id (``gpt-4o-2024-08-06``,
+  ``claude-sonnet-4-5-20250929``) falls back to its base id when no table or alias names
+  it. A model no table prices on its date is an error naming the model, customer and
+  date: a missing cost is never zero.
+* **What it costs.** ``(uncached input x input + cached input x cached_input + output x
+  output) / per``, exactly (``Fraction``), with the rates of the table version in force on
+  the usage's date. Every usage costs, billable or not: a feature the contract marks
+  non-billable (``retry``, ``embedding``) and usage blocked by a hard stop are costed
+  like any other; the line says ``billable=False`` for the former.
+* **Rounding.** Lines are grouped per customer, posting period (month or day), provider,
+  model, feature, action served and cost version. Within one customer/provider/period the
+  lines are rounded cumulatively (ROUND_HALF_UP): line *i* gets round(sum of exact costs
+  of lines 1..i) - round(sum of lines 1..i-1), so the period's total for that customer and
+  provider is the rounded exact total, to the cent, whatever the number of lines.
+* **Action served.** A usage aggregate that carries an action and tokens served that
+  action. Otherwise its ``workflow`` (entry metadata), when an action aggregate of the
+  same customer carries the same ``workflow``, ties its cost to that action type.
+
+    usage: acme, 2026-01-05, gpt-4o, chat: 120,000 input (20,000 cached), 30,000 output
+    openai 2026-01-01: gpt-4o {input: 2.50, cached_input: 1.25, output: 10.00} per 1M
+    -> (100,000 x 2.50 + 20,000 x 1.25 + 30,000 x 10.00) / 1,000,000 = 0.575 -> 0.58 USD
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from decimal import ROUND_HALF_UP, Decimal
+from fractions import Fraction
+
+from .model import ContractSet, ModelRates, PriceBook
+from .records import Usage
+
+CENT = Decimal("0.01")
+PERIODS = ("month", "day")
+_SNAPSHOT = re.compile(r"^(?P<base>.+?)-(?:\d{4}-\d{2}-\d{2}|\d{8})$")
+
+
+@dataclass(frozen=True)
+class CostInput:
+    """One usage aggregate and the workflow it belongs to (entry metadata, optional)."""
+
+    usage: Usage
+    workflow: str = ""
+
+
+@dataclass(frozen=True)
+class CostIssue:
+    """Why a usage aggregate could not be costed. ``ref`` is the entry's ``file:line``."""
+
+    ref: str
+    message: str
+
+
+@dataclass(frozen=True)
+class CostLine:
+    """The cost of the usage of one customer, period, provider, model, feature, action."""
+
+    customer: str
+    period: str  # "2026-01" (month) or "2026-01-05" (day)
+    provider: str
+    model: str  # the model id of the cost table
+    feature: str
+    action: str  # the action type this usage served, "" if none is known
+    billable: bool
+    version: datetime.date  # effective date of the cost table version applied
+    currency: str
+    input_tokens: int
+    cached_input_tokens: int
+    output_tokens: int
+    events: int
+    usage_entries: int
+    first_day: datetime.date
+    last_day: datetime.date
+    exact: Fraction
+    amount: Decimal = Decimal(0)  # rounded cumulatively within customer/provider/period
+
+    @property
+    def tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+
+def round_cent(value: Fraction) -> Decimal:
+    """``value`` rounded to the cent, half away from zero (ROUND_HALF_UP)."""
+    cents = abs(value) * 100
+    whole = int(cents)
+    if cents - whole >= Fraction(1, 2):
+        whole += 1
+    return (Decimal(whole if value >= 0 else -whole) / 100).quantize(CENT, ROUND_HALF_UP)
+
+
+def to_decimal(value: Fraction, places: int = 12) -> Decimal:
+    """A Fraction as a Decimal with at most ``places`` decimals (for display and metadata)."""
+    exact = Decimal(value.numerator) / Decimal(value.denominator)
+    return exact.quantize(Decimal(1).scaleb(-places), ROUND_HALF_UP).normalize()
+
+
+def period_of(day: datetime.date, grain: str) -> tuple[str, datetime.date, datetime.date]:
+    """(label, first day, last day) of the posting period that contains ``day``."""
+    if grain == "day":
+        return day.isoformat(), day, day
+    last = calendar.monthrange(day.year, day.month)[1]
+    return (f"{day.year:04d}-{day.month:02d}", day.replace(day=1), day.replace(day=last))
+
+
+def resolve_model(costs: Mapping[str, PriceBook], model: str, day: datetime.date
+                  ) -> tuple[str, str, PriceBook] | None:
+    """(provider, model id of the table, table) pricing ``model`` on ``day``, or None.
+
+    Looks for the model itself, then an alias, then the base id of a dated snapshot;
+    among tables, the first provider in name order wins.
+    """
+    snapshot = _SNAPSHOT.match(model)
+    for provider, table in sorted(costs.items()):
+        name = table.aliases.get(model, model)
+        if table.rates_on(name, day) is not None:
+            return provider, name, table
+    if snapshot:
+        base = snapshot.group("base")
+        for provider, table in sorted(costs.items()):
+            name = table.aliases.get(base, base)
+            if table.rates_on(name, day) is not None:
+                return provider, name, table
+    return None
+
+
+def exact_cost(rates: ModelRates, per: int, usage: Usage) -> Fraction:
+    """The exact cost of ``usage`` at ``rates`` (quoted per ``per`` tokens)."""
+    total = (Fraction(usage.uncached_input_tokens) * Fraction(rates.input)
+             + Fraction(usage.cached_input_tokens) * Fraction(rates.cached_input)
+             + Fraction(usage.output_tokens) * Fraction(rates.output))
+    return total / per
+
+
+def _has_tokens(usage: Usage) -> bool:
+    return bool(usage.input_tokens or usage.output_tokens)
+
+
+def workflow_actions(inputs: Iterable[CostInput]) -> tuple[dict[tuple[str, str], str],
+                                                          list[CostIssue]]:
+    """(customer, workflow) -> the action type that workflow served, from action aggregates."""
+    found: dict[tuple[str, str], str] = {}
+    refs: dict[tuple[str, str], str] = {}
+    issues = []
+    for item in inputs:
+        usage = item.usage
+        if not item.workflow or not usage.action:
+            continue
+        key = (usage.customer, item.workflow)
+        if key in found and found[key] != usage.action:
+            issues.append(CostIssue(usage.ref, (
+                f"workflow {item.workflow!r} of customer {usage.customer!r} serves action "
+                f"{usage.action!r} here and {found[key]!r} at {refs[key]}; expected one "
+                f"action type per workflow")))
+            continue
+        found[key] = usage.action
+        refs[key] = usage.ref
+    return found, issues
+
+
+def attribute(inputs: Iterable[CostInput], contracts: ContractSet, grain: str = "month"
+              ) -> tuple[list[CostLine], list[CostIssue]]:
+    """The cost lines of all usage, rounded to the cent, and the usage that cannot be costed.
+
+    Lines come out sorted by customer, period, provider, model, feature, action, version.
+    """
+    if grain not in PERIODS:
+        raise ValueError(f"period: expected one of {', '.join(PERIODS)}, got {grain!r}")
+    inputs = list(inputs)
+    served, issues = workflow_actions(inputs)
+    groups: dict[tuple, dict] = {}
+    for item in inputs:
+        usage = item.usage
+        if not _has_tokens(usage):
+            continue
+        if not usage.model:
+            issues.append(CostIssue(usage.ref, (
+                f"usage of customer {usage.customer!r} on {usage.date} has tokens but no "
+                f"model; expected the model id that the cost tables price")))
+            continue
+        found = resolve_model(contracts.costs, usage.model, usage.date)
+        if found is None:
+            tables = ", ".join(sorted(contracts.costs)) or "none"
+            issues.append(CostIssue(usage.ref, (
+                f"no cost for model {usage.model!r} on {usage.date} (customer "
+                f"{usage.customer!r}); expected the model or an alias of it in a cost table "
+                f"in force on that date (contracts/costs/: {tables})")))
+            continue
+        provider, model, table = found
+        version = table.version_on(usage.date)
+        label, _, period_end = period_of(usage.date, grain)
+        problem = _span_problem(usage, table, period_end, version.effective)
+        if problem:
+            issues.append(CostIssue(usage.ref, problem))
+            continue
+        rates = version.models[model]
+        action = usage.action or served.get((usage.customer, item.workflow), "")
+        key = (usage.customer, label, provider, model, usage.feature, action,
+               not _non_billable(contracts, usage), version.effective, table.currency)
+        group = groups.setdefault(key, {"input": 0, "cached": 0, "output": 0, "events": 0,
+                                        "entries": 0, "first": usage.date,
+                                        "last": usage.last_day, "exact": Fraction(0)})
+        group["input"] += usage.input_tokens
+        group["cached"] += usage.cached_input_tokens
+        group["output"] += usage.output_tokens
+        group["events"] += usage.events
+        group["entries"] += 1
+        group["first"] = min(group["first"], usage.date)
+        group["last"] = max(group["last"], usage.last_day)
+        group["exact"] += exact_cost(rates, table.per, usage)
+    lines = [
+        CostLine(customer=k[0], period=k[1], provider=k[2], model=k[3], feature=k[4],
+                 action=k[5], billable=k[6], version=k[7], currency=k[8],
+                 input_tokens=g["input"], cached_input_tokens=g["cached"],
+                 output_tokens=g["output"], events=g["events"], usage_entries=g["entries"],
+                 first_day=g["first"], last_day=g["last"], exact=g["exact"])
+        for k, g in sorted(groups.items(), key=lambda kv: _sort_key(kv[0]))
+    ]
+    return _round_cumulative(lines), issues
+
+
+def _sort_key(key: tuple) -> tuple:
+    customer, period, provider, model, feature, action, billable, version, currency = key
+    return (customer, period, provider, model, feature, action, not billable, version, currency)
+
+
+def _non_billable(contracts: ContractSet, usage: Usage) -> bool:
+    customer = contracts.customers.get(usage.customer)
+    contract = customer.contract_on(usage.date) if customer else None
+    return bool(contract and usage.feature and usage.feature in contract.non_billable_features)
+
+
+def _span_problem(usage: Usage, table: PriceBook, period_end: datetime.date,
+                  effective: datetime.date) -> str | None:
+    """Why an aggregate covering several days cannot be costed at its first day's rates."""
+    last = usage.last_day
+    if last == usage.date:
+        return None
+    if last > period_end:
+        return (f"usage of customer {usage.customer!r} covers {usage.date} to {last}, across "
+                f"the end of the posting period on {period_end}; expected it split there")
+    later = [v.effective for v in table.versions if usage.date < v.effective <= last]
+    if later:
+        return (f"usage of customer {usage.customer!r} covers {usage.date} to {last}, across "
+                f"cost table {table.id!r} version {later[0]}; expected it split on that date")
+    return None
+
+
+def _round_cumulative(lines: list[CostLine]) -> list[CostLine]:
+    out = []
+    running: dict[tuple[str, str, str], tuple[Fraction, Decimal]] = defaultdict(
+        lambda: (Fraction(0), Decimal("0.00")))
+    for line in lines:
+        key = (line.customer, line.period, line.provider)
+        exact, rounded = running[key]
+        exact += line.exact
+        now = round_cent(exact)
+        out.append(replace(line, amount=now - rounded))
+        running[key] = (exact, now)
+    return out
+
+
+def attributed_by_provider(lines: Iterable[CostLine]) -> dict[tuple[str, str], Decimal]:
+    """(provider, period) -> attributed cost, the sum of the rounded lines."""
+    totals: dict[tuple[str, str], Decimal] = defaultdict(lambda: Decimal("0.00"))
+    for line in lines:
+        totals[(line.provider, line.period)] += line.amount
+    return dict(totals)
