@@ -34,6 +34,7 @@ import yaml
 from .model import (
     ZERO,
     ActionPrice,
+    Allowance,
     Band,
     Breakage,
     BreakageRevision,
@@ -364,6 +365,10 @@ class _Builder:
             if not packs:
                 self.error(path + ("packs",), "expected at least one pack for prepaid billing")
         overage = self.overage(raw.get("overage"), packs, path + ("overage",))
+        allowance = self.allowance(raw.get("allowance"), path + ("allowance",))
+        if allowance is not None and credit_value is None:
+            self.error(path + ("credit_value",),
+                       "is required with an allowance (list value of one credit)")
         modifications = tuple(
             self.modification(m, path + ("modifications", i), start, end)
             for i, m in enumerate(raw.get("modifications") or [])
@@ -394,6 +399,7 @@ class _Builder:
             credit_value=Decimal(credit_value) if credit_value is not None else None,
             packs=packs, draw_order=raw.get("draw_order", "earliest_expiry"), overage=overage,
             commitment=commitment, tiers=self.tiers(raw.get("tiers"), path + ("tiers",)),
+            allowance=allowance,
             actions={
                 name: ActionPrice(
                     price=Decimal(a["price"]),
@@ -450,6 +456,17 @@ class _Builder:
             self.error(path + ("top_up",), "is required for policy 'top_up'")
         return Overage(policy=raw["policy"], multiplier=Decimal(raw.get("multiplier", 1)),
                        top_up=top_up)
+
+    def allowance(self, raw: dict | None, path: tuple) -> Allowance | None:
+        if not raw:
+            return None
+        per_user = raw.get("per_user")
+        return Allowance(
+            credits=Decimal(raw["credits"]), period=raw.get("period", "month"),
+            fee=self.money(raw.get("fee", 0), path + ("fee",)),
+            rollover=Decimal(raw.get("rollover", 0)),
+            per_user=Decimal(per_user) if per_user is not None else None,
+        )
 
     def tiers(self, raw: dict | None, path: tuple) -> Tiers | None:
         if not raw:

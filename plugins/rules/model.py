@@ -157,6 +157,17 @@ class Commitment:
 
 
 @dataclass(frozen=True)
+class Allowance:
+    """Credits included every period with a subscription fee (see ``rules.allowances``)."""
+
+    credits: Decimal
+    period: str = "month"  # month | year
+    fee: Decimal = ZERO  # consideration for the period's credits
+    rollover: Decimal = ZERO  # credits carried into the next period at most (0: expire)
+    per_user: Decimal | None = None  # credits one user may draw per period (None: shared)
+
+
+@dataclass(frozen=True)
 class Band:
     up_to: Decimal | None
     multiplier: Decimal
@@ -214,6 +225,7 @@ class Contract:
     overage: Overage = field(default_factory=Overage)
     commitment: Commitment | None = None
     tiers: Tiers | None = None
+    allowance: Allowance | None = None
     actions: dict[str, ActionPrice] = field(default_factory=dict)
     modifications: tuple[Modification, ...] = ()
     payment_terms_days: int = 30

@@ -1,0 +1,54 @@
+"""Money rounding: ROUND_HALF_UP to the cent, applied to exact cumulative amounts.
+
+Amounts are computed exactly (``Fraction`` or unrounded ``Decimal``) and rounded only
+when posted. A stream of postings (one lot's revenue, a contract's arrears usage) posts
+``round(cumulative exact amount) - cumulative amount already posted``, so the pennies
+never drift: a $1,000 pack of 300,000 credits used in thirds posts 333.33, 333.34,
+333.33.
+
+    >>> c = Cumulative()
+    >>> [c.post_to(Fraction(1000, 3) * k) for k in (1, 2, 3)]
+    [Decimal('333.33'), Decimal('333.34'), Decimal('333.33')]
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+from fractions import Fraction
+
+CENT = Decimal("0.01")
+ZERO = Decimal("0.00")
+
+Exact = Fraction | Decimal | int
+
+
+def to_cent(value: Exact) -> Decimal:
+    """``value`` rounded half up (away from zero) to the cent: 0.125 -> 0.13, -0.125 -> -0.13."""
+    if isinstance(value, Decimal):
+        return value.quantize(CENT, rounding=ROUND_HALF_UP)
+    value = Fraction(value)
+    cents = abs(value) * 100
+    whole = (cents.numerator * 2 + cents.denominator) // (cents.denominator * 2)
+    return Decimal(-whole if value < 0 else whole).scaleb(-2)
+
+
+class Cumulative:
+    """A stream of postings rounded cumulatively.
+
+    ``post_to(target)`` returns what to post now so that the total posted equals the
+    cumulative exact ``target`` rounded to the cent.
+    """
+
+    __slots__ = ("posted",)
+
+    def __init__(self, posted: Decimal = ZERO) -> None:
+        self.posted = posted
+
+    def post_to(self, target: Exact) -> Decimal:
+        rounded = to_cent(target)
+        delta = rounded - self.posted
+        self.posted = rounded
+        return delta
+
+    def __repr__(self) -> str:
+        return f"Cumulative({self.posted})"
