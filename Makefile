@@ -1,0 +1,48 @@
+# tokenbooks: two commands on a fresh machine with Python 3.11+, git and make.
+#   make demo   set up, build the sample book, check it, run the month-end flow, show how to browse
+#   make test   set up and run the whole test suite
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+SAMPLE := ledgers
+SOURCES := build/sample-sources
+PERIODS := 2026-01 2026-02 2026-03
+
+.PHONY: demo test setup sample check lint bench clean
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "tokenbooks needs Python 3.11 or newer")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $@
+
+setup: $(VENV)/.installed
+
+# Rebuild the sample book from the generator: same inputs, same files, byte for byte.
+sample: setup
+	rm -rf $(SOURCES)
+	$(BIN)/python -m tokenbooks.scripts.generate sample --out $(SOURCES)
+	rm -f $(SAMPLE)/imports/*.beancount.* $(SAMPLE)/imports/usage-* $(SAMPLE)/imports/purchases-*
+	find $(SAMPLE)/documents -type f ! -name '.keep' -delete
+	$(BIN)/tokenbooks import --ledger $(SAMPLE)/main.beancount $(SOURCES)/*
+
+check: setup
+	$(BIN)/bean-check $(SAMPLE)/main.beancount
+
+demo: sample check
+	@for p in $(PERIODS); do $(BIN)/tokenbooks report profitability --ledger $(SAMPLE)/main.beancount --period $$p || exit 1; done
+	@echo
+	@echo "The sample book is in $(SAMPLE)/ and passes bean-check."
+	@echo "Browse it (read-only) with:  $(BIN)/fava --read-only $(SAMPLE)/main.beancount"
+
+test: setup
+	$(BIN)/python -m pytest
+
+lint: setup
+	$(BIN)/ruff check plugins importers scripts tests tokenbooks
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .hypothesis
