@@ -23,7 +23,7 @@ beanquery and Fava can group on (``model``, ``feature``, ``action``, ``billable`
         input_tokens: 120000
         cached_input_tokens: 20000
         output_tokens: 30000
-        exact_cost: 0.575
+        exact_cost: "0.575"
         cost_version: "openai 2026-01-01"
       Expenses:COGS:Inference:Openai     0.01 USD
         model: "gpt-4o"
@@ -76,7 +76,7 @@ from .rules.cogs import (
     CostLine,
     attribute,
     attributed_by_provider,
-    to_decimal,
+    exact_text,
 )
 from .rules.model import ContractSet
 
@@ -180,7 +180,7 @@ def _line_meta(line: CostLine) -> dict[str, object]:
         "cached_input_tokens": Decimal(line.cached_input_tokens),
         "output_tokens": Decimal(line.output_tokens),
         "events": Decimal(line.events),
-        "exact_cost": to_decimal(line.exact),
+        "exact_cost": exact_text(line.exact),
         "cost_version": f"{line.provider} {line.version.isoformat()}",
     })
     return meta
@@ -229,7 +229,7 @@ def _bill_transaction(settlement: Settlement) -> data.Transaction:
     currency = bill.currency
     meta: dict[str, object] = {
         "rule": "provider-bill", "provider": bill.provider, "period": bill.period,
-        "bill_lines": Decimal(bill.lines), "bill_exact": bill.exact,
+        "bill_lines": Decimal(bill.lines), "bill_exact": exact_text(bill.exact),
         "first_day": bill.first_day, "last_day": bill.last_day,
         "attributed": settlement.attributed, "unattributed": settlement.unattributed,
     }

@@ -16,9 +16,10 @@ from __future__ import annotations
 import datetime
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
-from .cogs import CENT, period_of
+from .cogs import period_of
+from .rounding import to_cent
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ class Bill:
 
     @property
     def amount(self) -> Decimal:
-        return self.exact.quantize(CENT, ROUND_HALF_UP)
+        return to_cent(self.exact)
 
 
 @dataclass(frozen=True)

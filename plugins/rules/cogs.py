@@ -41,8 +41,8 @@ from fractions import Fraction
 
 from .model import ContractSet, ModelRates, PriceBook
 from .records import Usage
+from .rounding import Cumulative
 
-CENT = Decimal("0.01")
 PERIODS = ("month", "day")
 _SNAPSHOT = re.compile(r"^(?P<base>.+?)-(?:\d{4}-\d{2}-\d{2}|\d{8})$")
 
@@ -91,19 +91,18 @@ class CostLine:
         return self.input_tokens + self.output_tokens
 
 
-def round_cent(value: Fraction) -> Decimal:
-    """``value`` rounded to the cent, half away from zero (ROUND_HALF_UP)."""
-    cents = abs(value) * 100
-    whole = int(cents)
-    if cents - whole >= Fraction(1, 2):
-        whole += 1
-    return (Decimal(whole if value >= 0 else -whole) / 100).quantize(CENT, ROUND_HALF_UP)
+def exact_text(value: Fraction | Decimal, places: int = 12) -> str:
+    """An exact amount as fixed-point text, at most ``places`` decimals, for metadata.
 
-
-def to_decimal(value: Fraction, places: int = 12) -> Decimal:
-    """A Fraction as a Decimal with at most ``places`` decimals (for display and metadata)."""
-    exact = Decimal(value.numerator) / Decimal(value.denominator)
-    return exact.quantize(Decimal(1).scaleb(-places), ROUND_HALF_UP).normalize()
+    Text rather than a number: Beancount prints a Decimal under 1e-6 as ``1E-7``, which
+    does not parse back.
+    """
+    if isinstance(value, Fraction):
+        value = Decimal(value.numerator) / Decimal(value.denominator)
+    text = format(value.quantize(Decimal(1).scaleb(-places), ROUND_HALF_UP), "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text
 
 
 def period_of(day: datetime.date, grain: str) -> tuple[str, datetime.date, datetime.date]:
@@ -259,15 +258,12 @@ def _span_problem(usage: Usage, table: PriceBook, period_end: datetime.date,
 
 def _round_cumulative(lines: list[CostLine]) -> list[CostLine]:
     out = []
-    running: dict[tuple[str, str, str], tuple[Fraction, Decimal]] = defaultdict(
-        lambda: (Fraction(0), Decimal("0.00")))
+    exact: dict[tuple[str, str, str], Fraction] = defaultdict(Fraction)
+    streams: dict[tuple[str, str, str], Cumulative] = defaultdict(Cumulative)
     for line in lines:
         key = (line.customer, line.period, line.provider)
-        exact, rounded = running[key]
-        exact += line.exact
-        now = round_cent(exact)
-        out.append(replace(line, amount=now - rounded))
-        running[key] = (exact, now)
+        exact[key] += line.exact
+        out.append(replace(line, amount=streams[key].post_to(exact[key])))
     return out
 
 

@@ -1,0 +1,146 @@
+"""What the provider cost report importers share: JSON reading, provenance, dedupe.
+
+A provider's cost report becomes one ``custom "provider-bill"`` entry per report line (a
+day bucket and a line item, in dollars, exact as reported; see
+``tokenbooks.plugins.provider_bills``). The importer books no transaction itself: the
+``tokenbooks.plugins.cogs`` plugin adds the lines up per provider and posting period and,
+at every load, sets the bill against the cost attributed to usage of that provider and
+period, so the unattributed remainder stays right when usage arrives after the bill.
+
+A report line already in the book (same ``bill_key``: provider, bucket day and the
+report's group-by fields) is marked as a duplicate, so re-importing a report or an
+overlapping one never counts a line twice. A malformed report is an error naming the
+file, the JSON path and what was expected, and nothing of it is imported.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+import beangulp
+from beancount.core import data
+
+from tokenbooks.plugins.provider_bills import KEY, PROVIDER_BILL, bill_entry
+from tokenbooks.plugins.rules import accounts
+from tokenbooks.plugins.rules.bills import BillLine
+
+MAX_BYTES = 64 * 1024 * 1024
+
+
+class ReportError(ValueError):
+    """A cost report that cannot be read: names the file, the JSON path and the problem."""
+
+
+def read_json(filepath: str) -> Any:
+    """The JSON document of ``filepath`` with every number as a Decimal (never a float)."""
+    try:
+        with open(filepath, "rb") as handle:
+            raw = handle.read(MAX_BYTES + 1)
+    except OSError as exc:
+        raise ReportError(f"{filepath}: cannot read file: {exc}") from exc
+    if len(raw) > MAX_BYTES:
+        raise ReportError(f"{filepath}: larger than {MAX_BYTES} bytes; expected one report page")
+    try:
+        return json.loads(raw.decode("utf-8"), parse_float=Decimal, parse_int=Decimal)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ReportError(f"{filepath}: not a JSON document: {exc}") from exc
+
+
+def tidy(amount: Decimal) -> Decimal:
+    """``amount`` without trailing zeros beyond the cent, in fixed point: 1.2600000 -> 1.26."""
+    text = format(amount, "f")
+    if "." in text:
+        whole, frac = text.split(".")
+        frac = frac.rstrip("0").ljust(2, "0")
+        text = f"{whole}.{frac}"
+    return Decimal(text)
+
+
+def sha256(filepath: str) -> str:
+    digest = hashlib.sha256()
+    with open(filepath, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def field(obj: Any, name: str, path: str, filepath: str) -> Any:
+    if not isinstance(obj, dict) or name not in obj:
+        raise ReportError(f"{filepath}: {path}.{name}: is required but missing")
+    return obj[name]
+
+
+def key_part(value: Any) -> str:
+    """A group-by field in a natural key; null (aggregated across) becomes ``*``."""
+    return "*" if value is None else str(value)
+
+
+class ProviderCostImporter(beangulp.Importer):
+    """Base class: subclasses set ``provider`` and implement ``looks_like`` and ``lines``."""
+
+    provider = ""
+
+    def __init__(self, provider: str | None = None) -> None:
+        if provider:
+            self.provider = provider
+
+    @property
+    def name(self) -> str:
+        return f"tokenbooks.importers.{self.provider}_costs"
+
+    def looks_like(self, doc: Any) -> bool:
+        raise NotImplementedError
+
+    def lines(self, doc: Any, filepath: str) -> list[tuple[BillLine, dict[str, object]]]:
+        """The report's lines, each with its group-by fields as entry metadata."""
+        raise NotImplementedError
+
+    def _doc(self, filepath: str) -> Any | None:
+        if not filepath.lower().endswith(".json"):
+            return None
+        try:
+            return read_json(filepath)
+        except ReportError:
+            return None
+
+    def identify(self, filepath: str) -> bool:
+        doc = self._doc(filepath)
+        return doc is not None and self.looks_like(doc)
+
+    def account(self, filepath: str) -> data.Account:
+        return accounts.payable(self.provider)
+
+    def date(self, filepath: str) -> datetime.date | None:
+        days = [line.day for line, _ in self.lines(read_json(filepath), filepath)]
+        return max(days) if days else None
+
+    def filename(self, filepath: str) -> str | None:
+        return f"{self.provider}-costs.json"
+
+    def extract(self, filepath: str, existing: data.Entries) -> data.Entries:
+        lines = self.lines(read_json(filepath), filepath)
+        provenance = {"source": os.path.basename(filepath), "sha256": sha256(filepath)}
+        entries = []
+        seen: set[str] = set()
+        for line, meta in lines:
+            if line.key in seen:
+                raise ReportError(f"{filepath}: report line {line.key!r} appears twice; "
+                                  f"expected each bucket and line item once")
+            seen.add(line.key)
+            entries.append(bill_entry(line, {**provenance, **meta}))
+        return entries
+
+    def deduplicate(self, entries: data.Entries, existing: Sequence[data.Directive]) -> None:
+        """Mark lines whose ``bill_key`` is already in the book as duplicates."""
+        known = {e.meta[KEY]: e for e in existing
+                 if isinstance(e, data.Custom) and e.type == PROVIDER_BILL and KEY in e.meta}
+        for entry in entries:
+            match = known.get(entry.meta.get(KEY))
+            if match is not None:
+                entry.meta["__duplicate__"] = match
