@@ -96,9 +96,8 @@ def test_contract_details_are_modelled():
          ["customers/missing-field.yaml:4: contracts[0].start: is required but missing"]),
         ("typo-field.yaml",
          ["customers/typo-field.yaml:9: contracts[0].dicount: unknown field 'dicount' (did you "
-          "mean 'discount'?); expected one of: actions, billing, commitment, credit_value, "
-          "currency, discount, draw_order, end, id, modifications, non_billable_features, "
-          "overage, packs, payment_terms_days, price_book, rates, start, tiers"]),
+          "mean 'discount'?); expected one of: " + ", ".join(sorted(
+              schema()["$defs"]["contract"]["properties"]))]),
         ("sub-cent.yaml",
          ["customers/sub-cent.yaml:12: contracts[0].packs.standard.price: expected an amount "
           "to the cent (2 decimal places), got 1000.005"]),
