@@ -14,6 +14,7 @@ import click
 from tokenbooks import __version__
 
 from .init_book import init
+from .report_cmd import report
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -23,6 +24,7 @@ def cli() -> None:
 
 
 cli.add_command(init)
+cli.add_command(report)
 
 
 def main() -> None:
