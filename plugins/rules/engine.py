@@ -1,0 +1,569 @@
+"""The contract engine: one contract's usage and purchases, in date order, to bookings.
+
+``run_contract`` walks the days on which something happens to a contract (usage, a
+purchase, an allowance period, a lot expiry, a commitment period's end, the end of a
+posting segment) up to ``as_of``, and on each day, in this order:
+
+1. starts the allowance period (a lot for the fee), books purchases (lots) and refunds;
+2. prices the day's usage (``rules.pricing``) and draws credits from the lots in draw
+   order (``rules.lots``), per user when the allowance limits users; what the credits do
+   not cover follows the overage policy: ``invoice`` (``rules.arrears``, at list x
+   multiplier), ``hard_stop`` (not billed; blocked events counted, a ``Notice``) or
+   ``top_up`` (a pack bought automatically: Dr Receivable / Cr contract liability, then
+   drawn; also whenever the balance falls below the threshold). Arrears contracts bill
+   all usage (past any allowance) in arrears;
+3. closes the posting segment ending that day: one ``usage`` booking with every lot's
+   recognized revenue (``rules.recognition``) and the arrears usage, commitment accrual;
+4. expires lots (remote breakage on the expiry date), trims allowance rollovers, and
+   closes commitment periods (``rules.commitments``).
+
+A posting segment is a month (``posting="month"``, the default) or a day
+(``posting="day"``), cut early at a lot's expiry, the day before a new price-book
+version, the contract's end and ``as_of``: so every booking draws only from lots usable
+on its date, names one price-book version, and (cumulative rounding everywhere) the
+totals of a month are the same under either option. Output is deterministic.
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime
+import math
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from fractions import Fraction
+
+from . import accounts
+from .allowances import UserLimits, allowance_lot, trim_rollover
+from .arrears import Arrears
+from .commitments import CommitmentState
+from .journal import Booking, EngineError, Leg, Notice
+from .lots import Lot, LotBook
+from .model import Contract, PriceBook
+from .periods import next_period_start, period_end
+from .pricing import Priced, Pricer, PricingError
+from .recognition import recognize
+from .records import Purchase, Usage
+
+ZERO = Fraction(0)
+ONE_DAY = datetime.timedelta(days=1)
+
+
+@dataclass
+class ContractRun:
+    """Everything the engine produced for one contract."""
+
+    contract: Contract
+    bookings: list[Booking] = field(default_factory=list)
+    notices: list[Notice] = field(default_factory=list)
+    errors: list[EngineError] = field(default_factory=list)
+    lots: list[Lot] = field(default_factory=list)
+    priced: int = 0  # usage entries priced (each exactly once)
+    blocked_events: int = 0
+
+
+def usage_order(usage: Usage) -> tuple:
+    return (usage.user, usage.model, usage.feature, usage.action, usage.ref)
+
+
+def purchase_order(purchase: Purchase) -> tuple:
+    return (purchase.date, purchase.kind != "purchase", purchase.pack, purchase.payment_id,
+            purchase.ref)
+
+
+def purchase_lot_ids(contract: Contract, purchases: Iterable[Purchase]) -> dict[str, str]:
+    """Lot id of each purchase (by ``ref``): ``<contract>.<pack>.<date>[.<n>]``."""
+    ids: dict[str, str] = {}
+    taken: set[str] = set()
+    for purchase in sorted(purchases, key=purchase_order):
+        if purchase.kind != "purchase":
+            continue
+        base = f"{contract.id}.{purchase.pack}.{purchase.date.isoformat()}"
+        lot_id, n = base, 2
+        while lot_id in taken:
+            lot_id, n = f"{base}.{n}", n + 1
+        taken.add(lot_id)
+        ids[purchase.ref] = lot_id
+    return ids
+
+
+def _credits(value: Fraction) -> object:
+    """Credits as shown in metadata: a whole number, else a Decimal to 6 places."""
+    if value.denominator == 1:
+        return Decimal(value.numerator)
+    return (Decimal(value.numerator) / Decimal(value.denominator)).quantize(Decimal("0.000001"))
+
+
+class _Segment:
+    def __init__(self, start: datetime.date, end: datetime.date) -> None:
+        self.start = start
+        self.end = end
+        self.entries = 0
+        self.first = ""
+        self.last = ""
+        self.lots: dict[str, Lot] = {}
+        self.versions: set[datetime.date] = set()
+        self.credits = ZERO
+        self.blocked_events = 0
+        self.blocked_credits = ZERO
+        self.overage_credits = ZERO
+
+
+class ContractEngine:
+    def __init__(self, contract: Contract, book: PriceBook, customer_name: str,
+                 as_of: datetime.date, posting: str = "month") -> None:
+        self.contract = contract
+        self.book = book
+        self.customer = contract.customer
+        self.payee = customer_name
+        self.as_of = as_of
+        self.posting = posting
+        self.pricer = Pricer(contract, book)
+        self.lots = LotBook(contract.draw_order)
+        self.arrears = Arrears(contract)
+        self.commit = (CommitmentState(contract, contract.commitment)
+                       if contract.commitment else None)
+        self.limits = UserLimits(contract.allowance)
+        self.credit_value = Fraction(contract.credit_value) if contract.credit_value else None
+        self.run = ContractRun(contract)
+        self.segment: _Segment | None = None
+        self.currency = contract.currency
+        self.lot_ids: dict[str, str] = {}
+        self.payment_lots: dict[str, Lot] = {}
+        self.versions = [v.effective for v in book.versions]
+
+    # --- helpers -------------------------------------------------------------------------
+
+    def error(self, day: datetime.date, message: str, ref: str = "") -> None:
+        self.run.errors.append(EngineError(day, self.customer, message,
+                                           ref or f"{self.contract.source}:"
+                                                  f"{self.contract.line or 0}"))
+
+    def book_it(self, day: datetime.date, rule: str, narration: str, legs: list[Leg],
+                meta: dict[str, object], lots: Iterable[str] = ()) -> Booking | None:
+        legs = [leg for leg in legs if leg.amount]
+        if not legs:
+            return None
+        booking = Booking(day, self.customer, self.contract.id, rule, narration, legs,
+                          {"customer": self.customer, "contract": self.contract.id,
+                           "rule": rule, **meta},
+                          tuple([self.contract.id, *sorted(set(lots))]))
+        assert booking.balanced(), booking
+        self.run.bookings.append(booking)
+        return booking
+
+    @property
+    def has_credits(self) -> bool:
+        return (self.contract.billing == "prepaid" or self.contract.allowance is not None
+                or bool(self.lots.lots))
+
+    def add_lot(self, lot: Lot) -> Lot:
+        self.lots.add(lot)
+        self.run.lots.append(lot)
+        if self.segment is not None and lot.expires is not None and lot.expires < self.segment.end:
+            self.segment.end = max(lot.expires, self.segment.start)
+        return lot
+
+    # --- purchases, top-ups, allowances --------------------------------------------------
+
+    def purchase(self, purchase: Purchase) -> None:
+        day = purchase.date
+        if purchase.kind == "refund":
+            self.refund(purchase)
+            return
+        pack = self.contract.packs.get(purchase.pack)
+        lot_id = self.lot_ids[purchase.ref]
+        if pack is not None:
+            credits = purchase.credits if purchase.credits is not None else pack.credits
+            expires = purchase.expires or pack.expiry_for(day)
+            method = pack.breakage.method
+        else:
+            mod = next((m for m in self.contract.modifications if m.id == purchase.pack), None)
+            if mod is None:
+                self.error(day, f"purchase of unknown pack {purchase.pack!r} for contract "
+                                f"{self.contract.id!r}", purchase.ref)
+                return
+            if not mod.approved:
+                self.run.notices.append(Notice(
+                    day, self.customer, self.contract.id, "modification",
+                    f"modification {mod.id!r} is not approved: its payment stays in the "
+                    f"contract liability and is not drawn", {"modification": mod.id}))
+                return
+            credits = purchase.credits if purchase.credits is not None else mod.add_credits
+            expires = purchase.expires or mod.expires
+            method = "remote"
+        if not credits:
+            self.error(day, f"purchase {purchase.payment_id or purchase.ref} of "
+                            f"{purchase.pack!r} has no credits", purchase.ref)
+            return
+        lot = self.add_lot(Lot(lot_id, self.contract.id, purchase.pack, purchase.amount,
+                               Fraction(credits), day, expires, method,
+                               source=purchase.ref))
+        if purchase.payment_id:
+            self.payment_lots[purchase.payment_id] = lot
+
+    def refund(self, purchase: Purchase) -> None:
+        day = purchase.date
+        lot = self.payment_lots.get(purchase.refund_of)
+        if lot is None:
+            self.error(day, f"refund {purchase.payment_id!r} of {purchase.refund_of!r}: no "
+                            f"purchase with that payment id in contract "
+                            f"{self.contract.id!r}", purchase.ref)
+            return
+        self.flush(day, cut=True)
+        if purchase.amount > lot.liability:
+            self.error(day, f"refund of {purchase.amount} on lot {lot.id} exceeds its "
+                            f"contract liability {lot.liability}", purchase.ref)
+            return
+        left = lot.remaining
+        lot.forfeit(left)
+        lot.price -= purchase.amount
+        lot.closed = True
+        self.post_lot_breakage(day, lot, "refund",
+                               f"Refund of lot {lot.id}: unused credits forfeited",
+                               {"refund": purchase.payment_id, "credits_forfeited":
+                                _credits(left)})
+
+    def top_up(self, day: datetime.date, balance: Fraction) -> Lot:
+        terms = self.contract.overage.top_up
+        pack = self.contract.packs[terms.pack]
+        lot_id = self.lots.new_id(self.contract.id, f"top-up-{pack.name}", day)
+        lot = self.add_lot(Lot(lot_id, self.contract.id, pack.name, pack.price,
+                               Fraction(pack.credits), day, pack.expiry_for(day),
+                               pack.breakage.method, source="top-up"))
+        self.book_it(day, "top-up", f"Automatic top-up: {pack.name}",
+                     [Leg(accounts.receivable(self.customer), pack.price, lot_id),
+                      Leg(accounts.deferred_revenue(self.customer), -pack.price, lot_id)],
+                     {"lot": lot_id, "pack": pack.name, "credits": pack.credits,
+                      "expires": lot.expires, "balance_before": _credits(balance)},
+                     [lot_id])
+        return lot
+
+    def start_allowance(self, day: datetime.date) -> None:
+        lot = allowance_lot(self.contract, self.lots, day)
+        self.run.lots.append(lot)
+        if self.segment is not None and lot.expires is not None and lot.expires < self.segment.end:
+            self.segment.end = lot.expires
+        allowance = self.contract.allowance
+        self.book_it(day, "allowance", f"Credit allowance {lot.id.rsplit('.', 1)[-1]}",
+                     [Leg(accounts.receivable(self.customer), allowance.fee, lot.id),
+                      Leg(accounts.deferred_revenue(self.customer), -allowance.fee, lot.id)],
+                     {"lot": lot.id, "pack": "allowance", "credits": allowance.credits,
+                      "expires": lot.expires}, [lot.id])
+
+    # --- usage ---------------------------------------------------------------------------
+
+    def open_segment(self, day: datetime.date) -> _Segment:
+        if self.segment is not None:
+            return self.segment
+        end = day if self.posting == "day" else period_end(day, "month")
+        end = min(end, self.as_of)
+        if self.contract.end is not None:
+            end = min(end, self.contract.end)
+        expiry = self.lots.next_expiry(day)
+        if expiry is not None:
+            end = min(end, expiry)
+        i = bisect.bisect_right(self.versions, day)
+        if i < len(self.versions):
+            end = min(end, self.versions[i] - ONE_DAY)
+        self.segment = _Segment(day, end)
+        return self.segment
+
+    def use(self, day: datetime.date, usages: list[Usage]) -> None:
+        priced: list[Priced] = []
+        for usage in usages:
+            try:
+                priced.append(self.pricer.price(usage))
+            except PricingError as exc:
+                self.error(day, exc.message, usage.ref)
+        if not priced:
+            return
+        seg = self.open_segment(day)
+        for p in priced:
+            seg.entries += 1
+            seg.first = seg.first or p.usage.ref
+            seg.last = p.usage.ref
+            if p.version is not None:
+                seg.versions.add(p.version)
+        self.run.priced += len(priced)
+        if not self.has_credits:
+            tokens = sum((Fraction(p.tokens) for p in priced), ZERO)
+            actions = sum((Fraction(p.actions) for p in priced), ZERO)
+            self.arrears.add(day, tokens, actions)
+            return
+        groups: dict[str, list[Priced]] = defaultdict(list)
+        for p in priced:
+            groups[p.usage.user if self.limits.limit is not None else ""].append(p)
+        for user in sorted(groups):
+            self.draw_group(day, seg, user, groups[user])
+        overage = self.contract.overage
+        if self.contract.billing == "prepaid" and overage.policy == "top_up":
+            self.top_up_below(day)
+
+    def top_up_below(self, day: datetime.date) -> None:
+        below = Fraction(self.contract.overage.top_up.below)
+        for _ in range(10_000):
+            balance = self.lots.balance(day)
+            if balance >= below:
+                return
+            self.top_up(day, balance)
+        self.error(day, f"contract {self.contract.id!r}: top-up loop did not reach the "
+                        f"threshold")
+
+    def draw_group(self, day: datetime.date, seg: _Segment, user: str,
+                   priced: list[Priced]) -> None:
+        tokens = sum((Fraction(p.tokens) for p in priced), ZERO)
+        actions = sum((Fraction(p.actions) for p in priced), ZERO)
+        value = tokens + actions
+        if not value:
+            return
+        need = value / self.credit_value
+        share = actions / value
+        room = self.limits.room(user, day)
+        drawable = need if room is None else min(need, room)
+        draws, left = self.lots.draw(day, drawable, drawable * share)
+        overage = self.contract.overage
+        prepaid = self.contract.billing == "prepaid"
+        guard = 0
+        while left > 0 and prepaid and overage.policy == "top_up" and guard < 10_000:
+            self.top_up(day, ZERO)
+            more, left = self.lots.draw(day, left, left * share)
+            draws += more
+            guard += 1
+        drawn = drawable - left
+        self.limits.record(user, day, drawn)
+        for lot, _ in draws:
+            seg.lots[lot.id] = lot
+        seg.credits += drawn
+        uncovered = need - drawn
+        if uncovered <= 0:
+            return
+        if prepaid and overage.policy == "hard_stop":
+            seg.blocked_credits += uncovered
+            seg.blocked_events += self.blocked(priced, uncovered)
+            return
+        multiplier = Fraction(overage.multiplier) if prepaid else Fraction(1)
+        part = uncovered / need
+        seg.overage_credits += uncovered
+        self.arrears.add(day, tokens * part * multiplier, actions * part * multiplier)
+
+    def blocked(self, priced: list[Priced], uncovered: Fraction) -> int:
+        """Events blocked by a hard stop: the day's last events, ``uncovered`` credits' worth."""
+        events = 0
+        left = uncovered * self.credit_value
+        for p in reversed(priced):
+            value = Fraction(p.value)
+            if not value:
+                continue
+            if value <= left:
+                events += p.usage.events
+                left -= value
+            else:
+                events += math.ceil(p.usage.events * left / value)
+                left = ZERO
+            if left <= 0:
+                break
+        return events
+
+    # --- posting -------------------------------------------------------------------------
+
+    def flush(self, day: datetime.date, cut: bool = False) -> None:
+        """Post the open segment if it ends on ``day`` (or now, with ``cut``)."""
+        seg = self.segment
+        if seg is not None and not cut and seg.end > day:
+            return
+        arrears_total, arrears_actions = self.arrears.exact()
+        legs: list[Leg] = []
+        lot_ids = []
+        deferred = accounts.deferred_revenue(self.customer)
+        if seg is not None:
+            for lot_id in sorted(seg.lots):
+                lot = seg.lots[lot_id]
+                rec = recognize(lot)
+                lot_ids.append(lot_id)
+                legs += [Leg(deferred, rec.total, lot_id),
+                         Leg(accounts.REVENUE_USAGE, -rec.usage, lot_id),
+                         Leg(accounts.REVENUE_ACTIONS, -rec.actions, lot_id),
+                         Leg(accounts.REVENUE_BREAKAGE, -rec.breakage, lot_id, "expiry")]
+        withheld = self.commit.withheld(arrears_total) if self.commit else ZERO
+        target = arrears_total - withheld
+        actions_target = arrears_actions * target / arrears_total if arrears_total else ZERO
+        actions = self.arrears.posted_actions.post_to(actions_target)
+        usage = self.arrears.posted_usage.post_to(target) - actions
+        rule = "overage" if self.contract.billing == "prepaid" else ""
+        unbilled = accounts.unbilled(self.customer)
+        legs += [Leg(unbilled, usage + actions, rule=rule),
+                 Leg(accounts.REVENUE_USAGE, -usage, rule=rule),
+                 Leg(accounts.REVENUE_ACTIONS, -actions, rule=rule)]
+        if self.commit is not None:
+            legs += self.commit.accrue(day, arrears_total, self.customer)
+        if seg is None:
+            self.book_it(day, "commitment", "Minimum commitment: ratable accrual", legs,
+                         {"period": self.commit.key} if self.commit else {})
+            return
+        self.segment = None
+        meta: dict[str, object] = {
+            "lots": " ".join(lot_ids) if lot_ids else None,
+            "price_book": " ".join(f"{self.book.id}@{v.isoformat()}"
+                                   for v in sorted(seg.versions)) or self.book.id,
+            "usage_entries": Decimal(seg.entries),
+            "first_usage": seg.first, "last_usage": seg.last,
+            "from": seg.start,
+        }
+        if seg.credits:
+            meta["credits"] = _credits(seg.credits)
+        if seg.overage_credits:
+            meta["overage_credits"] = _credits(seg.overage_credits)
+        if seg.blocked_credits:
+            meta["blocked_events"] = Decimal(seg.blocked_events)
+            meta["blocked_credits"] = _credits(seg.blocked_credits)
+            self.run.blocked_events += seg.blocked_events
+            self.run.notices.append(Notice(
+                day, self.customer, self.contract.id, "hard-stop",
+                f"hard stop: customer {self.customer!r} ran out of credits; "
+                f"{seg.blocked_events} usage events blocked from {seg.start} to {day} "
+                f"({_credits(seg.blocked_credits)} credits not billed)",
+                {"blocked_events": Decimal(seg.blocked_events),
+                 "blocked_credits": _credits(seg.blocked_credits)}))
+        meta = {k: v for k, v in meta.items() if v is not None}
+        if not any(leg.amount for leg in legs):
+            # Priced and nothing to bill (blocked, non-billable): keep the provenance.
+            legs = [Leg(unbilled, Decimal("0.00")), Leg(accounts.REVENUE_USAGE, Decimal("0.00"))]
+            booking = Booking(day, self.customer, self.contract.id, "usage", "", legs,
+                              {"customer": self.customer, "contract": self.contract.id,
+                               "rule": "usage", **meta}, (self.contract.id,))
+            booking.narration = self.usage_narration(seg, day)
+            self.run.bookings.append(booking)
+            return
+        self.book_it(day, "usage", self.usage_narration(seg, day), legs, meta, lot_ids)
+
+    def usage_narration(self, seg: _Segment, day: datetime.date) -> str:
+        span = f"{seg.start}" if seg.start == day else f"{seg.start} to {day}"
+        return f"Usage {span} ({seg.entries} entries)"
+
+    def post_lot_breakage(self, day: datetime.date, lot: Lot, rule: str, narration: str,
+                          meta: dict[str, object]) -> None:
+        rec = recognize(lot)
+        deferred = accounts.deferred_revenue(self.customer)
+        self.book_it(day, rule, narration,
+                     [Leg(deferred, rec.total, lot.id),
+                      Leg(accounts.REVENUE_USAGE, -rec.usage, lot.id),
+                      Leg(accounts.REVENUE_ACTIONS, -rec.actions, lot.id),
+                      Leg(accounts.REVENUE_BREAKAGE, -rec.breakage, lot.id)],
+                     {"lot": lot.id, "pack": lot.pack, **meta}, [lot.id])
+
+    def expire(self, day: datetime.date) -> None:
+        for lot in self.lots.expiring(day):
+            left = lot.remaining
+            lot.closed = True
+            self.post_lot_breakage(day, lot, "expiry",
+                                   f"Expiry of lot {lot.id}: remote breakage",
+                                   {"expires": day, "credits_expired": _credits(left),
+                                    "method": lot.method})
+
+    def close_periods(self, day: datetime.date) -> None:
+        allowance = self.contract.allowance
+        if allowance is not None and allowance.rollover > 0:
+            if day == self.period_last_day(day, allowance.period):
+                for lot in self.lots.lots:
+                    if (lot.pack == "allowance" and not lot.closed and lot.expires != day
+                            and self.period_last_day(lot.purchased, allowance.period) == day):
+                        forfeited = trim_rollover(lot, allowance)
+                        if forfeited:
+                            self.post_lot_breakage(
+                                day, lot, "expiry",
+                                f"Allowance {lot.id}: unused credits above the rollover cap",
+                                {"credits_expired": _credits(forfeited),
+                                 "rollover": allowance.rollover})
+        if self.commit is not None and self.commit.key is not None and day == self.commit.end:
+            total, _ = self.arrears.exact()
+            last = self.contract.end is not None and day >= self.contract.end
+            legs, info = self.commit.close(total, self.arrears.posted, self.customer, last)
+            self.book_it(day, "commitment", f"Minimum commitment {self.commit.key}", legs,
+                         info)
+            self.commit.key = None
+
+    def period_last_day(self, day: datetime.date, period: str) -> datetime.date:
+        end = period_end(day, period)
+        return min(end, self.contract.end) if self.contract.end else end
+
+    # --- the walk ------------------------------------------------------------------------
+
+    def next_day(self, day: datetime.date, event_days: list[datetime.date]) -> datetime.date | None:
+        after = day + ONE_DAY
+        candidates = []
+        i = bisect.bisect_left(event_days, after)
+        if i < len(event_days):
+            candidates.append(event_days[i])
+        expiry = self.lots.next_expiry(after)
+        if expiry is not None:
+            candidates.append(expiry)
+        if self.segment is not None:
+            candidates.append(max(self.segment.end, after))
+        if self.contract.allowance is not None:
+            period = self.contract.allowance.period
+            candidates += [next_period_start(day, period), self.period_last_day(after, period)]
+        if self.commit is not None:
+            candidates.append(self.period_last_day(after, self.commit.terms.period))
+        last = min(self.as_of, self.contract.end) if self.contract.end else self.as_of
+        candidates = [c for c in candidates if after <= c <= last]
+        return min(candidates) if candidates else None
+
+    def run_all(self, usages: list[Usage], purchases: list[Purchase]) -> ContractRun:
+        contract = self.contract
+        if self.commit is not None:
+            if contract.billing == "prepaid":
+                self.error(contract.start, f"contract {contract.id!r}: a commitment with "
+                                           f"prepaid billing is not supported (expected "
+                                           f"billing: arrears)")
+                self.commit = None
+            elif contract.commitment.carryover and contract.commitment.method != "remote":
+                self.error(contract.start, f"contract {contract.id!r}: carryover applies to "
+                                           f"the remote method only, got "
+                                           f"{contract.commitment.method!r}")
+        if contract.overage.policy == "top_up" and contract.overage.top_up is None:
+            self.error(contract.start, f"contract {contract.id!r}: policy top_up needs top_up")
+            return self.run
+        self.lot_ids = purchase_lot_ids(contract, purchases)
+        by_day: dict[datetime.date, list[Usage]] = defaultdict(list)
+        for usage in usages:
+            by_day[usage.date].append(usage)
+        buys: dict[datetime.date, list[Purchase]] = defaultdict(list)
+        for purchase in sorted(purchases, key=purchase_order):
+            buys[purchase.date].append(purchase)
+        event_days = sorted(set(by_day) | set(buys))
+        starts = [contract.start] if (contract.allowance or self.commit) else []
+        first = min(event_days[:1] + starts, default=None)
+        day = first
+        allowance_next = contract.start if contract.allowance else None
+        last = min(self.as_of, contract.end) if contract.end else self.as_of
+        while day is not None and day <= last:
+            if allowance_next is not None and day >= allowance_next:
+                self.start_allowance(allowance_next)
+                allowance_next = next_period_start(allowance_next,
+                                                   contract.allowance.period)
+            if self.commit is not None:
+                self.commit.enter(day, self.arrears.exact()[0], self.arrears.posted)
+            for purchase in buys.get(day, ()):
+                self.purchase(purchase)
+            if day in by_day:
+                self.use(day, sorted(by_day[day], key=usage_order))
+            self.flush(day)
+            self.expire(day)
+            self.close_periods(day)
+            day = self.next_day(day, event_days)
+        for day in sorted(d for d in event_days if d > last):
+            for usage in by_day.get(day, ()):
+                self.error(day, f"usage of customer {self.customer!r} on {day} is after the "
+                                f"contract {contract.id!r} ends ({contract.end})", usage.ref)
+        return self.run
+
+
+def run_contract(contract: Contract, book: PriceBook, usages: list[Usage],
+                 purchases: list[Purchase], as_of: datetime.date, posting: str = "month",
+                 customer_name: str = "") -> ContractRun:
+    """Run one contract's usage and purchases up to ``as_of`` (see the module doc)."""
+    engine = ContractEngine(contract, book, customer_name or contract.customer, as_of, posting)
+    return engine.run_all(usages, purchases)

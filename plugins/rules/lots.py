@@ -1,0 +1,177 @@
+"""Credit lots: each purchase (or allowance, or top-up) is a lot of prepaid credits.
+
+A lot holds its consideration (``price``), its credits, purchase and expiry dates, and
+exact cumulative quantities (``Fraction``): credits ``used`` (and the part of them used
+by actions) and credits ``forfeited`` (trimmed by an allowance rollover cap, or
+refunded). Revenue recognized so far is kept per stream as posted cents
+(``rules.rounding.Cumulative``); what to post is always
+``round(exact cumulative target) - posted`` (see ``rules.recognition``).
+
+Lots of a contract are drawn in its ``draw_order``: ``earliest_expiry`` (then oldest,
+then lot id; lots that never expire last) or ``oldest``. A lot is usable from its
+purchase date through its expiry date; an expired lot is never drawn.
+
+Extension points (breakage and modifications, issue 5): ``Lot.method`` picks the
+recognition target in ``rules.recognition.TARGETS`` (``remote`` here; a
+``proportional`` target adds ``expected`` credits and catches up on revisions);
+``Lot.reprice`` is the prospective-modification primitive (remaining unrecognized
+consideration plus new consideration over remaining plus new credits, past revenue
+untouched); ``LotBook.add`` takes any new lot (a ``separate`` modification).
+
+    lot acme-2026.standard.2026-01-03: 1,000.00 for 100,000 credits, expires 2026-07-03
+    draw 25,000 credits -> used 25,000, revenue to date 250.00, liability 750.00
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass, field
+from decimal import Decimal
+from fractions import Fraction
+
+from .rounding import Cumulative
+
+ZERO = Fraction(0)
+
+
+@dataclass
+class Lot:
+    id: str
+    contract: str
+    pack: str
+    price: Decimal  # consideration (transaction price of the lot)
+    credits: Fraction
+    purchased: datetime.date
+    expires: datetime.date | None
+    method: str = "remote"  # recognition target, see rules.recognition.TARGETS
+    source: str = ""  # ref of the purchase entry, or the rule that made the lot
+    used: Fraction = ZERO
+    used_actions: Fraction = ZERO
+    forfeited: Fraction = ZERO
+    closed: bool = False  # expired or refunded: everything left is recognized
+    # Posted revenue per stream (cents, cumulative): actions, usage incl. actions, total.
+    posted_actions: Cumulative = field(default_factory=Cumulative)
+    posted_usage: Cumulative = field(default_factory=Cumulative)
+    posted_total: Cumulative = field(default_factory=Cumulative)
+    # Estimates and history for later rules (proportional breakage, modifications):
+    # after ``reprice``, revenue at ``base_credits`` done is ``base_revenue``.
+    expected: Fraction | None = None
+    base_revenue: Decimal = Decimal(0)
+    base_credits: Fraction = ZERO
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def remaining(self) -> Fraction:
+        return self.credits - self.used - self.forfeited
+
+    def usable_on(self, day: datetime.date) -> bool:
+        return (not self.closed and self.purchased <= day
+                and (self.expires is None or day <= self.expires) and self.remaining > 0)
+
+    @property
+    def liability(self) -> Decimal:
+        """Contract liability left on the lot (posted)."""
+        return self.price - self.posted_total.posted
+
+    def draw(self, credits: Fraction, actions: Fraction = ZERO) -> None:
+        if credits > self.remaining:
+            raise ValueError(f"lot {self.id}: draw of {credits} exceeds {self.remaining}")
+        self.used += credits
+        self.used_actions += actions
+
+    def forfeit(self, credits: Fraction) -> None:
+        self.forfeited += min(credits, self.remaining)
+
+    def reprice(self, price: Decimal, credits: Fraction, note: str) -> None:
+        """Prospective change: the lot continues as if newly bought, for what is left.
+
+        Posted revenue is kept; the lot's consideration becomes posted + ``price`` and its
+        credits used + forfeited + ``credits``; ``value_of`` then spreads the new price
+        over the new credits only (ASC 606-10-25-13(a)).
+        """
+        done = self.used + self.forfeited
+        self.notes.append(note)
+        self.base_revenue = self.posted_total.posted
+        self.base_credits = done
+        self.price = self.posted_total.posted + price
+        self.credits = done + credits
+        self.closed = False
+
+    def value_of(self, credits: Fraction) -> Fraction:
+        """Exact consideration earned by ``credits`` used or forfeited (face value)."""
+        span = self.credits - self.base_credits
+        if span <= 0:
+            return Fraction(self.price)
+        base = Fraction(self.base_revenue)
+        return base + (Fraction(self.price) - base) * (credits - self.base_credits) / span
+
+
+def sort_key(order: str):
+    def key(lot: Lot) -> tuple:
+        if order == "oldest":
+            return (lot.purchased, lot.id)
+        never = lot.expires is None
+        return (never, lot.expires or datetime.date.max, lot.purchased, lot.id)
+    return key
+
+
+class LotBook:
+    """The lots of one contract, in draw order."""
+
+    def __init__(self, draw_order: str) -> None:
+        self.order = draw_order
+        self.lots: list[Lot] = []
+        self.by_id: dict[str, Lot] = {}
+        self._key = sort_key(draw_order)
+
+    def add(self, lot: Lot) -> Lot:
+        if lot.id in self.by_id:
+            raise ValueError(f"duplicate lot id {lot.id}")
+        self.lots.append(lot)
+        self.lots.sort(key=self._key)
+        self.by_id[lot.id] = lot
+        return lot
+
+    def new_id(self, contract: str, pack: str, day: datetime.date) -> str:
+        """A lot id unique in the contract: ``<contract>.<pack>.<date>[.<n>]``."""
+        base = f"{contract}.{pack}.{day.isoformat()}"
+        if base not in self.by_id:
+            return base
+        n = 2
+        while f"{base}.{n}" in self.by_id:
+            n += 1
+        return f"{base}.{n}"
+
+    def usable(self, day: datetime.date) -> list[Lot]:
+        return [lot for lot in self.lots if lot.usable_on(day)]
+
+    def balance(self, day: datetime.date) -> Fraction:
+        return sum((lot.remaining for lot in self.usable(day)), ZERO)
+
+    def draw(self, day: datetime.date, credits: Fraction, actions: Fraction = ZERO
+             ) -> tuple[list[tuple[Lot, Fraction]], Fraction]:
+        """Draw ``credits`` (of which ``actions`` by actions) in draw order.
+
+        Returns the draws [(lot, credits)] and the credits left uncovered.
+        """
+        draws = []
+        left = credits
+        share = actions / credits if credits else ZERO
+        for lot in self.lots:
+            if left <= 0:
+                break
+            if not lot.usable_on(day):
+                continue
+            take = min(left, lot.remaining)
+            lot.draw(take, take * share)
+            draws.append((lot, take))
+            left -= take
+        return draws, left
+
+    def expiring(self, day: datetime.date) -> list[Lot]:
+        return [lot for lot in self.lots if not lot.closed and lot.expires == day]
+
+    def next_expiry(self, after: datetime.date) -> datetime.date | None:
+        dates = [lot.expires for lot in self.lots
+                 if not lot.closed and lot.expires is not None and lot.expires >= after]
+        return min(dates) if dates else None

@@ -1,0 +1,139 @@
+"""Pricing: the value of a usage aggregate at the contract's rates, on its date.
+
+Tokens are priced at the rates of the price-book version in force on the usage date (a
+version applies from its ``effective`` date, mid-month included), less the contract's
+``discount``; a model in the contract's ``rates`` uses those rates instead (they are
+net: the discount does not apply to them again; a field left out keeps the discounted
+list rate). Actions are priced at the contract's ``actions`` price times the weight of
+each outcome (completed, partial, failed). Features listed in ``non_billable_features``
+are priced at nothing on purpose.
+
+A usage aggregate whose model has no rate on its date, or whose action the contract
+does not price, raises ``PricingError`` naming the customer, the model or action and
+the date: a missing price is never zero.
+
+    list-2026 @2026-01-01  gpt-4o: {input: 5.00, cached_input: 2.50, output: 20.00} per 1M
+    usage 2026-01-05 gpt-4o: input 1,200,000 (200,000 cached), output 300,000
+      -> 1,000,000 x 5.00/1M + 200,000 x 2.50/1M + 300,000 x 20.00/1M = 11.50
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
+
+from .model import Contract, PriceBook
+from .records import Usage
+
+ZERO = Decimal(0)
+ONE = Decimal(1)
+
+
+class PricingError(Exception):
+    """A usage aggregate that cannot be priced: never priced at zero."""
+
+    def __init__(self, usage: Usage, message: str) -> None:
+        super().__init__(message)
+        self.usage = usage
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Priced:
+    """A usage aggregate with its value at contract rates (exact, unrounded)."""
+
+    usage: Usage
+    tokens: Decimal | Fraction  # value of the tokens
+    actions: Decimal | Fraction  # value of the actions
+    version: datetime.date | None  # effective date of the price-book version used
+
+    @property
+    def value(self) -> Decimal | Fraction:
+        return self.tokens + self.actions
+
+
+def _per_token(rate: Decimal, per: int) -> Decimal | Fraction:
+    """``rate / per`` exactly: a Decimal when it terminates, else a Fraction."""
+    quotient = rate / per
+    if Fraction(quotient) * per == Fraction(rate):
+        return quotient
+    return Fraction(rate) / per
+
+
+class Pricer:
+    """Prices the usage of one contract against its price book."""
+
+    def __init__(self, contract: Contract, book: PriceBook) -> None:
+        self.contract = contract
+        self.book = book
+        self.factor = ONE - contract.discount
+        self._rates: dict[tuple[datetime.date | None, str], tuple | None] = {}
+
+    def version_on(self, day: datetime.date) -> datetime.date | None:
+        version = self.book.version_on(day)
+        return version.effective if version else None
+
+    def rates(self, model: str, day: datetime.date) -> tuple | None:
+        """(uncached input, cached input, output) per token, net, or None if unpriced."""
+        version = self.book.version_on(day)
+        key = (version.effective if version else None, model)
+        if key in self._rates:
+            return self._rates[key]
+        listed = version.models.get(model) if version else None
+        override = self.contract.rates.get(model, {})
+        found: tuple | None = None
+        if listed is not None or {"input", "output"} <= set(override):
+            def rate(name: str, fallback: str) -> Decimal:
+                if name in override:
+                    return override[name]
+                if listed is not None:
+                    return getattr(listed, name) * self.factor
+                return override[fallback]
+            found = tuple(_per_token(rate(name, fallback), self.book.per) for name, fallback in
+                          (("input", "input"), ("cached_input", "input"), ("output", "output")))
+        self._rates[key] = found
+        return found
+
+    def price(self, usage: Usage) -> Priced:
+        """The value of ``usage`` at contract rates; raises PricingError if unpriced."""
+        day = usage.date
+        version = self.book.version_on(day)
+        effective = version.effective if version else None
+        if usage.until is not None and usage.until != day:
+            later = self.book.version_on(usage.until)
+            if (later.effective if later else None) != effective:
+                raise PricingError(usage, (
+                    f"usage of customer {usage.customer!r} from {day} to {usage.until} spans "
+                    f"a change of price book {self.book.id!r} (expected the entry split at "
+                    f"{later.effective if later else '?'})"))
+        billable = usage.feature not in self.contract.non_billable_features
+        tokens: Decimal | Fraction = ZERO
+        if usage.model:
+            rates = self.rates(usage.model, day)
+            if rates is None:
+                raise PricingError(usage, (
+                    f"no rate for model {usage.model!r} of customer {usage.customer!r} on "
+                    f"{day} (price book {self.book.id!r}, contract {self.contract.id!r}); "
+                    f"a missing price is never zero"))
+            if billable:
+                tokens = (usage.uncached_input_tokens * rates[0]
+                          + usage.cached_input_tokens * rates[1]
+                          + usage.output_tokens * rates[2])
+        elif usage.input_tokens or usage.output_tokens:
+            raise PricingError(usage, (
+                f"usage of customer {usage.customer!r} on {day} has tokens but no model"))
+        actions: Decimal | Fraction = ZERO
+        if usage.action:
+            price = self.contract.actions.get(usage.action)
+            if price is None:
+                raise PricingError(usage, (
+                    f"action {usage.action!r} of customer {usage.customer!r} on {day} is not "
+                    f"priced by contract {self.contract.id!r} (expected it under 'actions')"))
+            if billable:
+                weights = price.weights
+                actions = price.price * (usage.completed * weights["completed"]
+                                         + usage.partial * weights["partial"]
+                                         + usage.failed * weights["failed"])
+        return Priced(usage, tokens, actions, effective)

@@ -1,0 +1,65 @@
+"""Revenue recognition of a lot: exact cumulative targets, posted to the cent.
+
+For each lot the rule computes, exactly, the cumulative revenue it has earned so far
+(the *target*) and the cumulative face value of the credits used (usage revenue, of
+which actions); it posts the differences with what was already posted, rounded half up
+(cumulative rounding per lot). ``breakage = total - usage`` is the residual.
+
+Remote method (the default, ASC 606-10-55-48): nothing early; usage earns the lot's
+price per credit; at expiry (``lot.closed``) the target is the whole price, so what is
+left of the liability is recognized on the expiry date as breakage.
+
+    lot: 10,000.00 for 1,000,000 credits, expires end of month 6, remote (Example B5)
+    month 1: used 100,000 -> usage 1,000.00, breakage 0.00, liability 9,000.00
+    month 6: used 800,000 in all, expiry -> usage 1,400.00, breakage 2,000.00, liability 0
+
+``TARGETS`` maps a lot's ``method`` to its target function; the breakage issue adds
+``proportional`` (price x min(1, used / expected)) there without touching the rest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
+
+from .lots import Lot
+
+
+def remote_target(lot: Lot) -> Fraction:
+    """Revenue earned to date under the remote method."""
+    if lot.closed:
+        return Fraction(lot.price)
+    return lot.value_of(lot.used + lot.forfeited)
+
+
+TARGETS: dict[str, Callable[[Lot], Fraction]] = {"remote": remote_target}
+
+
+@dataclass(frozen=True)
+class Recognized:
+    """What to post now for one lot (cents; each may be zero or, on a reversal, negative)."""
+
+    lot: Lot
+    usage: Decimal  # tokens
+    actions: Decimal
+    breakage: Decimal
+
+    @property
+    def total(self) -> Decimal:
+        return self.usage + self.actions + self.breakage
+
+
+def target_of(lot: Lot) -> Fraction:
+    return TARGETS.get(lot.method, remote_target)(lot)
+
+
+def recognize(lot: Lot) -> Recognized:
+    """Post the lot's revenue up to its current state."""
+    usage_exact = lot.value_of(lot.used)
+    actions_exact = usage_exact * lot.used_actions / lot.used if lot.used else Fraction(0)
+    actions = lot.posted_actions.post_to(actions_exact)
+    usage = lot.posted_usage.post_to(usage_exact)
+    total = lot.posted_total.post_to(target_of(lot))
+    return Recognized(lot, usage - actions, actions, total - usage)
