@@ -73,14 +73,14 @@ def purchase_order(purchase: Purchase) -> tuple:
             purchase.ref)
 
 
-def purchase_lot_ids(contract: Contract, purchases: Iterable[Purchase]) -> dict[str, str]:
+def purchase_lot_ids(contract_id: str, purchases: Iterable[Purchase]) -> dict[str, str]:
     """Lot id of each purchase (by ``ref``): ``<contract>.<pack>.<date>[.<n>]``."""
     ids: dict[str, str] = {}
     taken: set[str] = set()
     for purchase in sorted(purchases, key=purchase_order):
         if purchase.kind != "purchase":
             continue
-        base = f"{contract.id}.{purchase.pack}.{purchase.date.isoformat()}"
+        base = f"{contract_id}.{purchase.pack}.{purchase.date.isoformat()}"
         lot_id, n = base, 2
         while lot_id in taken:
             lot_id, n = f"{base}.{n}", n + 1
@@ -526,7 +526,7 @@ class ContractEngine:
         if contract.overage.policy == "top_up" and contract.overage.top_up is None:
             self.error(contract.start, f"contract {contract.id!r}: policy top_up needs top_up")
             return self.run
-        self.lot_ids = purchase_lot_ids(contract, purchases)
+        self.lot_ids = purchase_lot_ids(contract.id, purchases)
         by_day: dict[datetime.date, list[Usage]] = defaultdict(list)
         for usage in usages:
             by_day[usage.date].append(usage)

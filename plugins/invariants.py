@@ -1,0 +1,132 @@
+"""Check the invariants of the revenue books at every load; each break is an error.
+
+    plugin "tokenbooks.plugins.contracts"
+    plugin "tokenbooks.plugins.revenue"
+    plugin "tokenbooks.plugins.invariants"     ; last
+
+Reads the journal as the other plugins left it (``tokenbooks.plugins.rules.invariants``
+has the rules): per lot, the contract liability never negative, no draw after the lot's
+expiry, revenue recognized + liability left = consideration to the cent (and nothing
+left once expired); per customer, every usage entry priced exactly once. For instance a
+hand-written posting that draws a lot twice fails the load:
+
+    2026-02-01 * "Acme Corp" "manual"
+      Liabilities:Deferred-Revenue:Acme   5000.00 USD
+        lot: "acme-2026.standard.2026-01-03"
+      Income:Revenue:Usage               -5000.00 USD
+        lot: "acme-2026.standard.2026-01-03"
+
+    <tokenbooks.invariants>:0: lot acme-2026.standard.2026-01-03: contract liability
+    negative (-4011.50) on 2026-02-01
+
+Config: ``contracts`` as for the other plugins (to know pack expiry terms).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from beancount.core import data
+
+from . import common, ledger
+from .rules import invariants
+from .rules.engine import purchase_lot_ids
+from .rules.records import Purchase
+
+__plugins__ = ("check_invariants",)
+
+PLUGIN = "tokenbooks.plugins.invariants"
+LIABILITY = "Liabilities:Deferred-Revenue:"
+DRAW_RULES = ("usage", None)
+
+
+def check_invariants(entries: data.Directives, options_map: dict[str, Any],
+                     config: str | None = None) -> tuple[data.Directives, list]:
+    settings, errors = common.parse_config(config, PLUGIN)
+    errors = list(errors)
+    if not entries:
+        return entries, errors
+    book, _ = common.load(options_map, settings)
+    lots: dict[str, invariants.LotFacts] = {}
+    usage_count: dict[str, int] = defaultdict(int)
+    priced: dict[str, int] = defaultdict(int)
+    purchases: list[Purchase] = []
+
+    def facts(lot: str, customer: str) -> invariants.LotFacts:
+        found = lots.get(lot)
+        if found is None:
+            found = lots[lot] = invariants.LotFacts(lot, customer)
+        return found
+
+    Custom, Transaction = data.Custom, data.Transaction
+    for entry in entries:
+        kind = type(entry)
+        if kind is Custom:
+            if entry.type == ledger.USAGE and entry.values:
+                usage_count[entry.values[0].value] += 1
+            continue
+        if kind is not Transaction:
+            continue
+        meta = entry.meta
+        rule = meta.get("rule")
+        customer = meta.get("customer", "")
+        if rule in ("purchase", "refund") and customer:
+            try:
+                purchases.append(ledger.purchase_from_entry(entry))
+            except (ValueError, KeyError):
+                pass
+            continue
+        if rule == "usage":
+            priced[customer] += int(meta.get("usage_entries", 0))
+        for posting in entry.postings:
+            pmeta = posting.meta
+            lot = pmeta.get("lot") if pmeta else None
+            if lot is None:
+                continue
+            f = facts(lot, customer)
+            amount = posting.units.number
+            account = posting.account
+            if account.startswith(LIABILITY):
+                if rule in ("top-up", "allowance"):
+                    f.consideration.append((entry.date, -amount))
+                    expires = meta.get("expires")
+                    f.expires = expires if expires else f.expires
+                else:
+                    f.drawn.append((entry.date, amount))
+            elif account.startswith("Income:"):
+                f.recognized.append((entry.date, -amount))
+                if rule in DRAW_RULES and amount:
+                    f.used_on.append(entry.date)
+
+    by_contract: dict[str, list[Purchase]] = defaultdict(list)
+    for purchase in purchases:
+        by_contract[purchase.contract].append(purchase)
+    for contract_id, items in by_contract.items():
+        ids = purchase_lot_ids(contract_id, items)
+        contract = book.contract(contract_id)
+        paid = {}
+        for purchase in items:
+            if purchase.kind != "purchase":
+                continue
+            pack = contract.packs.get(purchase.pack) if contract else None
+            mod = (next((m for m in contract.modifications if m.id == purchase.pack), None)
+                   if contract else None)
+            if pack is None and (mod is None or not mod.approved):
+                continue  # not a lot (the revenue plugin reports it)
+            lot_id = ids[purchase.ref]
+            paid[purchase.payment_id] = lot_id
+            f = facts(lot_id, purchase.customer)
+            f.consideration.append((purchase.date, purchase.amount))
+            f.expires = purchase.expires or (pack.expiry_for(purchase.date) if pack else
+                                             mod.expires if mod else None)
+        for purchase in items:
+            if purchase.kind == "refund" and purchase.refund_of in paid:
+                f = facts(paid[purchase.refund_of], purchase.customer)
+                f.consideration.append((purchase.date, -purchase.amount))
+    as_of = entries[-1].date
+    where = data.new_metadata("<" + PLUGIN + ">", 0)
+    for violation in (invariants.check_lots(lots, as_of)
+                      + invariants.check_priced(dict(usage_count), dict(priced))):
+        errors.append(common.PluginError(where, violation.message, None))
+    return entries, errors
