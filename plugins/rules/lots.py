@@ -83,18 +83,17 @@ class Lot:
         self.forfeited += min(credits, self.remaining)
 
     def reprice(self, price: Decimal, credits: Fraction, note: str) -> None:
-        """Prospective change: the lot continues as if newly bought, for what is left.
+        """Prospective modification: ``credits`` added for ``price`` (25-13(a)).
 
-        Posted revenue is kept; the lot's consideration becomes posted + ``price`` and its
-        credits used + forfeited + ``credits``; ``value_of`` then spreads the new price
-        over the new credits only (ASC 606-10-25-13(a)).
+        The remaining unrecognized consideration plus ``price`` is spread over the
+        remaining plus added credits; revenue posted so far never changes (``value_of``
+        starts from it).
         """
-        done = self.used + self.forfeited
         self.notes.append(note)
         self.base_revenue = self.posted_total.posted
-        self.base_credits = done
-        self.price = self.posted_total.posted + price
-        self.credits = done + credits
+        self.base_credits = self.used + self.forfeited
+        self.price += price
+        self.credits += credits
         self.closed = False
 
     def value_of(self, credits: Fraction) -> Fraction:
