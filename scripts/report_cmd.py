@@ -132,9 +132,12 @@ def render_table(report: Report) -> str:
                       x.cost_share, _flag(x)] for x in report.customers]), ""]
     c = report.concentration
     if c.customers:
+        def pct(value: Decimal | None) -> str:
+            return "n/a" if value is None else f"{value}%"
+
         parts += [f"Concentration: the top {len(c.top)} of {c.customers} customers (5%: "
-                  f"{', '.join(c.top)}) use {_cell(c.cost_share)}% of inference cost "
-                  f"({_cell(c.token_share)}% of tokens) and pay {_cell(c.revenue_share)}% "
+                  f"{', '.join(c.top)}) use {pct(c.cost_share)} of inference cost "
+                  f"({pct(c.token_share)} of tokens) and pay {pct(c.revenue_share)} "
                   f"of revenue", ""]
     parts += ["By model", table(("model", *MARGIN_HEADERS), _margin_rows(report.models)), ""]
     parts += ["By feature", table(("feature", *MARGIN_HEADERS), _margin_rows(report.features)),

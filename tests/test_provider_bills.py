@@ -17,6 +17,7 @@ from tokenbooks.importers import IMPORTERS
 from tokenbooks.importers.anthropic_costs import AnthropicCostsImporter
 from tokenbooks.importers.openai_costs import OpenAICostsImporter
 from tokenbooks.importers.provider_costs import ReportError
+from tokenbooks.scripts.provider_reports import write_reports
 
 DATA = Path(__file__).parent / "data" / "provider-costs"
 OPENAI = str(DATA / "openai_costs.json")
@@ -221,3 +222,35 @@ def test_extracted_entries_print_and_parse_back(contracts):
     assert errors == []
     parsed = [e for e in entries if isinstance(e, data.Custom) and e.type == "provider-bill"]
     assert [e.values[2].value for e in parsed] == [e.values[2].value for e in extracted]
+
+
+def test_synthetic_reports_of_the_sample_generator_leave_the_hidden_cost_unattributed(
+        tmp_path, contracts):
+    sources = tmp_path / "sources"
+    sources.mkdir()
+    events = [{"event_id": f"e{i}", "timestamp": "2026-01-05T10:00:00Z", "customer": "acme",
+               "model": model, "input_tokens": 1_000_000, "output_tokens": 100_000}
+              for i, model in enumerate(("gpt-4o", "claude-sonnet-4-5"))]
+    (sources / "usage-2026-01.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+    written = write_reports(sources, contracts)
+    assert [p.name for p in written] == ["anthropic-cost-report-2026-01.json",
+                                         "openai-costs-2026-01.json"]
+    assert write_reports(sources, contracts) == written  # and byte-identical:
+    first = {p.name: p.read_bytes() for p in written}
+    write_reports(sources, contracts)
+    assert first == {p.name: p.read_bytes() for p in written}
+    extracted = []
+    for path in written:
+        importer, = [i for i in IMPORTERS if i.identify(str(path))]
+        extracted += importer.extract(str(path), [])
+    body = (usage("2026-01-05", "acme", "gpt-4o", input_tokens=1_000_000, output_tokens=100_000)
+            + usage("2026-01-05", "acme", "claude-sonnet-4-5", input_tokens=1_000_000,
+                    output_tokens=100_000))
+    entries, errors, _ = _book_with(contracts, extracted, body)
+    assert errors == []
+    bills = {t.meta["provider"]: t.meta for t in generated(entries, "provider-bill")}
+    # openai: 2.50 + 1.00 attributed, 12% embeddings on top; anthropic: 3.00 + 1.50, 8% search
+    assert (bills["openai"]["attributed"], bills["openai"]["unattributed"]) == (
+        Decimal("3.50"), Decimal("0.42"))
+    assert (bills["anthropic"]["attributed"], bills["anthropic"]["unattributed"]) == (
+        Decimal("4.50"), Decimal("0.36"))
