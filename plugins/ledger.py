@@ -157,6 +157,34 @@ def purchase_records(entries: Iterable[data.Directive]) -> tuple[list[Purchase],
     return records, bad
 
 
+def purchase_entry(purchase: Purchase, payee: str, provenance: dict[str, object],
+                   cash_account: str = accounts.BANK) -> data.Transaction:
+    """The transaction of a credit purchase (or refund) that ``purchase_from_entry`` reads
+    back: cash (or the receivable when unpaid) against the customer's contract liability.
+    ``provenance`` (source, sha256, import_key, ...) is added to the metadata."""
+    meta: dict[str, object] = {"customer": purchase.customer, "contract": purchase.contract,
+                               "rule": purchase.kind, "pack": purchase.pack}
+    if purchase.credits is not None:
+        meta["credits"] = purchase.credits
+    if purchase.expires is not None:
+        meta["expires"] = purchase.expires
+    meta["payment_id"] = purchase.payment_id
+    if purchase.refund_of:
+        meta["refund_of"] = purchase.refund_of
+    meta.update(provenance)
+    cash = cash_account if purchase.paid else accounts.receivable(purchase.customer)
+    sign = Decimal(1) if purchase.kind == "purchase" else Decimal(-1)
+    what = "Credit purchase" if purchase.kind == "purchase" else "Refund"
+    return transaction(
+        meta, purchase.date, payee, f"{what}: {purchase.pack}",
+        [posting(cash, sign * purchase.amount, purchase.currency),
+         posting(accounts.deferred_revenue(purchase.customer), -sign * purchase.amount,
+                 purchase.currency)],
+        links=[purchase.contract] if purchase.contract else (),
+        filename=str(provenance.get("source", "<import>")),
+    )
+
+
 def posting(account: str, number: Decimal, currency: str) -> data.Posting:
     return data.Posting(account, Amount(number, currency), None, None, None, None)
 
