@@ -397,7 +397,7 @@ class ContractEngine:
         legs += [Leg(unbilled, usage + actions, rule=rule),
                  Leg(accounts.REVENUE_USAGE, -usage, rule=rule),
                  Leg(accounts.REVENUE_ACTIONS, -actions, rule=rule)]
-        if self.commit is not None:
+        if self.commit is not None and self.commit.key is not None and day <= self.commit.end:
             legs += self.commit.accrue(day, arrears_total, self.customer)
         if seg is None:
             self.book_it(day, "commitment", "Minimum commitment: ratable accrual", legs,
@@ -509,6 +509,9 @@ class ContractEngine:
             candidates.append(self.period_last_day(after, self.commit.terms.period))
         last = min(self.as_of, self.contract.end) if self.contract.end else self.as_of
         candidates = [c for c in candidates if after <= c <= last]
+        # Lots bought under the contract may expire after it ends.
+        if expiry is not None and expiry <= self.as_of:
+            candidates.append(expiry)
         return min(candidates) if candidates else None
 
     def run_all(self, usages: list[Usage], purchases: list[Purchase]) -> ContractRun:
@@ -539,12 +542,12 @@ class ContractEngine:
         day = first
         allowance_next = contract.start if contract.allowance else None
         last = min(self.as_of, contract.end) if contract.end else self.as_of
-        while day is not None and day <= last:
-            if allowance_next is not None and day >= allowance_next:
+        while day is not None and day <= self.as_of:
+            if allowance_next is not None and allowance_next <= min(day, last):
                 self.start_allowance(allowance_next)
                 allowance_next = next_period_start(allowance_next,
                                                    contract.allowance.period)
-            if self.commit is not None:
+            if self.commit is not None and day <= last:
                 self.commit.enter(day, self.arrears.exact()[0], self.arrears.posted)
             for purchase in buys.get(day, ()):
                 self.purchase(purchase)
