@@ -21,7 +21,10 @@ from decimal import Decimal
 from beancount.core import data
 
 from .ledger import USAGE, usage_from_entry
-from .rules.profitability import INFERENCE, REVENUE, UNATTRIBUTED, ActionCount, Row
+from .rules.cogs import CostInput, workflow_actions
+from .rules.model import ContractSet
+from .rules.pricing import Pricer, PricingError
+from .rules.profitability import INFERENCE, REVENUE, UNATTRIBUTED, ActionCount, Row, Weight
 
 ROOTS = (REVENUE, INFERENCE, UNATTRIBUTED)
 
@@ -81,3 +84,45 @@ def profitability_rows(entries: Iterable[data.Directive],
                 counts.append(ActionCount(usage.date, usage.customer, usage.action,
                                           done or usage.events))
     return rows, counts
+
+
+def revenue_weights(entries: Iterable[data.Directive], contracts: ContractSet,
+                    start: datetime.date | None = None, end: datetime.date | None = None
+                    ) -> list[Weight]:
+    """The value at contract rates of each usage entry in [start, end), for allocating
+    revenue to models, features and actions (``rules.profitability``).
+
+    The action a token aggregate served is its own action, else that of its ``workflow``
+    (as for cost). Usage that cannot be priced has no weight (the revenue plugin reports it).
+    """
+    inputs = []
+    for entry in entries:
+        if (isinstance(entry, data.Custom) and entry.type == USAGE
+                and not (start and entry.date < start) and not (end and entry.date >= end)):
+            try:
+                usage = usage_from_entry(entry)
+            except ValueError:
+                continue
+            workflow = entry.meta.get("workflow")
+            inputs.append(CostInput(usage, workflow if isinstance(workflow, str) else ""))
+    served, _ = workflow_actions(inputs)
+    pricers: dict[str, Pricer] = {}
+    weights = []
+    for item in inputs:
+        usage = item.usage
+        customer = contracts.customers.get(usage.customer)
+        contract = customer.contract_on(usage.date) if customer else None
+        book = contracts.price_books.get(contract.price_book) if contract else None
+        if contract is None or book is None:
+            continue
+        pricer = pricers.setdefault(contract.id, Pricer(contract, book))
+        try:
+            priced = pricer.price(usage)
+        except PricingError:
+            continue
+        action = usage.action or served.get((usage.customer, item.workflow), "")
+        for stream, value in (("Usage", priced.tokens), ("Actions", priced.actions)):
+            if value:
+                weights.append(Weight(usage.date, usage.customer, stream, usage.model,
+                                      usage.feature, action, value))
+    return weights

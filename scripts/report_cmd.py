@@ -21,7 +21,8 @@ import click
 from beancount import loader
 from beancount.parser import printer
 
-from tokenbooks.plugins.report_rows import profitability_rows
+from tokenbooks.plugins import common
+from tokenbooks.plugins.report_rows import profitability_rows, revenue_weights
 from tokenbooks.plugins.rules.profitability import (
     CSV_COLUMNS,
     STREAMS,
@@ -67,7 +68,9 @@ def profitability_cmd(ledger: str, period: str, fmt: str, currency: str | None) 
     entries, options = load_book(ledger)
     currency = currency or (options.get("operating_currency") or ["USD"])[0]
     rows, actions = profitability_rows(entries, start, end)
-    result = profitability(rows, actions, period, currency)
+    contracts, _ = common.load(options, {})  # its errors are the book's (checked above)
+    weights = revenue_weights(entries, contracts, start, end)
+    result = profitability(rows, actions, period, currency, weights)
     if fmt == "json":
         click.echo(json.dumps(as_dict(result), indent=2))
     elif fmt == "csv":

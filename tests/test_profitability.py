@@ -14,7 +14,8 @@ from beanquery.query import run_query
 from click.testing import CliRunner
 from cogs_book import balance, bill_line, ledger_text, load, make_contracts, revenue, usage
 
-from tokenbooks.plugins.report_rows import profitability_rows
+from tokenbooks.plugins import common
+from tokenbooks.plugins.report_rows import profitability_rows, revenue_weights
 from tokenbooks.plugins.rules.profitability import (
     ActionCount,
     Row,
@@ -194,3 +195,39 @@ def test_cli_refuses_a_book_with_errors(tmp_path, contracts):
     body = usage("2026-01-05", "acme", "gpt-9", input_tokens=10)
     result = _run(tmp_path, contracts, "--period", "2026-01", body=body)
     assert result.exit_code == 1 and "gpt-9" in result.output
+
+
+def test_revenue_without_model_metadata_is_allocated_by_value_at_contract_rates(tmp_path):
+    contracts = make_contracts(tmp_path, {"acme": (
+        "    non_billable_features: [retry]\n"
+        "    actions:\n      ticket_resolved: {price: 0.50}\n")})
+    body = (
+        usage("2026-01-05", "acme", "gpt-4o", input_tokens=1_000_000)           # list 5.00
+        + usage("2026-01-06", "acme", "gpt-4o", "retry", output_tokens=100_000)  # not billable
+        + usage("2026-01-07", "acme", "", "", "ticket_resolved", completed=3, events=3,
+                workflow="tickets")                                              # 1.50
+        + usage("2026-01-07", "acme", "gpt-5-mini", "support", input_tokens=400_000,
+                workflow="tickets")                                              # list 0.20
+        + revenue("2026-01-31", "acme", "12.00")
+        + revenue("2026-01-31", "acme", "1.50", "Actions")
+        + revenue("2026-01-31", "acme", "0.40", "Breakage"))
+    entries, errors, options = load(contracts, body)
+    assert errors == []
+    start, end = D(2026, 1, 1), D(2026, 2, 1)
+    rows, actions = profitability_rows(entries, start, end)
+    book, _ = common.load(options, {"contracts": str(contracts)})
+    report = profitability(rows, actions, "2026-01", "USD",
+                           revenue_weights(entries, book, start, end))
+    features, models = by_name(report.features), by_name(report.models)
+    # 12.00 over list values 5.00 (chat) and 0.20 (support): 11.538... and 0.461...
+    assert features["chat"].revenue["Usage"] == Decimal("11.54")
+    assert features["support"].revenue["Usage"] == Decimal("0.46")
+    assert features["retry"].revenue_total == 0 and features["retry"].cogs == Decimal("1.00")
+    assert models["gpt-4o"].revenue_total == Decimal("11.54")
+    assert features["(unassigned)"].revenue == {"Breakage": Decimal("0.40")}
+    ticket = by_name(report.actions)["ticket_resolved"]
+    # what a resolved ticket costs (gpt-5-mini 0.10 / 3) against what it earns (fee + tokens)
+    assert (ticket.revenue["Actions"], ticket.revenue["Usage"], ticket.cogs) == (
+        Decimal("1.50"), Decimal("0.46"), Decimal("0.10"))
+    for section in (report.models, report.features):
+        assert sum(x.revenue_total for x in section) == report.total.revenue_total

@@ -17,7 +17,10 @@ back to the balances:
 Customers are sorted by attributed cost, largest first. The concentration line gives the
 share of compute (cost and tokens) used by the top 5% of customers by cost (at least
 one) and the share of revenue they pay. Revenue is split by model, feature or action
-only where its postings carry that metadata; the rest is ``(unassigned)``.
+where its postings carry that metadata; otherwise usage and action revenue is allocated
+over the customer's usage of the month by its value at contract rates (a non-billable
+feature has no value, so it earns nothing), to the cent; the rest (breakage,
+commitment, adjustments, revenue of a month without usage) is ``(unassigned)``.
 
     customer  revenue  cogs   margin  margin%  tokens%  cost%
     acme      100.00   20.00  80.00   80.0     66.67    66.67
@@ -34,6 +37,9 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
+from fractions import Fraction
+
+from .rounding import Cumulative
 
 REVENUE = "Income:Revenue"
 INFERENCE = "Expenses:COGS:Inference"
@@ -42,6 +48,7 @@ STREAMS = ("Usage", "Actions", "Breakage", "Commitment", "Adjustments")
 NO_CUSTOMER = "(no customer)"
 UNASSIGNED = "(unassigned)"
 NONE = "(none)"
+ALLOCATED = ("Usage", "Actions")  # streams split over usage by value at contract rates
 TOP_SHARE = Decimal("0.05")
 ZERO = Decimal("0.00")
 
@@ -60,6 +67,22 @@ class Row:
     action: str | None = None
     tokens: int = 0
     billable: bool = True
+
+
+@dataclass(frozen=True)
+class Weight:
+    """The value at contract rates of a customer's usage on a day, for allocating revenue.
+
+    ``stream`` is ``Usage`` (tokens) or ``Actions`` (per-action fees).
+    """
+
+    date: datetime.date
+    customer: str
+    stream: str
+    model: str
+    feature: str
+    action: str
+    value: Fraction | Decimal
 
 
 @dataclass(frozen=True)
@@ -190,8 +213,13 @@ def _under(account: str, root: str) -> bool:
 
 
 def profitability(rows: Iterable[Row], actions: Iterable[ActionCount], period: str,
-                  currency: str) -> Report:
-    """The profitability report of ``period`` from the rows (and action counts) of a book."""
+                  currency: str, weights: Iterable[Weight] = ()) -> Report:
+    """The profitability report of ``period`` from the rows (and action counts) of a book.
+
+    Usage and action revenue whose postings do not say their model, feature or action is
+    allocated over the customer's usage of the month in proportion to its value at
+    contract rates (``weights``); what has no weight stays ``(unassigned)``.
+    """
     start, end = parse_period(period)
     customers: dict[str, Line] = {}
     models: dict[str, Line] = {}
@@ -199,14 +227,20 @@ def profitability(rows: Iterable[Row], actions: Iterable[ActionCount], period: s
     by_action: dict[str, Line] = {}
     unattributed: dict[str, Decimal] = defaultdict(lambda: ZERO)
     total = Line("total")
+    pools: dict[tuple[str, str, str], Decimal] = defaultdict(lambda: ZERO)
     for row in rows:
         if not (start <= row.date < end) or row.currency != currency:
             continue
         customer = row.customer or NO_CUSTOMER
         if _under(row.account, REVENUE):
             stream = stream_of(row.account)
-            targets = [total, _line(customers, customer),
-                       _line(models, _name(row.model)), _line(features, _name(row.feature))]
+            for line in (total, _line(customers, customer)):
+                line.revenue[stream] -= row.amount
+            said = row.model is not None or row.feature is not None or row.action is not None
+            if not said and stream in ALLOCATED:
+                pools[(customer, f"{row.date:%Y-%m}", stream)] -= row.amount
+                continue
+            targets = [_line(models, _name(row.model)), _line(features, _name(row.feature))]
             if stream == "Actions" or row.action:
                 targets.append(_line(by_action, _name(row.action)))
             for line in targets:
@@ -223,6 +257,7 @@ def profitability(rows: Iterable[Row], actions: Iterable[ActionCount], period: s
                     line.non_billable_cogs += row.amount
         elif _under(row.account, UNATTRIBUTED):
             unattributed[row.account.split(":")[-1]] += row.amount
+    _allocate(pools, weights, models, features, by_action)
     for count in actions:
         if start <= count.date < end:
             line = _line(by_action, count.action)
@@ -239,6 +274,36 @@ def profitability(rows: Iterable[Row], actions: Iterable[ActionCount], period: s
         unattributed=dict(sorted(unattributed.items())), total=total,
         concentration=_concentration(ranked, total),
     )
+
+
+def _allocate(pools: dict[tuple[str, str, str], Decimal], weights: Iterable[Weight],
+              models: dict[str, Line], features: dict[str, Line],
+              by_action: dict[str, Line]) -> None:
+    """Split each customer/month/stream revenue pool over its usage, to the cent."""
+    shares: dict[tuple[str, str, str], dict[tuple[str, str, str], Fraction]] = defaultdict(
+        lambda: defaultdict(Fraction))
+    for w in weights:
+        key = (w.customer, f"{w.date:%Y-%m}", w.stream)
+        if key in pools and w.value:
+            shares[key][(w.model, w.feature, w.action)] += Fraction(w.value)
+    for key, amount in sorted(pools.items()):
+        stream = key[2]
+        parts = shares.get(key)
+        total = sum(parts.values(), Fraction(0)) if parts else Fraction(0)
+        if not total:
+            allocation = [((None, None, None), amount)]
+        else:
+            running, stream_of_cents = Fraction(0), Cumulative()
+            allocation = []
+            for part, value in sorted(parts.items()):
+                running += value
+                allocation.append((part, stream_of_cents.post_to(Fraction(amount) * running / total)))
+        for (model, feature, action), share in allocation:
+            targets = [_line(models, _name(model)), _line(features, _name(feature))]
+            if stream == "Actions" or action:
+                targets.append(_line(by_action, _name(action)))
+            for line in targets:
+                line.revenue[stream] += share
 
 
 def _name(value: str | None, empty: str = NONE) -> str:
