@@ -28,7 +28,7 @@ from typing import Any
 
 from tokenbooks.plugins.rules.bills import BillLine
 
-from .provider_costs import ProviderCostImporter, ReportError, field, key_part, tidy
+from .provider_costs import ProviderCostImporter, ReportError, key_part, require, tidy
 
 GROUP_FIELDS = ("workspace_id", "description", "model", "service_tier", "context_window",
                 "token_type", "cost_type")
@@ -63,7 +63,7 @@ class AnthropicCostsImporter(ProviderCostImporter):
         out = []
         for i, bucket in enumerate(buckets):
             path = f"data[{i}]"
-            start = field(bucket, "starting_at", path, filepath)
+            start = require(bucket, "starting_at", path, filepath)
             day = self._day(start, f"{path}.starting_at", filepath)
             for j, result in enumerate(bucket.get("results") or []):
                 out.append(self._line(result, day, f"{path}.results[{j}]", filepath))
@@ -82,8 +82,8 @@ class AnthropicCostsImporter(ProviderCostImporter):
 
     def _line(self, result: Any, day: datetime.date, path: str, filepath: str
               ) -> tuple[BillLine, dict[str, object]]:
-        cents = field(result, "amount", path, filepath)
-        currency = field(result, "currency", path, filepath)
+        cents = require(result, "amount", path, filepath)
+        currency = require(result, "currency", path, filepath)
         if not isinstance(cents, str):
             raise ReportError(f"{filepath}: {path}.amount: expected a decimal string in cents "
                               f"such as \"123.45\", got {cents!r}")

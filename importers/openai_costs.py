@@ -29,7 +29,7 @@ from typing import Any
 
 from tokenbooks.plugins.rules.bills import BillLine
 
-from .provider_costs import ProviderCostImporter, ReportError, field, key_part, tidy
+from .provider_costs import ProviderCostImporter, ReportError, key_part, require, tidy
 
 RESULT = "organization.costs.result"
 
@@ -61,7 +61,7 @@ class OpenAICostsImporter(ProviderCostImporter):
         out = []
         for i, bucket in enumerate(buckets):
             path = f"data[{i}]"
-            start = field(bucket, "start_time", path, filepath)
+            start = require(bucket, "start_time", path, filepath)
             if not isinstance(start, Decimal) or start != int(start):
                 raise ReportError(f"{filepath}: {path}.start_time: expected Unix seconds, "
                                   f"got {start!r}")
@@ -72,9 +72,9 @@ class OpenAICostsImporter(ProviderCostImporter):
 
     def _line(self, result: Any, day: datetime.date, path: str, filepath: str
               ) -> tuple[BillLine, dict[str, object]]:
-        amount = field(result, "amount", path, filepath)
-        value = field(amount, "value", f"{path}.amount", filepath)
-        currency = field(amount, "currency", f"{path}.amount", filepath)
+        amount = require(result, "amount", path, filepath)
+        value = require(amount, "value", f"{path}.amount", filepath)
+        currency = require(amount, "currency", f"{path}.amount", filepath)
         if not isinstance(value, Decimal) or not value.is_finite():
             raise ReportError(f"{filepath}: {path}.amount.value: expected a number in dollars, "
                               f"got {value!r}")

@@ -19,14 +19,16 @@ import datetime
 import hashlib
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import beangulp
 from beancount.core import data
 
-from tokenbooks.plugins.provider_bills import KEY, PROVIDER_BILL, bill_entry
+from tokenbooks.plugins.provider_bills import KEY, PROVIDER_BILL, bill_entry, existing_keys
 from tokenbooks.plugins.rules import accounts
 from tokenbooks.plugins.rules.bills import BillLine
 
@@ -70,7 +72,7 @@ def sha256(filepath: str) -> str:
     return digest.hexdigest()
 
 
-def field(obj: Any, name: str, path: str, filepath: str) -> Any:
+def require(obj: Any, name: str, path: str, filepath: str) -> Any:
     if not isinstance(obj, dict) or name not in obj:
         raise ReportError(f"{filepath}: {path}.{name}: is required but missing")
     return obj[name]
@@ -81,6 +83,41 @@ def key_part(value: Any) -> str:
     return "*" if value is None else str(value)
 
 
+class Progress:
+    """Bytes read so far; ``tokenbooks import`` may plug a progress bar in ``callback``."""
+
+    def __init__(self) -> None:
+        self.callback: Callable[[int], None] | None = None
+
+    def update(self, n: int) -> None:
+        if self.callback is not None:
+            self.callback(n)
+
+
+@dataclass
+class CostExtraction:
+    """What one report gave: its entries and the line counts (read = imported + duplicates).
+
+    A malformed report raises ``ReportError`` instead: nothing of it is imported, so
+    nothing is ever quarantined.
+    """
+
+    source: Path
+    sha256: str
+    importer: str
+    kind: str = "provider-costs"
+    read: int = 0
+    imported: int = 0
+    duplicates: int = 0
+    quarantine: list = field(default_factory=list)
+    entries: list = field(default_factory=list)
+    event_ids: dict = field(default_factory=dict)
+
+    @property
+    def quarantined(self) -> int:
+        return 0
+
+
 class ProviderCostImporter(beangulp.Importer):
     """Base class: subclasses set ``provider`` and implement ``looks_like`` and ``lines``."""
 
@@ -89,10 +126,8 @@ class ProviderCostImporter(beangulp.Importer):
     def __init__(self, provider: str | None = None) -> None:
         if provider:
             self.provider = provider
-
-    @property
-    def name(self) -> str:
-        return f"tokenbooks.importers.{self.provider}_costs"
+        self.progress = Progress()
+        self.results: dict[str, CostExtraction] = {}
 
     def looks_like(self, doc: Any) -> bool:
         raise NotImplementedError
@@ -124,17 +159,30 @@ class ProviderCostImporter(beangulp.Importer):
         return f"{self.provider}-costs.json"
 
     def extract(self, filepath: str, existing: data.Entries) -> data.Entries:
+        """The report's lines as entries, leaving out those already in ``existing``.
+
+        What the file gave (lines read, imported, duplicates) is kept in
+        ``self.results[filepath]`` for ``tokenbooks import``'s summary.
+        """
         lines = self.lines(read_json(filepath), filepath)
-        provenance = {"source": os.path.basename(filepath), "sha256": sha256(filepath)}
-        entries = []
+        self.progress.update(os.path.getsize(filepath))
+        digest = sha256(filepath)
+        provenance = {"source": os.path.basename(filepath), "sha256": digest}
+        known = existing_keys(existing)
+        result = CostExtraction(Path(filepath), digest, self.name, read=len(lines))
         seen: set[str] = set()
         for line, meta in lines:
             if line.key in seen:
                 raise ReportError(f"{filepath}: report line {line.key!r} appears twice; "
                                   f"expected each bucket and line item once")
             seen.add(line.key)
-            entries.append(bill_entry(line, {**provenance, **meta}))
-        return entries
+            if line.key in known:
+                result.duplicates += 1
+                continue
+            result.entries.append(bill_entry(line, {**provenance, **meta}))
+        result.imported = len(result.entries)
+        self.results[filepath] = result
+        return list(result.entries)
 
     def deduplicate(self, entries: data.Entries, existing: Sequence[data.Directive]) -> None:
         """Mark lines whose ``bill_key`` is already in the book as duplicates."""

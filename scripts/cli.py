@@ -13,6 +13,7 @@ import click
 
 from tokenbooks import __version__
 
+from .import_cmd import import_
 from .init_book import init
 from .report_cmd import report
 
@@ -24,6 +25,7 @@ def cli() -> None:
 
 
 cli.add_command(init)
+cli.add_command(import_)
 cli.add_command(report)
 
 

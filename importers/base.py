@@ -1,0 +1,173 @@
+"""What the usage importers share: contracts, the event index, the beangulp methods.
+
+A usage importer subclasses ``UsageImporter`` and implements ``sniff`` (does the file
+look like mine?) and ``feed`` (read the file in batches into a ``UsageCore``):
+
+    class Importer(UsageImporter):
+        suffixes = (".jsonl",)
+        def sniff(self, head: str) -> bool: ...
+        def feed(self, path: Path, core: UsageCore, progress: Progress) -> None: ...
+
+``extract(filepath, existing)`` registers the event-id sidecars of the usage entries
+in ``existing`` (see ``index``), so an event already in the book is never booked
+again, and keeps the whole ``Extraction`` (counts, quarantine, ids) in
+``self.results[filepath]`` for ``tokenbooks import``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import os
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import beangulp
+from beancount.core import data
+
+from tokenbooks.plugins.rules.contracts import load_contracts
+from tokenbooks.plugins.rules.model import ContractSet, Customer
+
+from .index import EventIndex
+from .usage import Extraction, UnreadableSource, UsageCore
+
+USAGE_ACCOUNT = "Income:Revenue:Usage"
+HEAD_BYTES = 64 * 1024
+
+
+class Progress:
+    """Bytes read so far; ``tokenbooks import`` plugs a tqdm bar in here."""
+
+    def __init__(self, callback: Callable[[int], None] | None = None) -> None:
+        self.callback = callback
+
+    def update(self, n: int) -> None:
+        if self.callback is not None:
+            self.callback(n)
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_head(path: str | os.PathLike, size: int = HEAD_BYTES) -> str | None:
+    """The start of a text file, or None if it is not UTF-8 text."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(size)
+    except OSError:
+        return None
+    if b"\x00" in head:
+        return None
+    try:
+        return head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start >= len(head) - 4:  # a character cut at the end of the block
+            return head[:exc.start].decode("utf-8")
+        return None
+
+
+def as_contracts(contracts: ContractSet | str | os.PathLike) -> ContractSet:
+    if isinstance(contracts, ContractSet):
+        return contracts
+    book, errors = load_contracts(contracts)
+    if errors and not book.customers:
+        raise ValueError(f"{contracts}: no valid customer ({errors[0]})")
+    return book
+
+
+def archive_name(path: str | os.PathLike, sha256: str) -> str:
+    """``usage jan.jsonl`` -> ``usage-jan.3f2a9c1b.jsonl`` (the name with its hash)."""
+    name = Path(path).name
+    stem, dot, suffix = name.partition(".")
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", stem).strip("-") or "source"
+    return f"{stem}.{sha256[:8]}{dot}{suffix}"
+
+
+def never(customer: Customer) -> bool:
+    """The default per-user hook: no contract has per-user limits yet."""
+    return False
+
+
+class UsageImporter(beangulp.Importer):
+    """Base of the usage importers (canonical JSONL/CSV/Parquet, LiteLLM)."""
+
+    suffixes: tuple[str, ...] = ()
+    kind = "usage"
+
+    def __init__(self, contracts: ContractSet | str | os.PathLike,
+                 per_user: Callable[[Customer], bool] = never,
+                 index: EventIndex | None = None, account: str = USAGE_ACCOUNT) -> None:
+        """``per_user`` says which customers need ``user`` in the aggregation key (the
+        contracts with per-user limits); ``index`` may be shared by several importers so
+        that their sources are deduplicated against one another."""
+        self.contracts = as_contracts(contracts)
+        self.per_user = per_user
+        self.index = index if index is not None else EventIndex()
+        self._account = account
+        self.results: dict[str, Extraction] = {}
+        self.progress = Progress()
+
+    # -- what a subclass provides ----------------------------------------------------------
+
+    def sniff(self, head: str) -> bool:
+        raise NotImplementedError
+
+    def feed(self, path: Path, core: UsageCore, progress: Progress) -> None:
+        raise NotImplementedError
+
+    # -- beangulp ----------------------------------------------------------------------------
+
+    def identify(self, filepath: str) -> bool:
+        if not str(filepath).lower().endswith(self.suffixes):
+            return False
+        head = read_head(filepath)
+        return head is not None and self.sniff(head)
+
+    def account(self, filepath: str) -> data.Account:
+        return self._account
+
+    def filename(self, filepath: str) -> str | None:
+        return archive_name(filepath, self._sha256(filepath))
+
+    def date(self, filepath: str) -> datetime.date | None:
+        """The last UTC day of the events of the file (None if it has none)."""
+        result = self.results.get(str(filepath)) or self.run(Path(filepath))
+        return max((e.date for e in result.entries), default=None)
+
+    def extract(self, filepath: str, existing: data.Entries) -> data.Entries:
+        self.index.register(existing)
+        result = self.run(Path(filepath))
+        self.results[str(filepath)] = result
+        return list(result.entries)
+
+    def deduplicate(self, entries: data.Entries, existing: data.Entries) -> None:
+        """Nothing to do: ``extract`` already dropped every event id the book holds."""
+
+    # -- the work ------------------------------------------------------------------------------
+
+    def _sha256(self, filepath: str) -> str:
+        result = self.results.get(str(filepath))
+        return result.sha256 if result else file_sha256(filepath)
+
+    def per_user_customers(self) -> set[str]:
+        return {c.id for c in self.contracts.customers.values() if self.per_user(c)}
+
+    def run(self, path: Path) -> Extraction:
+        """Read, validate, deduplicate and aggregate one file."""
+        core = UsageCore(self.contracts.customers, self.per_user_customers(), self.index)
+        self.feed(path, core, self.progress)
+        sha256 = core.digest.hexdigest() if core.hashed else file_sha256(path)
+        parsed = core.read - sum(1 for q in core.quarantine if q.field == "(line)")
+        if core.read and not parsed:
+            raise UnreadableSource(f"{path}: no line could be read as {self.format_name} "
+                                   f"({core.quarantine[0].reason} on line "
+                                   f"{core.quarantine[0].line})")
+        return core.finish(path, sha256, self.name)
+
+    format_name = "usage events"

@@ -1,0 +1,536 @@
+"""The shared core of the usage importers: validate, deduplicate and aggregate events.
+
+Every usage format (canonical JSONL, CSV, Parquet, the LiteLLM spend log) is read by
+its module into pyarrow tables of the canonical columns of DESIGN.md, a few thousand
+to a few hundred thousand rows at a time, each row with its line number and a way to
+get back its original text. This module then, batch by batch and in bounded memory:
+
+1. validates the batch with vectorized checks; the rows they cannot vouch for go
+   through ``check_event`` (plain Python, the authority), which either accepts them or
+   gives the reason they are quarantined;
+2. drops events whose id the book already holds (``index.EventIndex``);
+3. adds the rest to running aggregates per customer, UTC day, model, feature, action
+   (and user, for the customers that need it).
+
+    >>> core = UsageCore(customers={"acme"})
+    >>> core.feed_rows([(1, '{"event_id": "e1", ...}', {"event_id": "e1", ...})])
+    >>> extraction = core.finish(source=Path("usage.jsonl"), sha256="...")
+    >>> extraction.entries   # custom "usage" entries with provenance, sorted
+
+Rules (each broken one quarantines the row with its reason): ``event_id`` and
+``timestamp`` are required, the timestamp is RFC 3339 with an offset or Unix seconds;
+``customer`` is a customer of the contracts; token counts are whole numbers >= 0 with
+``cached_input_tokens`` <= ``input_tokens``; tokens need a ``model``; an ``action``
+needs a ``status`` of completed, partial or failed.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import math
+import re
+from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from tokenbooks.plugins import ledger
+from tokenbooks.plugins.rules.records import ACTION_STATUSES, Usage
+
+from .index import EventIndex
+
+TOKEN_FIELDS = ("input_tokens", "cached_input_tokens", "output_tokens")
+TEXT_FIELDS = ("event_id", "customer", "model", "feature", "action", "status", "user",
+               "workflow")
+FIELDS = ("event_id", "timestamp", "customer", "model", "feature", *TOKEN_FIELDS,
+          "action", "status", "user", "workflow")
+KEYS = ("customer", "day", "model", "feature", "action", "user")
+COUNTS = (*TOKEN_FIELDS, "completed", "partial", "failed", "unbilled_events")
+EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
+_TS_RE = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|z|[+-]\d{2}:\d{2})$"
+_WHOLE = re.compile(r"^\+?(\d+)(\.0*)?$")
+NORMAL = pa.schema([
+    ("line", pa.int64()), ("event_id", pa.string()), ("day", pa.date32()),
+    ("customer", pa.string()), ("model", pa.string()), ("feature", pa.string()),
+    ("action", pa.string()), ("user", pa.string()),
+    *((name, pa.int64()) for name in COUNTS),
+])
+
+
+class UnreadableSource(Exception):
+    """A source that cannot be read at all (binary, wrong format): nothing is imported."""
+
+
+@dataclass(frozen=True)
+class Quarantined:
+    """A row that was not imported: where, why, and its original text."""
+
+    line: int
+    field: str
+    reason: str
+    content: str
+
+    def as_json(self, source: str) -> str:
+        return json.dumps({"source": source, "line": self.line, "field": self.field,
+                           "reason": self.reason, "content": self.content},
+                          ensure_ascii=False, sort_keys=True)
+
+
+@dataclass
+class Extraction:
+    """What one source gave: entries, the ids they hold, and the row counts."""
+
+    source: Path
+    sha256: str
+    importer: str
+    kind: str  # "usage" | "purchases"
+    read: int = 0
+    imported: int = 0
+    duplicates: int = 0
+    quarantine: list[Quarantined] = field(default_factory=list)
+    entries: list = field(default_factory=list)
+    event_ids: dict[str, list[pa.Array]] = field(default_factory=dict)  # month -> ids
+
+    @property
+    def quarantined(self) -> int:
+        return len(self.quarantine)
+
+
+class RowProblem(Exception):
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+def _text(row: Mapping[str, Any], name: str) -> str:
+    value = row.get(name)
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool) or isinstance(value, (dict, list)):
+        raise RowProblem(name, f"expected text, got {json.dumps(value)}")
+    return str(value)
+
+
+def whole(value: Any, name: str) -> int:
+    """A token count: a whole number >= 0 (missing or empty is 0)."""
+    if value is None or value == "":
+        return 0
+    number: int | None = None
+    if isinstance(value, bool):
+        number = None
+    elif isinstance(value, int):
+        number = value
+    elif isinstance(value, float):
+        number = int(value) if math.isfinite(value) and value.is_integer() else None
+    elif isinstance(value, str):
+        text = value.strip()
+        match = _WHOLE.match(text)
+        if match:
+            number = int(match.group(1))
+        elif re.match(r"^-\d+(\.0*)?$", text):
+            number = int(text.split(".")[0])
+    if number is None:
+        raise RowProblem(name, f"expected a whole number >= 0, got {value!r}")
+    if number < 0:
+        raise RowProblem(name, f"expected a whole number >= 0, got {number}")
+    return number
+
+
+def parse_timestamp(value: Any, name: str = "timestamp") -> datetime.date:
+    """The UTC date of an RFC 3339 timestamp with offset, or of Unix seconds."""
+    if value is None or value == "":
+        raise RowProblem(name, "is required but missing")
+    if isinstance(value, datetime.datetime):
+        stamp = value if value.tzinfo else value.replace(tzinfo=datetime.UTC)
+        return stamp.astimezone(datetime.UTC).date()
+    seconds: float | None = None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        seconds = float(value)
+    elif isinstance(value, str) and re.match(r"^\d+(\.\d+)?$", value.strip()):
+        seconds = float(value.strip())
+    if seconds is not None:
+        if not math.isfinite(seconds) or seconds > 253402300799:
+            raise RowProblem(name, f"expected Unix seconds, got {value!r}")
+        return (EPOCH + datetime.timedelta(seconds=seconds)).date()
+    if not isinstance(value, str):
+        raise RowProblem(name, f"expected RFC 3339 with offset or Unix seconds, got {value!r}")
+    text = value.strip()
+    try:
+        stamp = datetime.datetime.fromisoformat(text)
+    except ValueError:
+        stamp = None
+    if stamp is None or stamp.tzinfo is None or "T" not in text.upper() and " " not in text:
+        raise RowProblem(name, "expected RFC 3339 with an offset (2026-01-05T10:00:00Z) or "
+                               f"Unix seconds, got {value!r}")
+    return stamp.astimezone(datetime.UTC).date()
+
+
+@dataclass(frozen=True)
+class Event:
+    """One valid event, normalized (the Python twin of a row of ``NORMAL``)."""
+
+    line: int
+    event_id: str
+    day: datetime.date
+    customer: str
+    model: str
+    feature: str
+    action: str
+    user: str
+    input_tokens: int
+    cached_input_tokens: int
+    output_tokens: int
+    completed: int
+    partial: int
+    failed: int
+    unbilled_events: int
+
+
+def check_event(row: Mapping[str, Any], line: int, customers: Collection[str],
+                per_user: Collection[str] = ()) -> Event:
+    """Validate one raw event (JSON values or CSV text); raises RowProblem with the reason.
+
+    ``row["unbilled"]`` (set by the LiteLLM importer for failed requests) makes the
+    event counted but not billed: its tokens are not booked.
+    """
+    event_id = _text(row, "event_id")
+    if not event_id:
+        raise RowProblem("event_id", "is required but missing")
+    if "\n" in event_id or "\r" in event_id:
+        raise RowProblem("event_id", f"expected text without line breaks, got {event_id!r}")
+    day = parse_timestamp(row.get("timestamp"))
+    customer = _text(row, "customer")
+    if not customer:
+        raise RowProblem("customer", "is required but missing")
+    if customer not in customers:
+        raise RowProblem("customer", f"unknown customer {customer!r} (expected a customer "
+                                     "of contracts/customers/)")
+    tokens = {name: whole(row.get(name), name) for name in TOKEN_FIELDS}
+    if tokens["cached_input_tokens"] > tokens["input_tokens"]:
+        raise RowProblem("cached_input_tokens",
+                         f"expected at most input_tokens ({tokens['input_tokens']}), got "
+                         f"{tokens['cached_input_tokens']}")
+    model = _text(row, "model")
+    if not model and any(tokens.values()):
+        raise RowProblem("model", "is required when there are tokens")
+    action = _text(row, "action")
+    status = _text(row, "status")
+    outcome = {name: 0 for name in ACTION_STATUSES}
+    if action:
+        if status not in ACTION_STATUSES:
+            got = f"got {status!r}" if status else "got none"
+            raise RowProblem("status", f"expected completed, partial or failed for action "
+                                       f"{action!r}, {got}")
+        outcome[status] = 1
+    unbilled = 1 if row.get("unbilled") else 0
+    if unbilled:
+        tokens = dict.fromkeys(TOKEN_FIELDS, 0)
+    user = _text(row, "user") if customer in per_user else ""
+    _text(row, "workflow")
+    return Event(line, event_id, day, customer, model, _text(row, "feature"), action,
+                 user, **tokens, **outcome, unbilled_events=unbilled)
+
+
+def _events_table(events: list[Event]) -> pa.Table:
+    columns = {name: [getattr(e, name) for e in events] for name in NORMAL.names}
+    return pa.table(columns, schema=NORMAL)
+
+
+def _string(column: pa.ChunkedArray | pa.Array) -> pa.Array:
+    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        return column
+    if pa.types.is_null(column.type):
+        return pc.cast(column, pa.string())
+    raise TypeError(column.type)
+
+
+def _empty(column: pa.Array) -> pa.Array:
+    return pc.fill_null(pc.equal(pc.binary_length(column), 0), True)
+
+
+def _days(column: pa.Array) -> pa.Array | None:
+    """UTC dates of a timestamp column; null where a row needs a closer look (in Python).
+
+    None when the column's type is not one the vectorized path reads.
+    """
+    kind = column.type
+    try:
+        if pa.types.is_timestamp(kind):
+            stamp = column if kind.tz else pc.assume_timezone(column, "UTC")
+            return pc.cast(pc.cast(stamp, pa.timestamp("us", tz="UTC")), pa.date32())
+        if pa.types.is_integer(kind) or pa.types.is_floating(kind):
+            seconds = pc.cast(column, pa.float64())
+            ok = pc.and_(pc.greater_equal(seconds, 0), pc.less(seconds, 253402300800))
+            micros = pc.cast(pc.floor(pc.multiply(pc.if_else(ok, seconds, None), 1e6)),
+                             pa.int64())
+            return pc.cast(pc.cast(micros, pa.timestamp("us", tz="UTC")), pa.date32())
+        if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+            try:  # arrow's ISO 8601 parser insists on the offset for a UTC timestamp
+                return pc.cast(pc.cast(column, pa.timestamp("ns", tz="UTC")), pa.date32())
+            except pa.ArrowInvalid:
+                pass
+            iso = pc.fill_null(pc.match_substring_regex(column, _TS_RE), False)
+            digits = pc.fill_null(pc.match_substring_regex(column, r"^\d{1,11}$"), False)
+            when_iso = pc.cast(pc.if_else(iso, column, "1970-01-01T00:00:00Z"),
+                               pa.timestamp("ns", tz="UTC"))
+            when_unix = pc.cast(pc.multiply(pc.cast(pc.if_else(digits, column, "0"),
+                                                    pa.int64()), 1_000_000),
+                                pa.timestamp("us", tz="UTC"))
+            days = pc.if_else(iso, pc.cast(when_iso, pa.date32()),
+                              pc.cast(when_unix, pa.date32()))
+            return pc.if_else(pc.or_(iso, digits), days, None)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    return None
+
+
+def _counts(column: pa.Array) -> tuple[pa.Array, pa.Array | None] | None:
+    """Token counts as int64 (missing = 0), and the rows to check in Python (or None)."""
+    kind = column.type
+    if pa.types.is_null(kind):
+        return pc.fill_null(pc.cast(column, pa.int64()), 0), None
+    if pa.types.is_integer(kind):
+        return pc.fill_null(pc.cast(column, pa.int64()), 0), None
+    if pa.types.is_floating(kind):
+        whole = pc.fill_null(pc.and_(pc.equal(pc.floor(column), column),
+                                     pc.less(pc.abs(column), 2.0 ** 53)), True)
+        values = pc.cast(pc.fill_null(pc.if_else(whole, column, 0.0), 0.0), pa.int64())
+        return values, pc.invert(whole)
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        digits = pc.fill_null(pc.match_substring_regex(column, r"^[0-9]{1,18}$"), False)
+        values = pc.cast(pc.if_else(digits, column, "0"), pa.int64())
+        return values, pc.invert(pc.or_(digits, _empty(column)))
+    return None
+
+
+class UsageCore:
+    """Validate, deduplicate and aggregate batches of canonical usage events."""
+
+    def __init__(self, customers: Collection[str], per_user: Collection[str] = (),
+                 index: EventIndex | None = None) -> None:
+        self.customers = frozenset(customers)
+        self.per_user = frozenset(per_user)
+        self.index = index if index is not None else EventIndex()
+        self.digest = hashlib.sha256()  # a reader may hash the bytes as it reads them
+        self.hashed = False
+        self.read = 0
+        self.duplicates = 0
+        self.imported = 0
+        self.quarantine: list[Quarantined] = []
+        self._groups: dict[tuple, list] = {}
+        self._ids: dict[str, list[pa.Array]] = {}
+        self._customer_set = pa.array(sorted(self.customers), pa.string())
+        self._per_user_set = pa.array(sorted(self.per_user), pa.string())
+
+    # -- input -----------------------------------------------------------------------------
+
+    def _check_rows(self, rows: Iterable[tuple[int, str, Mapping[str, Any] | RowProblem]]
+                    ) -> list[Event]:
+        events: list[Event] = []
+        for line, content, values in rows:
+            self.read += 1
+            if isinstance(values, RowProblem):
+                self.quarantine.append(Quarantined(line, values.field, values.reason, content))
+                continue
+            try:
+                events.append(check_event(values, line, self.customers, self.per_user))
+            except RowProblem as problem:
+                self.quarantine.append(Quarantined(line, problem.field, problem.reason, content))
+        return events
+
+    def feed_rows(self, rows: Iterable[tuple[int, str, Mapping[str, Any] | RowProblem]]
+                  ) -> None:
+        """Rows parsed in Python: (line, original text, values or the parse problem)."""
+        events = self._check_rows(rows)
+        if events:
+            self._add(_events_table(events))
+
+    def feed_table(self, table: pa.Table, lines: pa.Array,
+                   original: Callable[[int], str],
+                   values: Callable[[int], Mapping[str, Any]] | None = None) -> None:
+        """A batch read by pyarrow: canonical columns (missing ones allowed), the line of
+        each row, and the original text (and raw values, if not the table's) of row
+        ``i``, asked only for the rows that need a closer look."""
+        n = table.num_rows
+        if n == 0:
+            return
+        fast = self._vectorized(table, lines)
+        if fast is None:  # types the fast path does not read: row by row
+            rows = table.to_pylist()
+            self.feed_rows((lines[i].as_py(), original(i), _raw(rows[i], values, i))
+                           for i in range(n))
+            return
+        good, suspect = fast
+        self.read += n - len(suspect)
+        if suspect:
+            rows = table.take(pa.array(suspect, pa.int64())).to_pylist()
+            events = self._check_rows((lines[i].as_py(), original(i), _raw(rows[k], values, i))
+                                      for k, i in enumerate(suspect))
+            if events:
+                good = pa.concat_tables([good, _events_table(events)]).sort_by("line")
+        self._add(good)
+
+    def _vectorized(self, table: pa.Table, lines: pa.Array
+                    ) -> tuple[pa.Table, list[int]] | None:
+        n = table.num_rows
+        names = set(table.column_names)
+
+        def col(name: str, kind: pa.DataType) -> pa.Array:
+            if name in names:
+                return table.column(name).combine_chunks()
+            return pa.nulls(n, kind)
+
+        try:
+            text = {name: _string(col(name, pa.string())) for name in TEXT_FIELDS}
+            tokens = {}
+            suspects = []
+            for name in TOKEN_FIELDS:
+                counted = _counts(col(name, pa.int64()))
+                if counted is None:
+                    return None
+                tokens[name] = counted[0]
+                if counted[1] is not None:
+                    suspects.append(counted[1])
+        except TypeError:
+            return None
+        if "timestamp" not in names:
+            return None
+        days = _days(table.column("timestamp").combine_chunks())
+        if days is None:
+            return None
+        bad = pc.is_null(days)
+        for suspect in suspects:
+            bad = pc.or_(bad, suspect)
+        # Rows that are not sure to be valid go to check_event, which says why.
+        bad = pc.or_(bad, _empty(text["event_id"]))
+        for char in ("\n", "\r"):
+            bad = pc.or_(bad, pc.fill_null(pc.match_substring(text["event_id"], char), True))
+        bad = pc.or_(bad, pc.invert(pc.is_in(text["customer"], value_set=self._customer_set)))
+        for name in TOKEN_FIELDS:
+            bad = pc.or_(bad, pc.less(tokens[name], 0))
+        bad = pc.or_(bad, pc.greater(tokens["cached_input_tokens"], tokens["input_tokens"]))
+        any_tokens = pc.greater(pc.add(pc.add(tokens["input_tokens"], tokens["output_tokens"]),
+                                       tokens["cached_input_tokens"]), 0)
+        bad = pc.or_(bad, pc.and_(any_tokens, _empty(text["model"])))
+        has_action = pc.invert(_empty(text["action"]))
+        status = pc.fill_null(text["status"], "")
+        bad = pc.or_(bad, pc.and_(has_action, pc.invert(
+            pc.is_in(status, value_set=pa.array(ACTION_STATUSES)))))
+        unbilled = (pc.fill_null(pc.cast(table.column("unbilled").combine_chunks(), pa.bool_()),
+                                 False) if "unbilled" in names else None)
+        suspect = pc.indices_nonzero(bad).to_pylist()
+        keep = pc.invert(bad)
+        has = pc.if_else(has_action, 1, 0)
+        columns: dict[str, pa.Array] = {
+            "line": pc.cast(lines, pa.int64()), "event_id": text["event_id"], "day": days,
+            "customer": text["customer"], "model": pc.fill_null(text["model"], ""),
+            "feature": pc.fill_null(text["feature"], ""),
+            "action": pc.fill_null(text["action"], ""),
+        }
+        if self.per_user:
+            columns["user"] = pc.if_else(pc.is_in(text["customer"],
+                                                  value_set=self._per_user_set),
+                                         pc.fill_null(text["user"], ""), "")
+        else:
+            columns["user"] = pa.repeat(pa.scalar("", pa.string()), n)
+        for name in TOKEN_FIELDS:
+            columns[name] = tokens[name]
+            if unbilled is not None:
+                columns[name] = pc.if_else(unbilled, 0, tokens[name])
+        for name in ACTION_STATUSES:
+            columns[name] = pc.cast(pc.multiply(has, pc.if_else(pc.equal(status, name), 1, 0)),
+                                    pa.int64())
+        columns["unbilled_events"] = (pc.cast(pc.if_else(unbilled, 1, 0), pa.int64())
+                                      if unbilled is not None
+                                      else pa.repeat(pa.scalar(0, pa.int64()), n))
+        good = pa.table(columns, schema=NORMAL)
+        if suspect:
+            good = good.filter(keep)
+        return good, suspect
+
+    # -- dedupe and aggregation -----------------------------------------------------------
+
+    def _add(self, table: pa.Table) -> None:
+        if table.num_rows == 0:
+            return
+        day = table.column("day")
+        month_of = pc.add(pc.multiply(pc.year(day), 100), pc.month(day))
+        months = pc.unique(month_of).to_pylist()
+        parts = []
+        for number in sorted(months):
+            month = f"{number // 100:04d}-{number % 100:02d}"
+            part = table if len(months) == 1 else table.filter(pc.equal(month_of, number))
+            ids = part.column("event_id")
+            fresh = self.index.claim(month, ids.to_pylist())
+            if fresh is not None:
+                kept = sum(fresh)
+                self.duplicates += part.num_rows - kept
+                part = part.filter(pa.array(fresh, pa.bool_()))
+            if part.num_rows:
+                self._ids.setdefault(month, []).append(part.column("event_id").combine_chunks())
+                parts.append(part)
+        for part in parts:
+            self.imported += part.num_rows
+            self._aggregate(part)
+
+    def _aggregate(self, table: pa.Table) -> None:
+        table = table.sort_by("line") if not _sorted(table.column("line")) else table
+        grouped = table.group_by(list(KEYS), use_threads=False).aggregate(
+            [(name, "sum") for name in COUNTS]
+            + [("event_id", "first"), ("event_id", "last"), ("event_id", "count")])
+        keys = [grouped.column(k).to_pylist() for k in KEYS]
+        sums = [grouped.column(f"{name}_sum").to_pylist() for name in COUNTS]
+        firsts = grouped.column("event_id_first").to_pylist()
+        lasts = grouped.column("event_id_last").to_pylist()
+        counts = grouped.column("event_id_count").to_pylist()
+        for i in range(grouped.num_rows):
+            key = tuple(k[i] for k in keys)
+            group = self._groups.get(key)
+            if group is None:
+                self._groups[key] = [*(s[i] for s in sums), counts[i], firsts[i], lasts[i]]
+            else:
+                for j, s in enumerate(sums):
+                    group[j] += s[i]
+                group[len(COUNTS)] += counts[i]
+                group[len(COUNTS) + 2] = lasts[i]
+
+    # -- output -----------------------------------------------------------------------------
+
+    def finish(self, source: Path, sha256: str, importer: str) -> Extraction:
+        """The extraction: usage entries sorted by date and key, with provenance."""
+        entries = []
+        for key in sorted(self._groups):
+            customer, day, model, feature, action, user = key
+            values = self._groups[key]
+            counts = dict(zip(COUNTS, values[:len(COUNTS)], strict=True))
+            usage = Usage(date=day, customer=customer, model=model, feature=feature,
+                          action=action, user=user, events=values[len(COUNTS)], **counts)
+            entries.append(ledger.usage_entry(usage, {
+                "source": source.name, "sha256": sha256,
+                "first_event": values[len(COUNTS) + 1],
+                "last_event": values[len(COUNTS) + 2],
+            }))
+        quarantine = sorted(self.quarantine, key=lambda q: q.line)
+        return Extraction(source=source, sha256=sha256, importer=importer, kind="usage",
+                          read=self.read, imported=self.imported, duplicates=self.duplicates,
+                          quarantine=quarantine, entries=entries, event_ids=self._ids)
+
+
+def _sorted(column: pa.ChunkedArray) -> bool:
+    values = column.combine_chunks()
+    if len(values) < 2:
+        return True
+    return pc.all(pc.less_equal(values[:-1], values[1:])).as_py()
+
+
+def _raw(row: dict, values: Callable[[int], Mapping[str, Any]] | None, i: int
+         ) -> Mapping[str, Any]:
+    return values(i) if values is not None else row
