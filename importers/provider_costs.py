@@ -8,8 +8,11 @@ at every load, sets the bill against the cost attributed to usage of that provid
 period, so the unattributed remainder stays right when usage arrives after the bill.
 
 A report line already in the book (same ``bill_key``: provider, bucket day and the
-report's group-by fields) is marked as a duplicate, so re-importing a report or an
-overlapping one never counts a line twice. A malformed report is an error naming the
+report's group-by fields) is left out by ``extract`` and counted as a duplicate (and
+``deduplicate`` marks it, for beangulp's own flow), so re-importing a report or an
+overlapping one never counts a line twice; the plugin also refuses a key booked twice.
+``self.results[filepath]`` keeps the counts (read = imported + duplicates) for the
+summary of ``tokenbooks import``. A malformed report is an error naming the
 file, the JSON path and what was expected, and nothing of it is imported.
 """
 

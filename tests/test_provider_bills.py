@@ -119,23 +119,31 @@ def test_a_malformed_report_names_file_path_and_expectation(tmp_path, importer, 
     assert str(path) in str(caught.value) and expected in str(caught.value)
 
 
-def test_reimport_and_overlap_are_marked_duplicate(tmp_path):
+def test_reimport_and_overlap_never_count_a_line_twice(tmp_path):
     importer = OpenAICostsImporter()
     existing = importer.extract(OPENAI, [])
+    result = importer.results[OPENAI]
+    assert (result.read, result.imported, result.duplicates) == (4, 4, 0)
     copy = tmp_path / "again.json"
     shutil.copy(OPENAI, copy)
-    again = importer.extract(str(copy), existing)
+    assert importer.extract(str(copy), existing) == []  # all four already in the book
+    result = importer.results[str(copy)]
+    assert (result.read, result.imported, result.duplicates, result.kind) == (
+        4, 0, 4, "provider-costs")
+    # beangulp's own flow: extract without the book, then deduplicate marks them
+    again = importer.extract(str(copy), [])
     importer.deduplicate(again, existing)
-    assert all("__duplicate__" in e.meta for e in again)
+    assert [("__duplicate__" in e.meta) for e in again] == [True] * 4
     doc = json.loads(Path(OPENAI).read_text())
     doc["data"][0]["results"].append({"object": "organization.costs.result",
                                       "amount": {"value": 0.5, "currency": "usd"},
                                       "line_item": "text-embedding-3-small",
                                       "project_id": "proj_7Qk2LmN4pR8sT1vW"})
     copy.write_text(json.dumps(doc))
-    overlap = importer.extract(str(copy), [])
-    importer.deduplicate(overlap, existing)
-    assert [("__duplicate__" in e.meta) for e in overlap] == [True, True, True, True, False]
+    overlap = importer.extract(str(copy), existing)
+    assert [e.values[1].value for e in overlap] == ["text-embedding-3-small"]
+    result = importer.results[str(copy)]
+    assert result.read == result.imported + result.duplicates == 5
 
 
 def _book_with(contracts, extracted, body):
