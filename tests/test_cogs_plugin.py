@@ -7,6 +7,7 @@ import sys
 from decimal import Decimal
 
 import pytest
+from beancount import loader
 from beancount.core import data
 from beancount.parser import printer
 from beanquery.query import run_query
@@ -142,3 +143,28 @@ def test_template_book_bean_checks_with_the_cogs_plugin(tmp_path):
     result = subprocess.run([sys.executable, "-m", "beancount.scripts.check",
                              str(book / "main.beancount")], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_usage_blocked_by_a_hard_stop_still_costs(tmp_path):
+    contracts = make_contracts(tmp_path, {"hooli": (
+        "    credit_value: 0.01\n"
+        "    packs:\n      starter: {price: 10.00, credits: 1000}\n"
+        "    overage: {policy: hard_stop}\n")})
+    text = (contracts / "customers" / "hooli.yaml").read_text()
+    (contracts / "customers" / "hooli.yaml").write_text(text.replace("arrears", "prepaid"))
+    body = ('2026-01-02 * "Hooli" "Credit purchase: starter" ^hooli-2026\n'
+            '  customer: "hooli"\n  contract: "hooli-2026"\n  rule: "purchase"\n'
+            '  pack: "starter"\n  credits: 1000\n  payment_id: "p1"\n'
+            "  Assets:Bank  10.00 USD\n  Liabilities:Deferred-Revenue:Hooli  -10.00 USD\n"
+            + usage("2026-01-05", "hooli", "gpt-4o", input_tokens=1_000_000)
+            + usage("2026-01-06", "hooli", "gpt-4o", input_tokens=4_000_000))
+    revenue_plugin = f"plugin \"tokenbooks.plugins.revenue\" \"{{'contracts': '{contracts}'}}\"\n"
+    text = ledger_text(contracts, body)
+    text = text.replace('plugin "tokenbooks.plugins.cogs"', revenue_plugin
+                        + 'plugin "tokenbooks.plugins.cogs"')
+    entries, errors, _ = loader.load_string(text)
+    assert errors == []
+    warnings = [e for e in entries if isinstance(e, data.Custom) and e.type == "tokenbooks"]
+    assert any("hard stop" in str(w.values[1].value) for w in warnings)
+    assert -balance(entries, "Income:Revenue") == Decimal("10.00")  # only the pack is earned
+    assert balance(entries, "Expenses:COGS:Inference") == Decimal("12.50")  # all 5M tokens
