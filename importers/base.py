@@ -30,7 +30,7 @@ from tokenbooks.plugins.rules.contracts import load_contracts
 from tokenbooks.plugins.rules.model import ContractSet, Customer
 
 from .index import EventIndex
-from .usage import Extraction, UnreadableSource, UsageCore
+from .usage import Extraction, RepeatedIds, UnreadableSource, UsageCore
 
 USAGE_ACCOUNT = "Income:Revenue:Usage"
 HEAD_BYTES = 64 * 1024
@@ -90,7 +90,17 @@ def archive_name(path: str | os.PathLike, sha256: str) -> str:
 
 
 def never(customer: Customer) -> bool:
-    """The default per-user hook: no contract has per-user limits yet."""
+    """A per-user hook that keeps ``user`` out of every aggregate."""
+    return False
+
+
+def per_user_limits(customer: Customer) -> bool:
+    """The default per-user hook: a contract of the customer limits credits per user
+    (``allowance.per_user``), so its usage is aggregated per user too."""
+    for contract in customer.contracts:
+        allowance = getattr(contract, "allowance", None)
+        if allowance is not None and getattr(allowance, "per_user", None):
+            return True
     return False
 
 
@@ -101,7 +111,7 @@ class UsageImporter(beangulp.Importer):
     kind = "usage"
 
     def __init__(self, contracts: ContractSet | str | os.PathLike,
-                 per_user: Callable[[Customer], bool] = never,
+                 per_user: Callable[[Customer], bool] = per_user_limits,
                  index: EventIndex | None = None, account: str = USAGE_ACCOUNT) -> None:
         """``per_user`` says which customers need ``user`` in the aggregation key (the
         contracts with per-user limits); ``index`` may be shared by several importers so
@@ -160,8 +170,21 @@ class UsageImporter(beangulp.Importer):
 
     def run(self, path: Path) -> Extraction:
         """Read, validate, deduplicate and aggregate one file."""
+        core = self._read(path, fast_dedupe=True)
+        try:
+            return self._finish(path, core)
+        except RepeatedIds:  # an id repeats inside the file: read it again, id by id
+            core.rollback()
+            core = self._read(path, fast_dedupe=False)
+            return self._finish(path, core)
+
+    def _read(self, path: Path, fast_dedupe: bool) -> UsageCore:
         core = UsageCore(self.contracts.customers, self.per_user_customers(), self.index)
+        core.fast_dedupe = fast_dedupe
         self.feed(path, core, self.progress)
+        return core
+
+    def _finish(self, path: Path, core: UsageCore) -> Extraction:
         sha256 = core.digest.hexdigest() if core.hashed else file_sha256(path)
         parsed = core.read - sum(1 for q in core.quarantine if q.field == "(line)")
         if core.read and not parsed:

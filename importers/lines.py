@@ -24,7 +24,8 @@ from .base import Progress, UsageImporter
 from .usage import RowProblem, UsageCore
 
 CHUNK_BYTES = 64 << 20
-BLOCK_BYTES = 4 << 20  # pyarrow parses the blocks of a chunk in parallel
+BLOCK_BYTES = 1 << 20  # pyarrow parses the blocks of a chunk in parallel; a longer line
+# fails its chunk, which then goes line by line
 SMALLEST_PIECE = 64  # lines: below this a failing piece is parsed line by line
 
 

@@ -29,7 +29,7 @@ from typing import Any
 
 from tokenbooks.plugins.rules.model import ContractSet, Customer
 
-from .base import Progress, UsageImporter, never
+from .base import Progress, UsageImporter, per_user_limits
 from .index import EventIndex
 from .usage import RowProblem, UsageCore
 
@@ -76,7 +76,7 @@ class Importer(UsageImporter):
     format_name = "LiteLLM spend logs"
 
     def __init__(self, contracts: ContractSet | str | os.PathLike,
-                 per_user: Callable[[Customer], bool] = never,
+                 per_user: Callable[[Customer], bool] = per_user_limits,
                  index: EventIndex | None = None, account: str = "Income:Revenue:Usage",
                  customers: Mapping[str, str] | None = None) -> None:
         super().__init__(contracts, per_user, index, account)

@@ -67,6 +67,11 @@ class UnreadableSource(Exception):
 
 
 @dataclass(frozen=True)
+class RepeatedIds(Exception):
+    """An event id repeats inside one source (found when its ids are checked at the end)."""
+
+
+@dataclass(frozen=True)
 class Quarantined:
     """A row that was not imported: where, why, and its original text."""
 
@@ -327,6 +332,8 @@ class UsageCore:
         self.quarantine: list[Quarantined] = []
         self._groups: dict[tuple, list] = {}
         self._ids: dict[str, list[pa.Array]] = {}
+        self._own: set[str] = set()
+        self.fast_dedupe = True
         self._customer_set = pa.array(sorted(self.customers), pa.string())
         self._per_user_set = pa.array(sorted(self.per_user), pa.string())
 
@@ -468,12 +475,15 @@ class UsageCore:
         for number in sorted(months):
             month = f"{number // 100:04d}-{number % 100:02d}"
             part = table if len(months) == 1 else table.filter(pc.equal(month_of, number))
-            ids = part.column("event_id")
-            fresh = self.index.claim(month, ids.to_pylist())
-            if fresh is not None:
-                kept = sum(fresh)
-                self.duplicates += part.num_rows - kept
-                part = part.filter(pa.array(fresh, pa.bool_()))
+            if month not in self._own and month not in self._ids:
+                if self.fast_dedupe and not self.index.has_ids(month):
+                    self._own.add(month)  # ids checked once, at the end (``finish``)
+            if month not in self._own:
+                fresh = self.index.claim(month, part.column("event_id").to_pylist())
+                if fresh is not None:
+                    kept = sum(fresh)
+                    self.duplicates += part.num_rows - kept
+                    part = part.filter(pa.array(fresh, pa.bool_()))
             if part.num_rows:
                 self._ids.setdefault(month, []).append(part.column("event_id").combine_chunks())
                 parts.append(part)
@@ -504,8 +514,28 @@ class UsageCore:
 
     # -- output -----------------------------------------------------------------------------
 
+    def rollback(self) -> None:
+        """Forget the ids this core claimed in the index (before reading again)."""
+        for month, arrays in self._ids.items():
+            if month not in self._own:
+                seen = self.index.month(month)
+                for ids in arrays:
+                    seen.difference_update(ids.to_pylist())
+
     def finish(self, source: Path, sha256: str, importer: str) -> Extraction:
-        """The extraction: usage entries sorted by date and key, with provenance."""
+        """The extraction: usage entries sorted by date and key, with provenance.
+
+        Raises RepeatedIds if an id repeats within a month this source had to itself
+        (the caller then reads the source again with ``fast_dedupe`` off)."""
+        for month in sorted(self._own):
+            ids = pa.concat_arrays(self._ids[month])
+            if len(ids) > 1 and not pc.all(pc.less_equal(ids[:-1], ids[1:])).as_py():
+                ids = ids.take(pc.array_sort_indices(ids))
+            if len(ids) > 1 and pc.any(pc.equal(ids[:-1], ids[1:])).as_py():
+                raise RepeatedIds(month)
+            self._ids[month] = [ids]
+        for month in sorted(self._own):
+            self.index.commit(month, self._ids[month][0])
         entries = []
         for key in sorted(self._groups):
             customer, day, model, feature, action, user = key

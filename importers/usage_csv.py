@@ -50,7 +50,7 @@ class Importer(LinesImporter):
         return pv.read_csv(
             pa.BufferReader(piece),
             read_options=pv.ReadOptions(column_names=self._names,
-                                        block_size=max(BLOCK_BYTES, len(piece) // 8 + 1)),
+                                        block_size=BLOCK_BYTES),
             parse_options=pv.ParseOptions(newlines_in_values=False),
             convert_options=pv.ConvertOptions(
                 column_types={name: pa.string() for name in self._names}))

@@ -70,7 +70,7 @@ class Importer(LinesImporter):
     def read_chunk(self, piece: memoryview | bytes) -> pa.Table:
         return pj.read_json(
             pa.BufferReader(piece),
-            read_options=pj.ReadOptions(block_size=max(BLOCK_BYTES, len(piece) // 8 + 1)),
+            read_options=pj.ReadOptions(block_size=BLOCK_BYTES),
             parse_options=pj.ParseOptions(explicit_schema=self._schema,
                                           unexpected_field_behavior="ignore"))
 
