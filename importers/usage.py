@@ -66,7 +66,6 @@ class UnreadableSource(Exception):
     """A source that cannot be read at all (binary, wrong format): nothing is imported."""
 
 
-@dataclass(frozen=True)
 class RepeatedIds(Exception):
     """An event id repeats inside one source (found when its ids are checked at the end)."""
 
