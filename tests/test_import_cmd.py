@@ -1,0 +1,190 @@
+"""``tokenbooks import``: files written, bean-check, idempotent and byte-identical re-runs,
+overlaps, quarantine files, unreadable sources."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from beancount import loader
+from click.testing import CliRunner
+
+from tokenbooks.importers.index import read_sidecar
+from tokenbooks.plugins.ledger import purchase_records, usage_records
+from tokenbooks.scripts.cli import cli
+
+ROOT = Path(__file__).resolve().parents[1]
+CUSTOMERS = ("acme", "globex", "hooli", "initech", "umbrella")
+
+
+def event(i: int, **over) -> dict:
+    customer = CUSTOMERS[i % 5]
+    item = {"event_id": f"evt-{i:05d}", "timestamp": f"2026-03-{1 + i % 4:02d}T1{i % 10}:00:00Z",
+            "customer": customer, "model": ("gpt-4o", "gpt-4o-mini")[i % 2],
+            "feature": "chat", "input_tokens": 1000 + i, "cached_input_tokens": 100,
+            "output_tokens": 50 + i}
+    if customer == "globex" and i % 3 == 0:
+        item.update(action="ticket_resolved", status="completed")
+    item.update(over)
+    return item
+
+
+def jsonl(path: Path, events: list) -> Path:
+    path.write_text("".join((e if isinstance(e, str) else json.dumps(e)) + "\n"
+                            for e in events), encoding="utf-8")
+    return path
+
+
+PURCHASES = """date,customer,contract,pack,amount,currency,payment_id
+2026-02-01,acme,acme-2026,standard,1000.00,USD,pay-1
+2026-02-01,hooli,hooli-2026,starter,200.00,USD,pay-2
+2026-02-03,umbrella,umbrella-2026,bulk,2000.00,USD,
+"""
+
+
+def new_book(folder: Path) -> Path:
+    runner = CliRunner()
+    result = runner.invoke(cli, ["init", str(folder), "--start", "2026-01-01"])
+    assert result.exit_code == 0, result.output
+    for sub in ("customers", "price-books", "costs"):
+        for path in (ROOT / "contracts" / sub).glob("*.yaml"):
+            shutil.copy(path, folder / "contracts" / sub)
+    return folder / "main.beancount"
+
+
+def run(ledger: Path, *sources: Path, extra: tuple[str, ...] = ()) -> object:
+    return CliRunner().invoke(cli, ["import", "--ledger", str(ledger), *extra,
+                                    *map(str, sources)])
+
+
+def snapshot(book: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(book)): p.read_bytes()
+            for sub in ("imports", "documents") for p in sorted((book / sub).rglob("*"))
+            if p.is_file()}
+
+
+def check(ledger: Path) -> list:
+    entries, errors, _ = loader.load_file(str(ledger))
+    assert [e.message for e in errors] == []
+    return entries
+
+
+@pytest.fixture
+def sources(tmp_path) -> dict[str, Path]:
+    folder = tmp_path / "sources"
+    folder.mkdir()
+    purchases = folder / "purchases.csv"
+    purchases.write_text(PURCHASES, encoding="utf-8")
+    return {"usage": jsonl(folder / "usage-march.jsonl", [event(i) for i in range(60)]),
+            "purchases": purchases}
+
+
+def test_import_writes_the_book_and_bean_check_passes(tmp_path, sources):
+    ledger = new_book(tmp_path / "book")
+    result = run(ledger, sources["usage"], sources["purchases"])
+    assert result.exit_code == 0, result.output
+    assert "usage-march.jsonl" in result.output and "purchases.csv" in result.output
+    book = ledger.parent
+    files = sorted(p.name for p in (book / "imports").iterdir())
+    usage_file = next(n for n in files if n.startswith("2026-03.usage-march.jsonl."))
+    assert usage_file.endswith(".beancount")
+    assert usage_file.replace(".beancount", ".events.gz") in files
+    assert any(n.startswith("2026-02.purchases.csv.") for n in files)
+    assert len(read_sidecar(book / "imports" / usage_file.replace(".beancount", ".events.gz"))
+               ) == 60
+    archived = list((book / "documents" / "Income" / "Revenue" / "Usage").iterdir())
+    assert [p.name[11:] for p in archived] == [
+        f"usage-march.{usage_file.split('.')[-2]}.jsonl"]
+    assert (book / "documents" / "Assets" / "Bank").is_dir()
+    entries = check(ledger)
+    usage, bad = usage_records(entries)
+    assert bad == [] and sum(u.events for u in usage) == 60
+    bought, bad = purchase_records(entries)
+    assert bad == [] and sorted(p.payment_id for p in bought) == ["", "pay-1", "pay-2"]
+
+
+def test_rerun_is_idempotent_and_byte_identical(tmp_path, sources):
+    ledger = new_book(tmp_path / "book")
+    assert run(ledger, sources["usage"], sources["purchases"]).exit_code == 0
+    before = snapshot(ledger.parent)
+    again = run(ledger, sources["usage"], sources["purchases"], extra=("--json",))
+    assert again.exit_code == 0, again.output
+    summary = json.loads(again.output)
+    assert [(s["read"], s["imported"], s["duplicates"], s["quarantined"]) for s in summary] == [
+        (60, 0, 60, 0), (3, 0, 3, 0)]
+    assert snapshot(ledger.parent) == before
+    other = new_book(tmp_path / "other")
+    assert run(other, sources["usage"], sources["purchases"]).exit_code == 0
+    assert snapshot(other.parent) == before
+
+
+def test_overlapping_and_late_files_never_double_count(tmp_path, sources):
+    ledger = new_book(tmp_path / "book")
+    assert run(ledger, sources["usage"]).exit_code == 0
+    late = jsonl(tmp_path / "late.jsonl", [event(i) for i in range(40, 90)])
+    result = run(ledger, late, extra=("--json",))
+    assert result.exit_code == 0, result.output
+    (summary,) = json.loads(result.output)
+    assert (summary["read"], summary["imported"], summary["duplicates"]) == (50, 30, 20)
+    entries = check(ledger)
+    usage, _ = usage_records(entries)
+    assert sum(u.events for u in usage) == 90
+    assert sum(u.input_tokens for u in usage) == sum(1000 + i for i in range(90))
+    days = {u.date for u in usage if u.ref.split(":")[0].endswith(".beancount")
+            and "late.jsonl" in u.ref}
+    assert days  # the late file added entries to days already booked
+    # The same events again, in CSV this time: all duplicates.
+    csv_path = tmp_path / "again.csv"
+    names = ["event_id", "timestamp", "customer", "model", "feature", "input_tokens",
+             "cached_input_tokens", "output_tokens", "action", "status"]
+    rows = [",".join(str(event(i).get(n, "")) for n in names) for i in range(90)]
+    csv_path.write_text(",".join(names) + "\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    (summary,) = json.loads(run(ledger, csv_path, extra=("--json",)).output)
+    assert (summary["read"], summary["imported"], summary["duplicates"]) == (90, 0, 90)
+
+
+def test_quarantine_file_and_later_fix(tmp_path):
+    ledger = new_book(tmp_path / "book")
+    rows = [event(0), "{not json", event(1, input_tokens=-3), event(2, customer="newco"),
+            event(3, action="ticket_resolved", status=None), event(4)]
+    rows[4] = {k: v for k, v in rows[4].items() if v is not None}
+    source = jsonl(tmp_path / "mixed.jsonl", rows)
+    result = run(ledger, source, extra=("--json",))
+    assert result.exit_code == 0, result.output
+    (summary,) = json.loads(result.output)
+    assert (summary["read"], summary["imported"], summary["quarantined"]) == (6, 2, 4)
+    quarantine = next((ledger.parent / "imports").glob("*.quarantine.jsonl"))
+    lines = [json.loads(line) for line in quarantine.read_text().splitlines()]
+    assert [(q["line"], q["field"]) for q in lines] == [
+        (2, "(line)"), (3, "input_tokens"), (4, "customer"), (5, "status")]
+    assert lines[0]["content"] == "{not json" and "newco" in lines[2]["reason"]
+    assert run(ledger, source, extra=("--strict",)).exit_code == 1
+    # The contract of the new customer arrives: the row it held back is imported now.
+    globex = (ROOT / "contracts" / "customers" / "globex.yaml").read_text()
+    newco = globex.replace("customer: globex", "customer: newco").replace(
+        "name: Globex Inc", "name: NewCo").replace("id: globex-2026", "id: newco-2026")
+    (ledger.parent / "contracts" / "customers" / "newco.yaml").write_text(newco)
+    (summary,) = json.loads(run(ledger, source, extra=("--json",)).output)
+    assert (summary["imported"], summary["duplicates"], summary["quarantined"]) == (1, 2, 3)
+    assert any(name.endswith("-2.beancount") for name in summary["written"])
+    usage, _ = usage_records(check(ledger))
+    assert sum(u.events for u in usage) == 3
+
+
+def test_unreadable_source_is_an_error_and_nothing_is_written(tmp_path, sources):
+    ledger = new_book(tmp_path / "book")
+    before = snapshot(ledger.parent)
+    binary = tmp_path / "blob.jsonl"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00" * 50)
+    result = run(ledger, sources["usage"], binary)
+    assert result.exit_code != 0
+    assert "blob.jsonl" in result.output and "no importer recognizes" in result.output
+    broken = jsonl(tmp_path / "broken.jsonl", ['{"event_id": 1', "{{{", "nope"])
+    result = run(ledger, sources["usage"], broken)
+    assert result.exit_code != 0
+    assert "broken.jsonl" in result.output and "nothing was written" in result.output
+    missing = run(ledger, tmp_path / "missing.jsonl")
+    assert missing.exit_code != 0 and "missing.jsonl" in missing.output
+    assert snapshot(ledger.parent) == before
