@@ -56,11 +56,12 @@ def write_sidecar(path: Path, ids: pa.Array | pa.ChunkedArray | Iterable[str]) -
             ids = ids.combine_chunks() if ids.num_chunks else pa.array([], pa.string())
         if len(ids) > 1 and not pc.all(pc.less_equal(ids[:-1], ids[1:])).as_py():
             ids = ids.take(pc.array_sort_indices(ids))
-        ordered = ids.to_pylist()
+        lines = pa.concat_arrays([pa.array([HEADER], pa.string()), ids.cast(pa.string())])
+        joined = pc.binary_join(pa.ListArray.from_arrays([0, len(lines)], lines), "\n")
+        text = joined[0].as_buffer().to_pybytes() + b"\n"
     else:
-        ordered = sorted(set(ids))
-    text = "\n".join([HEADER, *ordered]) + "\n"
-    path.write_bytes(gzip.compress(text.encode("utf-8"), compresslevel=COMPRESSLEVEL, mtime=0))
+        text = ("\n".join([HEADER, *sorted(set(ids))]) + "\n").encode("utf-8")
+    path.write_bytes(gzip.compress(text, compresslevel=COMPRESSLEVEL, mtime=0))
 
 
 def read_sidecar(path: Path) -> list[str]:

@@ -1,6 +1,6 @@
 """Line-oriented usage files read in big chunks by pyarrow, line by line only at fault.
 
-``LinesImporter`` reads a file in chunks of whole lines (64 MiB), hashing them as it
+``LinesImporter`` reads a file in chunks of whole lines (16 MiB), hashing them as it
 goes, and gives each chunk to ``read_chunk`` (pyarrow, in parallel blocks). A chunk
 pyarrow rejects (a malformed line, a value of the wrong type) is split in halves until
 the lines at fault are parsed one by one by ``parse_line`` and quarantined with their
@@ -23,7 +23,7 @@ import pyarrow as pa
 from .base import Progress, UsageImporter
 from .usage import RowProblem, UsageCore
 
-CHUNK_BYTES = 64 << 20
+CHUNK_BYTES = 16 << 20
 BLOCK_BYTES = 1 << 20  # pyarrow parses the blocks of a chunk in parallel; a longer line
 # fails its chunk, which then goes line by line
 SMALLEST_PIECE = 64  # lines: below this a failing piece is parsed line by line

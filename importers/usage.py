@@ -260,7 +260,7 @@ def _empty(column: pa.Array) -> pa.Array:
     return pc.fill_null(pc.equal(pc.binary_length(column), 0), True)
 
 
-def _days(column: pa.Array) -> pa.Array | None:
+def _days(column: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray | None:
     """UTC dates of a timestamp column; null where a row needs a closer look (in Python).
 
     None when the column's type is not one the vectorized path reads.
@@ -391,7 +391,7 @@ class UsageCore:
 
         def col(name: str, kind: pa.DataType) -> pa.Array:
             if name in names:
-                return table.column(name).combine_chunks()
+                return table.column(name)
             return pa.nulls(n, kind)
 
         try:
@@ -409,7 +409,7 @@ class UsageCore:
             return None
         if "timestamp" not in names:
             return None
-        days = _days(table.column("timestamp").combine_chunks())
+        days = _days(table.column("timestamp"))
         if days is None:
             return None
         bad = pc.is_null(days)
@@ -430,7 +430,7 @@ class UsageCore:
         status = pc.fill_null(text["status"], "")
         bad = pc.or_(bad, pc.and_(has_action, pc.invert(
             pc.is_in(status, value_set=pa.array(ACTION_STATUSES)))))
-        unbilled = (pc.fill_null(pc.cast(table.column("unbilled").combine_chunks(), pa.bool_()),
+        unbilled = (pc.fill_null(pc.cast(table.column("unbilled"), pa.bool_()),
                                  False) if "unbilled" in names else None)
         suspect = pc.indices_nonzero(bad).to_pylist()
         keep = pc.invert(bad)

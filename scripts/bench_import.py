@@ -15,7 +15,7 @@ process so that peak memory (``ru_maxrss``) is the child's own:
 
 It prints events/s of each (best of ``--rounds``), the ratio import / read_json
 (target >= 0.5), peak memory of each (target < 1 GiB), and the import's peak memory on
-a file a quarter the size, to show how memory grows with the file (only by the event
+a file half the size, to show how memory grows with the file (only by the event
 ids kept for dedupe: the batches are bounded).
 """
 
@@ -114,10 +114,10 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     try:
         events = work / "events.jsonl"
-        quarter = work / "events-quarter.jsonl"
+        half = work / "events-half.jsonl"
         print(f"generating {args.events:,} events ...", flush=True)
         generate(events, args.events)
-        generate(quarter, max(1, args.events // 4))
+        generate(half, max(1, args.events // 2))
         size = events.stat().st_size
         baseline, imported = [], []
         for n in range(args.rounds):
@@ -126,9 +126,9 @@ def main() -> None:
             (book / "imports").mkdir(parents=True, exist_ok=True)
             imported.append(run_child("import", str(events), str(book)))
             shutil.rmtree(book)
-        book = work / "book-quarter"
+        book = work / "book-half"
         (book / "imports").mkdir(parents=True, exist_ok=True)
-        small = run_child("import", str(quarter), str(book))
+        small = run_child("import", str(half), str(book))
         best_base = min(r["seconds"] for r in baseline)
         best_import = min(r["seconds"] for r in imported)
         n = args.events
@@ -141,7 +141,7 @@ def main() -> None:
         ratios = [b["seconds"] / i["seconds"] for b, i in zip(baseline, imported, strict=True)]
         print(f"ratio import/read_json: {best_base / best_import:.2f} (best/best); per round: "
               + ", ".join(f"{r:.2f}" for r in ratios) + "   target >= 0.5")
-        print(f"import peak at {n // 4:,} events: {small['peak_mib']:.1f} MiB; at {n:,}: "
+        print(f"import peak at {n // 2:,} events: {small['peak_mib']:.1f} MiB; at {n:,}: "
               f"{max(r['peak_mib'] for r in imported):.1f} MiB   target < 1024 MiB")
     finally:
         if args.dir is None:
