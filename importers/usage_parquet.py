@@ -52,6 +52,7 @@ class Importer(UsageImporter):
         except (OSError, pa.ArrowException) as exc:
             raise UnreadableSource(f"{path}: not a readable Parquet file ({exc})") from exc
         columns = [name for name in FIELDS if name in parquet.schema_arrow.names]
+        per_row = path.stat().st_size / max(1, parquet.metadata.num_rows)  # for progress
         row = 1
         try:
             for batch in parquet.iter_batches(batch_size=BATCH_ROWS, columns=columns):
@@ -65,7 +66,7 @@ class Importer(UsageImporter):
                 core.feed_table(table, pa.array(np.arange(row, row + n, dtype=np.int64)),
                                 original)
                 row += n
-                progress.update(batch.nbytes)
+                progress.update(round(row * per_row) - round((row - n) * per_row))
         except (OSError, pa.ArrowException) as exc:
             raise UnreadableSource(f"{path}: Parquet data unreadable near row {row} "
                                    f"({exc})") from exc

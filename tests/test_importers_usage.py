@@ -404,3 +404,26 @@ def test_litellm_failed_requests_are_counted_not_billed(tmp_path):
 def test_a_usage_file_from_the_shared_samples_folder_is_left_alone(shared_samples, tmp_path):
     copy = shutil.copy(shared_samples / "litellm_spendlogs.csv", tmp_path / "s.csv")
     assert litellm.Importer(CONTRACTS).identify(str(copy))
+
+
+def test_importers_work_in_beangulp_ingest(tmp_path):
+    import beangulp
+    from click.testing import CliRunner
+
+    path = write_jsonl(tmp_path / "usage.jsonl", [ev(i) for i in range(8)])
+    importers = [usage_jsonl.Importer(CONTRACTS), usage_csv.Importer(CONTRACTS)]
+    cli = beangulp.Ingest(importers).cli
+    runner = CliRunner()
+    identified = runner.invoke(cli, ["identify", str(tmp_path)])
+    assert identified.exit_code == 0, identified.output
+    assert "tokenbooks.importers.usage_jsonl.Importer" in identified.output
+    out = tmp_path / "out.beancount"
+    extracted = runner.invoke(cli, ["extract", "-o", str(out), str(path)])
+    assert extracted.exit_code == 0, extracted.output
+    text = out.read_text()
+    assert text.count('custom "usage"') == 6 and 'first_event: "e0000"' in text
+    (tmp_path / "documents").mkdir()
+    archived = runner.invoke(cli, ["archive", "-o", str(tmp_path / "documents"), str(path)])
+    assert archived.exit_code == 0, archived.output
+    (copy,) = (tmp_path / "documents" / "Income" / "Revenue" / "Usage").iterdir()
+    assert copy.name.startswith("2026-03-03.usage.")
