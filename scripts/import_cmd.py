@@ -48,7 +48,9 @@ from beancount.parser import printer
 from tqdm import tqdm
 
 from tokenbooks.importers import (
+    anthropic_costs,
     litellm,
+    openai_costs,
     purchases,
     stripe,
     usage_csv,
@@ -58,6 +60,7 @@ from tokenbooks.importers import (
 from tokenbooks.importers.base import archive_name
 from tokenbooks.importers.credits import PaymentIndex, slug
 from tokenbooks.importers.index import EventIndex, sidecar_for, write_sidecar
+from tokenbooks.importers.provider_costs import ReportError
 from tokenbooks.importers.usage import Extraction, UnreadableSource
 from tokenbooks.plugins import common
 from tokenbooks.plugins.rules.contracts import load_contracts
@@ -89,6 +92,8 @@ def make_importers(contracts: ContractSet, settings: dict[str, Any]) -> list:
                         index=payments, customers=strip.get("customers"),
                         packs=strip.get("packs"),
                         description_pattern=strip.get("description_pattern")),
+        openai_costs.Importer(),  # provider cost reports -> provider bills (cogs plugin)
+        anthropic_costs.Importer(),
     ]
 
 
@@ -100,8 +105,8 @@ def identify(importers: Sequence, source: Path):
     if not found:
         raise click.ClickException(
             f"{source}: no importer recognizes this file (expected canonical usage events "
-            "as .jsonl/.csv/.parquet, a LiteLLM spend-log CSV, a purchases CSV or a Stripe "
-            "payments CSV, as text in UTF-8)")
+            "as .jsonl/.csv/.parquet, a LiteLLM spend-log CSV, a purchases CSV, a Stripe "
+            "payments CSV or an OpenAI/Anthropic cost report JSON, as text in UTF-8)")
     if len(found) > 1:
         names = ", ".join(imp.name for imp in found)
         raise click.ClickException(f"{source}: several importers recognize it ({names})")
@@ -117,7 +122,7 @@ def extract(importer, source: Path, existing: list[data.Directive],
         importer.progress.callback = bar.update
         try:
             importer.extract(str(source), existing)
-        except UnreadableSource as exc:
+        except (UnreadableSource, ReportError) as exc:
             raise click.ClickException(f"{exc}; nothing was written") from exc
         except (OSError, UnicodeDecodeError, pa.ArrowException) as exc:
             raise click.ClickException(f"{source}: cannot be read ({exc}); nothing was "

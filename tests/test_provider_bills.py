@@ -9,14 +9,17 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from beancount import loader
 from beancount.core import data
 from beancount.parser import printer
+from click.testing import CliRunner
 from cogs_book import balance, bill_line, generated, load, make_contracts, usage
 
 from tokenbooks.importers import IMPORTERS
 from tokenbooks.importers.anthropic_costs import AnthropicCostsImporter
 from tokenbooks.importers.openai_costs import OpenAICostsImporter
 from tokenbooks.importers.provider_costs import ReportError
+from tokenbooks.scripts.cli import cli
 from tokenbooks.scripts.provider_reports import write_reports
 
 DATA = Path(__file__).parent / "data" / "provider-costs"
@@ -262,3 +265,46 @@ def test_synthetic_reports_of_the_sample_generator_leave_the_hidden_cost_unattri
         Decimal("3.50"), Decimal("0.42"))
     assert (bills["anthropic"]["attributed"], bills["anthropic"]["unattributed"]) == (
         Decimal("4.50"), Decimal("0.36"))
+
+
+def test_tokenbooks_import_books_provider_reports_into_a_new_book(tmp_path):
+    book = tmp_path / "book"
+    runner = CliRunner()
+    assert runner.invoke(cli, ["init", str(book)]).exit_code == 0
+    shutil.rmtree(book / "contracts")
+    make_contracts(book)
+    sources = tmp_path / "sources"
+    sources.mkdir()
+    events = [{"event_id": f"e{i}", "timestamp": f"2026-01-0{i + 1}T10:00:00Z",
+               "customer": "globex", "model": model, "feature": "chat",
+               "input_tokens": 1_000_000, "output_tokens": 100_000}
+              for i, model in enumerate(("gpt-4o", "claude-sonnet-4-5"))]
+    (sources / "usage-2026-01.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+    write_reports(sources, book / "contracts")
+    ledger = str(book / "main.beancount")
+    result = runner.invoke(cli, ["import", "--ledger", ledger, *map(str, sorted(sources.iterdir()))])
+    assert result.exit_code == 0, result.output
+    assert "openai_costs" in result.output and "anthropic_costs" in result.output
+    entries, errors, _ = loader.load_file(ledger)
+    assert errors == []
+    bills = {t.meta["provider"]: t.meta for t in generated(entries, "provider-bill")}
+    assert bills["openai"]["unattributed"] == Decimal("0.42")
+    assert bills["anthropic"]["unattributed"] == Decimal("0.36")
+    again = runner.invoke(cli, ["import", "--ledger", ledger, "--json",
+                                *map(str, sorted(sources.glob("*.json")))])
+    assert again.exit_code == 0, again.output
+    assert len(generated(loader.load_file(ledger)[0], "provider-bill")) == 2
+
+
+def test_tokenbooks_import_refuses_a_malformed_report(tmp_path):
+    book = tmp_path / "book"
+    runner = CliRunner()
+    assert runner.invoke(cli, ["init", str(book)]).exit_code == 0
+    doc = json.loads(Path(ANTHROPIC).read_text())
+    doc["data"][0]["results"][0]["amount"] = 126.0
+    bad = tmp_path / "anthropic-cost-report.json"
+    bad.write_text(json.dumps(doc))
+    result = runner.invoke(cli, ["import", "--ledger", str(book / "main.beancount"), str(bad)])
+    assert result.exit_code == 1
+    assert "data[0].results[0].amount: expected a decimal string in cents" in result.output
+    assert not list((book / "imports").glob("*anthropic*"))
