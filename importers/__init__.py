@@ -1,7 +1,8 @@
 """beangulp importers, one module per source format.
 
-``IMPORTERS`` lists an instance of each importer that ``tokenbooks import`` tries on a
-source (and that a beangulp ``import.py`` can pass to ``beangulp.Ingest``).
+``IMPORTERS`` lists the importers that need no settings, ready for a beangulp
+``import.py`` (``beangulp.Ingest(IMPORTERS)``); ``tokenbooks import`` builds its full list,
+with the contracts and the importer settings, in ``tokenbooks.scripts.import_cmd``.
 """
 
 from .anthropic_costs import AnthropicCostsImporter
