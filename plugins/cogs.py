@@ -83,6 +83,7 @@ from .rules.model import ContractSet
 __plugins__ = ("cogs",)
 
 PLUGIN = "tokenbooks.plugins.cogs"
+REVENUE_PLUGIN = "tokenbooks.plugins.revenue"
 CONFIG_KEYS = ("contracts", "period")
 
 
@@ -108,13 +109,17 @@ def cogs(entries: data.Directives, options_map: dict[str, Any],
         return entries, errors
     book, _ = common.load(options_map, settings)  # contract errors: the contracts plugin
 
+    # A malformed usage entry is reported once: by the revenue plugin when the book runs it.
+    quiet = any(name == REVENUE_PLUGIN for name, _ in options_map.get("plugin", ()))
     inputs, by_ref = [], {}
     for entry in entries:
         if isinstance(entry, data.Custom) and entry.type == "usage":
             try:
                 usage = usage_from_entry(entry)
             except ValueError as exc:
-                errors.append(CogsError(entry.meta, f"usage entry not costed: {exc}", entry))
+                if not quiet:
+                    errors.append(CogsError(entry.meta, f"usage entry not costed: {exc}",
+                                            entry))
                 continue
             workflow = entry.meta.get("workflow")
             inputs.append(CostInput(usage, workflow if isinstance(workflow, str) else ""))

@@ -101,11 +101,17 @@ def test_bad_config_is_reported(contracts):
     assert any("unknown config key 'grain'" in e.message for e in errors)
 
 
-def test_malformed_usage_entry_is_reported_not_costed(contracts):
+def test_malformed_usage_entry_is_reported_once_and_not_costed(contracts):
     body = usage("2026-01-05", "acme", "gpt-4o", input_tokens=5, cached_input_tokens=9)
     entries, errors, _ = load(contracts, body)
     assert len(errors) == 1 and "cached_input_tokens" in errors[0].message
     assert generated(entries, "cogs") == []
+    with_revenue = ledger_text(contracts, body).replace(
+        'plugin "tokenbooks.plugins.cogs"',
+        f"plugin \"tokenbooks.plugins.revenue\" \"{{'contracts': '{contracts}'}}\"\n"
+        'plugin "tokenbooks.plugins.cogs"')
+    _, errors, _ = loader.load_string(with_revenue)
+    assert len(errors) == 1 and "cached_input_tokens" in errors[0].message
 
 
 def test_beanquery_groups_cost_by_customer_model_and_feature(contracts):
