@@ -17,6 +17,9 @@ beanquery and Fava can group on (``model``, ``feature``, ``action``, ``billable`
       contract: "globex-2026"
       rule: "cogs"
       period: "2026-01"
+      usage_entries: 2
+      first_usage: "imports/2026-01.usage-2026-01.jsonl.be1b2b68.beancount:12"
+      last_usage: "imports/2026-01.usage-2026-01.jsonl.be1b2b68.beancount:57"
       Expenses:COGS:Inference:Openai     0.58 USD
         model: "gpt-4o"
         feature: "chat"
@@ -157,7 +160,9 @@ def _cost_transaction(lines: list[CostLine], book: ContractSet) -> data.Transact
     if contract:
         meta["contract"] = contract.id
     meta.update({"rule": "cogs", "period": first.period,
-                 "usage_entries": Decimal(sum(line.usage_entries for line in lines))})
+                 "usage_entries": Decimal(sum(line.usage_entries for line in lines)),
+                 "first_usage": min((x.first_day, x.first_ref) for x in lines)[1],
+                 "last_usage": max((x.last_day, x.last_ref) for x in lines)[1]})
     postings: list[data.Posting] = []
     payable: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
     for line in lines:

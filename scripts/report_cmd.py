@@ -68,6 +68,11 @@ def profitability_cmd(ledger: str, period: str, fmt: str, currency: str | None) 
     entries, options = load_book(ledger)
     currency = currency or (options.get("operating_currency") or ["USD"])[0]
     rows, actions = profitability_rows(entries, start, end)
+    others = sorted({row.currency for row in rows} - {currency})
+    if others:  # the report would not tie to the balances: say so rather than drop them
+        raise click.ClickException(
+            f"{ledger}: revenue or cost in {', '.join(others)} in {period}; this report is in "
+            f"{currency} (expected one currency; choose with --currency)")
     contracts, _ = common.load(options, {})  # its errors are the book's (checked above)
     weights = revenue_weights(entries, contracts, start, end)
     result = profitability(rows, actions, period, currency, weights)

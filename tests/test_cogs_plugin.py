@@ -44,6 +44,13 @@ def test_cost_is_booked_per_customer_and_period_to_the_cent(contracts):
         ("acme", "2026-01", "2026-01-22"), ("globex", "2026-02", "2026-02-03")]
     acme = cogs[0]
     assert acme.meta["contract"] == "acme-2026"
+    lines = ledger_text(contracts, BODY).splitlines()
+    first = lines.index('2026-01-05 custom "usage" "acme" "gpt-4o" "chat" ""') + 1
+    last = lines.index('2026-01-22 custom "usage" "acme" "claude-sonnet-4-5-20250929" '
+                       '"chat" ""') + 1
+    assert acme.meta["first_usage"].endswith(f":{first}")
+    assert acme.meta["last_usage"].endswith(f":{last}")
+    assert acme.meta["usage_entries"] == 4
     assert acme.links == {"acme-2026", "bill-openai-2026-01", "bill-anthropic-2026-01"}
     legs = {(p.account, (p.meta or {}).get("model"), (p.meta or {}).get("feature")):
             p.units.number for p in acme.postings}

@@ -231,3 +231,12 @@ def test_revenue_without_model_metadata_is_allocated_by_value_at_contract_rates(
         Decimal("1.50"), Decimal("0.46"), Decimal("0.10"))
     for section in (report.models, report.features):
         assert sum(x.revenue_total for x in section) == report.total.revenue_total
+
+
+def test_cli_refuses_to_drop_another_currency(tmp_path, contracts):
+    body = BODY + ("2025-11-01 open Assets:Cash-Eur EUR\n"
+                   "2025-11-01 open Income:Revenue:Usage:Eur EUR\n"
+                   '2026-01-20 * "misc" "EUR revenue"\n'
+                   "  Assets:Cash-Eur  5.00 EUR\n  Income:Revenue:Usage:Eur  -5.00 EUR\n")
+    result = _run(tmp_path, contracts, "--period", "2026-01", body=body)
+    assert result.exit_code == 1 and "revenue or cost in EUR" in result.output

@@ -84,6 +84,8 @@ class CostLine:
     first_day: datetime.date
     last_day: datetime.date
     exact: Fraction
+    first_ref: str = ""  # the first and last usage entries (file:line), for provenance
+    last_ref: str = ""
     amount: Decimal = Decimal(0)  # rounded cumulatively within customer/provider/period
 
     @property
@@ -209,7 +211,8 @@ def attribute(inputs: Iterable[CostInput], contracts: ContractSet, grain: str = 
                not _non_billable(contracts, usage), version.effective, table.currency)
         group = groups.setdefault(key, {"input": 0, "cached": 0, "output": 0, "events": 0,
                                         "entries": 0, "first": usage.date,
-                                        "last": usage.last_day, "exact": Fraction(0)})
+                                        "last": usage.last_day, "exact": Fraction(0),
+                                        "refs": []})
         group["input"] += usage.input_tokens
         group["cached"] += usage.cached_input_tokens
         group["output"] += usage.output_tokens
@@ -218,12 +221,14 @@ def attribute(inputs: Iterable[CostInput], contracts: ContractSet, grain: str = 
         group["first"] = min(group["first"], usage.date)
         group["last"] = max(group["last"], usage.last_day)
         group["exact"] += exact_cost(rates, table.per, usage)
+        group["refs"].append((usage.date, usage.ref))
     lines = [
         CostLine(customer=k[0], period=k[1], provider=k[2], model=k[3], feature=k[4],
                  action=k[5], billable=k[6], version=k[7], currency=k[8],
                  input_tokens=g["input"], cached_input_tokens=g["cached"],
                  output_tokens=g["output"], events=g["events"], usage_entries=g["entries"],
-                 first_day=g["first"], last_day=g["last"], exact=g["exact"])
+                 first_day=g["first"], last_day=g["last"], exact=g["exact"],
+                 first_ref=min(g["refs"])[1], last_ref=max(g["refs"])[1])
         for k, g in sorted(groups.items(), key=lambda kv: _sort_key(kv[0]))
     ]
     return _round_cumulative(lines), issues
