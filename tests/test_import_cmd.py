@@ -188,3 +188,26 @@ def test_unreadable_source_is_an_error_and_nothing_is_written(tmp_path, sources)
     missing = run(ledger, tmp_path / "missing.jsonl")
     assert missing.exit_code != 0 and "missing.jsonl" in missing.output
     assert snapshot(ledger.parent) == before
+
+
+def test_one_file_per_source_per_month_with_its_own_ids(tmp_path):
+    import hashlib
+
+    ledger = new_book(tmp_path / "book")
+    events = [event(i, timestamp=f"2026-0{2 + i % 2}-1{i % 10}T08:00:00+00:00")
+              for i in range(20)]
+    source = jsonl(tmp_path / "two-months.jsonl", events)
+    assert run(ledger, source).exit_code == 0
+    imports = ledger.parent / "imports"
+    sha = hashlib.sha256(source.read_bytes()).hexdigest()
+    names = sorted(p.name for p in imports.glob("*two-months*"))
+    assert names == [f"2026-02.two-months.jsonl.{sha[:8]}.beancount",
+                     f"2026-02.two-months.jsonl.{sha[:8]}.events.gz",
+                     f"2026-03.two-months.jsonl.{sha[:8]}.beancount",
+                     f"2026-03.two-months.jsonl.{sha[:8]}.events.gz"]
+    assert read_sidecar(imports / names[1]) == [f"evt-{i:05d}" for i in range(0, 20, 2)]
+    assert read_sidecar(imports / names[3]) == [f"evt-{i:05d}" for i in range(1, 20, 2)]
+    text = (imports / names[0]).read_text()
+    assert f'sha256: "{sha}"' in text and "2026-03-" not in text.split("\n\n", 1)[1]
+    usage, _ = usage_records(check(ledger))
+    assert sum(u.events for u in usage) == 20
