@@ -147,7 +147,9 @@ class UsageImporter(beangulp.Importer):
 
     def date(self, filepath: str) -> datetime.date | None:
         """The last UTC day of the events of the file (None if it has none)."""
-        result = self.results.get(str(filepath)) or self.run(Path(filepath))
+        result = self.results.get(str(filepath))
+        if result is None:  # read it aside: claiming its ids would make them duplicates
+            result = self.run(Path(filepath), index=EventIndex())
         return max((e.date for e in result.entries), default=None)
 
     def extract(self, filepath: str, existing: data.Entries) -> data.Entries:
@@ -168,18 +170,20 @@ class UsageImporter(beangulp.Importer):
     def per_user_customers(self) -> set[str]:
         return {c.id for c in self.contracts.customers.values() if self.per_user(c)}
 
-    def run(self, path: Path) -> Extraction:
-        """Read, validate, deduplicate and aggregate one file."""
-        core = self._read(path, fast_dedupe=True)
+    def run(self, path: Path, index: EventIndex | None = None) -> Extraction:
+        """Read, validate, deduplicate and aggregate one file (against ``index``, by
+        default the importer's)."""
+        index = index if index is not None else self.index
+        core = self._read(path, index, fast_dedupe=True)
         try:
             return self._finish(path, core)
         except RepeatedIds:  # an id repeats inside the file: read it again, id by id
             core.rollback()
-            core = self._read(path, fast_dedupe=False)
+            core = self._read(path, index, fast_dedupe=False)
             return self._finish(path, core)
 
-    def _read(self, path: Path, fast_dedupe: bool) -> UsageCore:
-        core = UsageCore(self.contracts.customers, self.per_user_customers(), self.index)
+    def _read(self, path: Path, index: EventIndex, fast_dedupe: bool) -> UsageCore:
+        core = UsageCore(self.contracts.customers, self.per_user_customers(), index)
         core.fast_dedupe = fast_dedupe
         self.feed(path, core, self.progress)
         return core

@@ -428,3 +428,11 @@ def test_importers_work_in_beangulp_ingest(tmp_path):
     assert archived.exit_code == 0, archived.output
     (copy,) = (tmp_path / "documents" / "Income" / "Revenue" / "Usage").iterdir()
     assert copy.name.startswith("2026-03-03.usage.")
+
+
+def test_date_before_extract_claims_nothing(tmp_path):
+    path = write_jsonl(tmp_path / "d.jsonl", [ev(i) for i in range(4)])
+    importer = jsonl()
+    assert importer.date(str(path)) == datetime.date(2026, 3, 3)
+    assert len(importer.extract(str(path), [])) == 4
+    assert importer.results[str(path)].duplicates == 0
