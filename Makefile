@@ -25,7 +25,8 @@ setup: $(VENV)/.installed
 sample: setup
 	rm -rf $(SOURCES)
 	$(BIN)/python -m tokenbooks.scripts.generate sample --out $(SOURCES)
-	rm -f $(SAMPLE)/imports/*.beancount.* $(SAMPLE)/imports/usage-* $(SAMPLE)/imports/purchases-*
+	$(BIN)/python -m tokenbooks.scripts.provider_reports --sources $(SOURCES) --contracts contracts
+	find $(SAMPLE)/imports -type f ! -name 'README.beancount' -delete
 	find $(SAMPLE)/documents -type f ! -name '.keep' -delete
 	$(BIN)/tokenbooks import --ledger $(SAMPLE)/main.beancount $(SOURCES)/*
 
