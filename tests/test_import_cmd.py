@@ -211,3 +211,30 @@ def test_one_file_per_source_per_month_with_its_own_ids(tmp_path):
     assert f'sha256: "{sha}"' in text and "2026-03-" not in text.split("\n\n", 1)[1]
     usage, _ = usage_records(check(ledger))
     assert sum(u.events for u in usage) == 20
+
+
+def test_importer_settings_from_importers_yaml(tmp_path):
+    ledger = new_book(tmp_path / "book")
+    samples = ROOT / "tests" / "data" / "importers"
+    spend = shutil.copy(samples / "litellm_spendlogs.csv", tmp_path / "spend.csv")
+    payments = shutil.copy(samples / "stripe_payments.csv", tmp_path / "payments.csv")
+    without = json.loads(run(ledger, spend, extra=("--json", "--no-archive")).output)
+    assert (without[0]["imported"], without[0]["quarantined"]) == (0, 2)
+    (ledger.parent / "importers.yaml").write_text(
+        "litellm:\n  customers: {cust_00017: acme, team-acme-data: globex}\n"
+        "stripe:\n  customers: {cus_QrvQguzkIK8zTj: hooli}\n"
+        "  packs: {'Credit pack: 2,000 credits': starter}\n", encoding="utf-8")
+    result = run(ledger, spend, payments, extra=("--json", "--no-archive"))
+    assert result.exit_code == 0, result.output
+    spent, paid = json.loads(result.output)
+    assert (spent["importer"], spent["imported"], spent["quarantined"]) == (
+        "tokenbooks.importers.litellm.Importer", 2, 0)
+    # Stripe: hooli has no contract in force in November 2025; the other charge has no
+    # mapped customer. Both are quarantined, with reasons naming what was expected.
+    assert (paid["importer"], paid["read"], paid["quarantined"]) == (
+        "tokenbooks.importers.stripe.Importer", 2, 2)
+    quarantine = next((ledger.parent / "imports").glob("payments.csv.*.quarantine.jsonl"))
+    reasons = [json.loads(line)["reason"] for line in quarantine.read_text().splitlines()]
+    assert "no contract in force on 2025-11-03" in reasons[0]
+    assert "expected a customer" in reasons[1]
+    assert not (ledger.parent / "documents" / "Assets").exists()
