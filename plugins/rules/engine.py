@@ -49,6 +49,7 @@ from .records import Purchase, Usage
 
 ZERO = Fraction(0)
 ONE_DAY = datetime.timedelta(days=1)
+MAX_TOP_UPS = 1000  # automatic purchases for one day's usage of one contract, at most
 
 
 @dataclass
@@ -133,6 +134,7 @@ class ContractEngine:
         self.lot_ids: dict[str, str] = {}
         self.payment_lots: dict[str, Lot] = {}
         self.versions = [v.effective for v in book.versions]
+        self.top_up_refused: datetime.date | None = None
 
     # --- helpers -------------------------------------------------------------------------
 
@@ -203,6 +205,14 @@ class ContractEngine:
                                source=purchase.ref))
         if purchase.payment_id:
             self.payment_lots[purchase.payment_id] = lot
+        if expires is not None and expires < day:
+            self.error(day, f"purchase {purchase.payment_id or purchase.ref} of "
+                            f"{purchase.pack!r} on {day}: its credits expired on {expires}; "
+                            f"recognized as breakage on the purchase date", purchase.ref)
+            lot.closed = True
+            self.post_lot_breakage(day, lot, "expiry", f"Expiry of lot {lot.id}: bought "
+                                                       f"after its expiry date",
+                                   {"expires": expires, "credits_expired": _credits(lot.credits)})
 
     def refund(self, purchase: Purchase) -> None:
         day = purchase.date
@@ -225,6 +235,18 @@ class ContractEngine:
                                f"Refund of lot {lot.id}: unused credits forfeited",
                                {"refund": purchase.payment_id, "credits_forfeited":
                                 _credits(left)})
+
+    def can_top_up(self, day: datetime.date) -> bool:
+        """False (and an error, once a day) when the top-up pack cannot be bought on ``day``."""
+        pack = self.contract.packs[self.contract.overage.top_up.pack]
+        expires = pack.expiry_for(day)
+        if expires is None or expires >= day:
+            return True
+        if self.top_up_refused != day:
+            self.top_up_refused = day
+            self.error(day, f"contract {self.contract.id!r}: top-up pack {pack.name!r} "
+                            f"expired on {expires}; usage past the credits is invoiced")
+        return False
 
     def top_up(self, day: datetime.date, balance: Fraction) -> Lot:
         terms = self.contract.overage.top_up
@@ -304,9 +326,9 @@ class ContractEngine:
 
     def top_up_below(self, day: datetime.date) -> None:
         below = Fraction(self.contract.overage.top_up.below)
-        for _ in range(10_000):
+        for _ in range(MAX_TOP_UPS):
             balance = self.lots.balance(day)
-            if balance >= below:
+            if balance >= below or not self.can_top_up(day):
                 return
             self.top_up(day, balance)
         self.error(day, f"contract {self.contract.id!r}: top-up loop did not reach the "
@@ -327,7 +349,8 @@ class ContractEngine:
         overage = self.contract.overage
         prepaid = self.contract.billing == "prepaid"
         guard = 0
-        while left > 0 and prepaid and overage.policy == "top_up" and guard < 10_000:
+        while (left > 0 and prepaid and overage.policy == "top_up" and guard < MAX_TOP_UPS
+               and self.can_top_up(day)):
             self.top_up(day, ZERO)
             more, left = self.lots.draw(day, left, left * share)
             draws += more
