@@ -28,6 +28,8 @@ therefore a different event.)
 from __future__ import annotations
 
 import gzip
+import struct
+import zlib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -51,17 +53,34 @@ def write_sidecar(path: Path, ids: pa.Array | pa.ChunkedArray | Iterable[str]) -
     """Write ``ids`` sorted to ``path``, byte for byte reproducibly. An arrow array must
     hold each id once (``EventIndex.claim`` sees to it); other iterables are deduplicated.
     """
-    if isinstance(ids, (pa.Array, pa.ChunkedArray)):
-        if isinstance(ids, pa.ChunkedArray):
-            ids = ids.combine_chunks() if ids.num_chunks else pa.array([], pa.string())
+    if isinstance(ids, pa.ChunkedArray):
+        ids = ids.combine_chunks() if ids.num_chunks else pa.array([], pa.string())
+    if isinstance(ids, pa.Array) and ids.nbytes < (1 << 30):
         if len(ids) > 1 and not pc.all(pc.less_equal(ids[:-1], ids[1:])).as_py():
             ids = ids.take(pc.array_sort_indices(ids))
-        lines = pa.concat_arrays([pa.array([HEADER], pa.string()), ids.cast(pa.string())])
-        joined = pc.binary_join(pa.ListArray.from_arrays([0, len(lines)], lines), "\n")
-        text = joined[0].as_buffer().to_pybytes() + b"\n"
+        offsets = pa.array([0, len(ids)], pa.int32())
+        joined = pc.binary_join(pa.ListArray.from_arrays(offsets, ids.cast(pa.string())), "\n")
+        body: bytes | memoryview = memoryview(joined[0].as_buffer())
     else:
-        text = ("\n".join([HEADER, *sorted(set(ids))]) + "\n").encode("utf-8")
-    path.write_bytes(gzip.compress(text, compresslevel=COMPRESSLEVEL, mtime=0))
+        body = "\n".join(sorted(set(ids))).encode("utf-8")
+    _write_gzip(path, [HEADER.encode("utf-8") + b"\n", body, b"\n" if len(body) else b""])
+
+
+def _write_gzip(path: Path, parts: list[bytes | memoryview]) -> None:
+    """gzip (RFC 1952: mtime 0, no name, OS 255) of the concatenated ``parts``, streamed
+    so the whole text is never copied; the same parts always give the same bytes."""
+    level = COMPRESSLEVEL
+    flags = 4 if level == 1 else 2 if level == 9 else 0
+    deflate = zlib.compressobj(level, zlib.DEFLATED, -15)
+    crc, size = 0, 0
+    with open(path, "wb") as out:
+        out.write(b"\x1f\x8b\x08\x00\x00\x00\x00\x00" + bytes([flags, 255]))
+        for part in parts:
+            crc = zlib.crc32(part, crc)
+            size += len(part)
+            out.write(deflate.compress(part))
+        out.write(deflate.flush())
+        out.write(struct.pack("<LL", crc, size & 0xFFFFFFFF))
 
 
 def read_sidecar(path: Path) -> list[str]:
