@@ -1,0 +1,148 @@
+"""Benchmark: the cost of the tokenbooks plugins at every load (bean-check, Fava).
+
+    .venv/bin/python scripts/bench_revenue.py                      # 200 customers, a year
+    .venv/bin/python scripts/bench_revenue.py --customers 50 --days 90 --rounds 1
+
+Builds a synthetic book in a temporary folder: the contracts of the generator's synthetic
+company (``tokenbooks.scripts.generate``: 200 customers, 5 models, a mix of prepaid with
+automatic top-up, arrears and hybrid with a monthly minimum), one ``custom "usage"``
+entry per customer, day, model and feature for a year (written directly with
+``tokenbooks.plugins.ledger.usage_entry`` and the Beancount printer, as the usage
+importer writes them), and the credit purchases of the prepaid customers. Every account
+is opened in the book itself, so the book also checks without any plugin.
+
+Then it measures, in one run and alternating, ``bean-check`` (no cache, a fresh
+process each time) of the same book with the plugin lines of a new book
+(``scripts/templates/main.beancount``: contracts, revenue, cogs, invariants) and with
+the plugin lines removed, and prints the best time of each, their ratio (target <= 1.5)
+and the number of entries.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import random
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from beancount.parser import printer
+
+from tokenbooks.plugins import ledger
+from tokenbooks.plugins.rules import accounts
+from tokenbooks.plugins.rules.records import Usage
+from tokenbooks.scripts.generate import write_company_contracts
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE = ROOT / "scripts" / "templates" / "main.beancount"
+GENERAL = ("Assets:Bank", "Equity:Opening-Balances", *accounts.GENERAL_ACCOUNTS)
+
+
+def plugin_lines() -> list[str]:
+    lines = [line for line in TEMPLATE.read_text().splitlines() if line.startswith("plugin ")]
+    return [line.replace("{{", "{").replace("}}", "}") for line in lines]
+
+
+def build(folder: Path, customers: int, days: int, seed: int) -> int:
+    """Write contracts/, usage.beancount, purchases.beancount, accounts.beancount."""
+    profiles = write_company_contracts(folder / "contracts", customers, seed)
+    start = datetime.date(2026, 1, 1)
+    opens = [f"2026-01-01 open {a} USD" for a in dict.fromkeys(GENERAL)]
+    purchases = []
+    for i, profile in enumerate(profiles):
+        opens += [f"2026-01-01 open {a} USD" for a in accounts.customer_accounts(profile.customer)]
+        if i % 3 == 0:  # the generator's prepaid customers
+            c = profile.customer
+            purchases.append(
+                f'2026-01-01 * "Customer {i}" "Credit purchase: standard" ^{c}-2026\n'
+                f'  customer: "{c}"\n  contract: "{c}-2026"\n  rule: "purchase"\n'
+                f'  pack: "standard"\n  payment_id: "pay-{c}-0001"\n'
+                f'  Assets:Bank  500.00 USD\n  {accounts.deferred_revenue(c)}  -500.00 USD\n')
+    for provider in ("openai", "anthropic"):
+        opens += [f"2026-01-01 open {a} USD" for a in accounts.provider_accounts(provider)]
+    (folder / "accounts.beancount").write_text("\n".join(opens) + "\n")
+    (folder / "purchases.beancount").write_text("\n".join(purchases))
+    rng = random.Random(seed)
+    count = 0
+    with open(folder / "usage.beancount", "w", encoding="utf-8") as out:
+        for n in range(days):
+            day = start + datetime.timedelta(days=n)
+            for profile in profiles:
+                for model in sorted(profile.models):
+                    for feature in sorted(profile.features):
+                        events = max(1, int(profile.events_per_day * profile.models[model]
+                                            * profile.features[feature] / 10
+                                            * rng.uniform(0.5, 1.5)))
+                        tokens = events * profile.input_tokens
+                        usage = Usage(day, profile.customer, model, feature,
+                                      input_tokens=tokens, cached_input_tokens=tokens // 4,
+                                      output_tokens=events * profile.output_tokens,
+                                      events=events)
+                        entry = ledger.usage_entry(usage, {
+                            "source": f"usage-{day:%Y-%m}.jsonl",
+                            "first_event": f"{profile.customer}-{day:%Y%m%d}-000001"})
+                        out.write(printer.format_entry(entry))
+                        count += 1
+    return count + len(purchases)
+
+
+def write_main(folder: Path, name: str, plugins: list[str]) -> Path:
+    path = folder / name
+    path.write_text('option "operating_currency" "USD"\n' + "\n".join(plugins) + "\n"
+                    'include "accounts.beancount"\ninclude "purchases.beancount"\n'
+                    'include "usage.beancount"\n')
+    return path
+
+
+def check(path: Path) -> tuple[float, str]:
+    began = time.perf_counter()
+    done = subprocess.run([str(Path(sys.executable).parent / "bean-check"), "-C", str(path)],
+                          capture_output=True, text=True)
+    elapsed = time.perf_counter() - began
+    return elapsed, (done.stderr + done.stdout).strip()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=200)
+    parser.add_argument("--days", type=int, default=365)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--keep", type=Path, help="build the book here and keep it")
+    args = parser.parse_args()
+    folder = args.keep or Path(tempfile.mkdtemp(prefix="bench-revenue-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        began = time.perf_counter()
+        entries = build(folder, args.customers, args.days, args.seed)
+        print(f"book: {args.customers} customers, {args.days} days, {entries:,} entries "
+              f"written in {time.perf_counter() - began:.1f} s ({folder})")
+        plugins = [re.sub(r"'contracts': '[^']*'", "'contracts': 'contracts'", line)
+                   for line in plugin_lines()]
+        with_plugins = write_main(folder, "with.beancount", plugins)
+        without = write_main(folder, "without.beancount", [])
+        print("plugins: " + ", ".join(line.split('"')[1] for line in plugins))
+        best = {"with": float("inf"), "without": float("inf")}
+        for round_ in range(args.rounds):
+            for label, path in (("without", without), ("with", with_plugins)):
+                elapsed, output = check(path)
+                if output:
+                    print(f"  {label}: bean-check reported:\n{output[:2000]}")
+                best[label] = min(best[label], elapsed)
+                print(f"  round {round_ + 1}: bean-check {label} plugins: {elapsed:.2f} s")
+        ratio = best["with"] / best["without"]
+        print(f"bean-check without plugins: {best['without']:.2f} s")
+        print(f"bean-check with plugins:    {best['with']:.2f} s")
+        print(f"ratio: {ratio:.2f} (target <= 1.5) {'OK' if ratio <= 1.5 else 'OVER TARGET'}")
+    finally:
+        if args.keep is None:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
