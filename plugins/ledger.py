@@ -86,14 +86,25 @@ def _usage_from_entry(entry: data.Custom) -> Usage:
         raise ValueError('expected custom "usage" "<customer>" "<model>" "<feature>" "<action>"')
     values += [""] * (4 - len(values))
     meta = entry.meta
-    counts = {name: _count(meta.get(name, 0), name) for name in COUNT_FIELDS}
-    if counts["cached_input_tokens"] > counts["input_tokens"]:
+    get = meta.get
+    counts = []
+    for name in COUNT_FIELDS:  # the order of the Usage fields
+        raw = get(name)
+        if raw is None:
+            counts.append(0)
+        elif raw.__class__ is Decimal and raw >= 0 and raw.as_integer_ratio()[1] == 1:
+            counts.append(int(raw))
+        else:
+            counts.append(_count(raw, name))
+    if counts[1] > counts[0]:
         raise ValueError("cached_input_tokens: expected at most input_tokens")
-    until = meta.get("until")
+    until = get("until")
+    user = get("user")
     return Usage(
-        date=entry.date, customer=values[0], model=values[1] or "", feature=values[2] or "",
-        action=values[3] or "", user=str(meta.get("user", "") or ""),
-        until=until if isinstance(until, datetime.date) else None, ref=_ref(meta), **counts,
+        entry.date, values[0], values[1] or "", values[2] or "", values[3] or "", *counts,
+        user=str(user) if user else "",
+        until=until if isinstance(until, datetime.date) else None,
+        ref=f"{get('filename', '?')}:{get('lineno', 0)}",
     )
 
 

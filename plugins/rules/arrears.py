@@ -11,45 +11,55 @@ is the same whether it is posted daily or monthly.
 from __future__ import annotations
 
 import datetime
+from decimal import Decimal
 from fractions import Fraction
 
 from .model import Contract
-from .periods import period_key
 from .rounding import Cumulative
 from .tiers import tiered
 
 ZERO = Fraction(0)
+ZERO_DECIMAL = Decimal(0)
+Exact = Decimal | Fraction
+
+
+def _add(total: Exact, value: Exact) -> Exact:
+    try:
+        return total + value
+    except TypeError:  # a Decimal and a Fraction
+        return Fraction(total) + Fraction(value)
 
 
 class Arrears:
     def __init__(self, contract: Contract) -> None:
         self.tiers = contract.tiers
         self.tier_period = contract.tiers.period if contract.tiers else "month"
-        self.tier_key: str | None = None
+        self.tier_key: int | None = None
         self.closed_total = ZERO  # tiered exact value of closed tier periods
         self.closed_actions = ZERO
-        self.list_tokens = ZERO  # current tier period, before tiers
-        self.list_actions = ZERO
+        self.list_tokens: Exact = ZERO_DECIMAL  # current tier period, before tiers
+        self.list_actions: Exact = ZERO_DECIMAL
         self.posted_usage = Cumulative()  # tokens + actions
         self.posted_actions = Cumulative()
 
-    def add(self, day: datetime.date, tokens: Fraction, actions: Fraction) -> None:
-        key = period_key(day, self.tier_period)
+    def add(self, day: datetime.date, tokens: Exact, actions: Exact) -> None:
+        """Add usage value (exact: a Decimal is kept as one while it can, it is faster)."""
+        key = day.year * 100 + day.month if self.tier_period == "month" else day.year
         if key != self.tier_key:
             total, acts = self._current()
             self.closed_total += total
             self.closed_actions += acts
-            self.list_tokens = self.list_actions = ZERO
+            self.list_tokens = self.list_actions = ZERO_DECIMAL
             self.tier_key = key
-        self.list_tokens += tokens
-        self.list_actions += actions
+        self.list_tokens = _add(self.list_tokens, tokens)
+        self.list_actions = _add(self.list_actions, actions)
 
     def _current(self) -> tuple[Fraction, Fraction]:
-        listed = self.list_tokens + self.list_actions
+        listed = Fraction(self.list_tokens) + Fraction(self.list_actions)
         if not listed:
             return ZERO, ZERO
         total = tiered(self.tiers, listed)
-        return total, total * self.list_actions / listed
+        return total, total * Fraction(self.list_actions) / listed
 
     def exact(self) -> tuple[Fraction, Fraction]:
         """(tokens + actions, actions): exact cumulative value billed so far."""

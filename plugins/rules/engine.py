@@ -32,7 +32,7 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import Context, Decimal, localcontext
 from fractions import Fraction
 
 from . import accounts
@@ -49,6 +49,7 @@ from .records import Purchase, Usage
 
 ZERO = Fraction(0)
 ONE_DAY = datetime.timedelta(days=1)
+EXACT_DIGITS = 80
 MAX_TOP_UPS = 1000  # automatic purchases for one day's usage of one contract, at most
 
 
@@ -88,6 +89,16 @@ def purchase_lot_ids(contract_id: str, purchases: Iterable[Purchase]) -> dict[st
         taken.add(lot_id)
         ids[purchase.ref] = lot_id
     return ids
+
+
+def exact_sum(values: Iterable[Decimal | Fraction]) -> Decimal | Fraction:
+    """The exact sum: a Decimal while every term is one (fast; exact at the engine's
+    precision), else a Fraction."""
+    values = list(values)
+    try:
+        return sum(values, Decimal(0))
+    except TypeError:
+        return sum((Fraction(v) for v in values), ZERO)
 
 
 def _credits(value: Fraction) -> object:
@@ -311,8 +322,8 @@ class ContractEngine:
                 seg.versions.add(p.version)
         self.run.priced += len(priced)
         if not self.has_credits:
-            tokens = sum((Fraction(p.tokens) for p in priced), ZERO)
-            actions = sum((Fraction(p.actions) for p in priced), ZERO)
+            tokens = exact_sum(p.tokens for p in priced)
+            actions = exact_sum(p.actions for p in priced)
             self.arrears.add(day, tokens, actions)
             return
         groups: dict[str, list[Priced]] = defaultdict(list)
@@ -336,8 +347,8 @@ class ContractEngine:
 
     def draw_group(self, day: datetime.date, seg: _Segment, user: str,
                    priced: list[Priced]) -> None:
-        tokens = sum((Fraction(p.tokens) for p in priced), ZERO)
-        actions = sum((Fraction(p.actions) for p in priced), ZERO)
+        tokens = Fraction(exact_sum(p.tokens for p in priced))
+        actions = Fraction(exact_sum(p.actions for p in priced))
         value = tokens + actions
         if not value:
             return
@@ -592,4 +603,7 @@ def run_contract(contract: Contract, book: PriceBook, usages: list[Usage],
                  customer_name: str = "") -> ContractRun:
     """Run one contract's usage and purchases up to ``as_of`` (see the module doc)."""
     engine = ContractEngine(contract, book, customer_name or contract.customer, as_of, posting)
-    return engine.run_all(usages, purchases)
+    # Decimal arithmetic (prices x tokens, sums) is exact at this precision; rates that do
+    # not terminate are Fractions (rules.pricing).
+    with localcontext(Context(prec=EXACT_DIGITS)):
+        return engine.run_all(usages, purchases)

@@ -20,11 +20,11 @@ the date: a missing price is never zero.
 from __future__ import annotations
 
 import datetime
-from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
+from typing import NamedTuple
 
-from .model import Contract, PriceBook
+from .model import Contract, PriceBook, PriceBookVersion
 from .records import Usage
 
 ZERO = Decimal(0)
@@ -40,8 +40,7 @@ class PricingError(Exception):
         self.message = message
 
 
-@dataclass(frozen=True)
-class Priced:
+class Priced(NamedTuple):
     """A usage aggregate with its value at contract rates (exact, unrounded)."""
 
     usage: Usage
@@ -70,6 +69,14 @@ class Pricer:
         self.book = book
         self.factor = ONE - contract.discount
         self._rates: dict[tuple[datetime.date | None, str], tuple | None] = {}
+        self._versions: dict[datetime.date, PriceBookVersion | None] = {}
+
+    def _version(self, day: datetime.date) -> PriceBookVersion | None:
+        try:
+            return self._versions[day]
+        except KeyError:
+            found = self._versions[day] = self.book.version_on(day)
+            return found
 
     def version_on(self, day: datetime.date) -> datetime.date | None:
         version = self.book.version_on(day)
@@ -77,7 +84,7 @@ class Pricer:
 
     def rates(self, model: str, day: datetime.date) -> tuple | None:
         """(uncached input, cached input, output) per token, net, or None if unpriced."""
-        version = self.book.version_on(day)
+        version = self._version(day)
         key = (version.effective if version else None, model)
         if key in self._rates:
             return self._rates[key]
@@ -99,10 +106,10 @@ class Pricer:
     def price(self, usage: Usage) -> Priced:
         """The value of ``usage`` at contract rates; raises PricingError if unpriced."""
         day = usage.date
-        version = self.book.version_on(day)
+        version = self._version(day)
         effective = version.effective if version else None
         if usage.until is not None and usage.until != day:
-            later = self.book.version_on(usage.until)
+            later = self._version(usage.until)
             if (later.effective if later else None) != effective:
                 raise PricingError(usage, (
                     f"usage of customer {usage.customer!r} from {day} to {usage.until} spans "
