@@ -143,3 +143,36 @@ def test_lot_reprice_is_prospective():
         lot.draw(Fraction(30))
         posted.append(recognize(lot).usage)
     assert posted == [D("2800.00")] * 3 and lot.liability == 0
+
+
+def test_refund_closes_the_lot_and_the_rest_is_breakage():
+    c = contract(packs={"p": pack("p", "1000.00", 100000)})
+    refund = purchase("2026-02-15", "p", "500.00", payment_id="ref-1", kind="refund",
+                      refund_of="pay-1")
+    result = run(c, [usage("2026-01-10", 30000), usage("2026-02-20", 10000)],
+                 [purchase("2026-01-01", "p", "1000.00", payment_id="pay-1"), refund],
+                 as_of="2026-02-28")
+    # 300.00 used; of the 700.00 left, 500.00 refunded (the importer's entry) and 200.00
+    # forfeited: breakage on the refund date; later usage has no credits (invoiced)
+    [closing] = [b for b in result.bookings if b.rule == "refund"]
+    assert closing.date == day("2026-02-15")
+    assert monthly(result, BREAKAGE) == {"2026-02": D("200.00")}
+    assert monthly(result, USAGE) == {"2026-01": D("300.00"), "2026-02": D("100.00")}
+    assert balance(result, DEFERRED) == D("500.00")  # + the refund's 500.00 = 1,000.00
+    assert balance(result, accounts.unbilled("acme")) == D("100.00")
+
+
+def test_unapproved_modification_is_not_drawn():
+    from tokenbooks.plugins.rules.model import Modification
+    mod = Modification("amend-1", day("2026-02-01"), add_credits=D(1000), price=D("10.00"))
+    c = contract(packs={"p": pack("p", "1000.00", 100000)}, modifications=(mod,))
+    result = run(c, [usage("2026-02-10", 10)], [purchase("2026-02-01", "amend-1", "10.00")],
+                 as_of="2026-02-28")
+    assert [n.rule for n in result.notices] == ["modification"]
+    assert result.lots == []
+    approved = Modification("amend-1", day("2026-02-01"), add_credits=D(1000),
+                            price=D("10.00"), approved_by="Controller",
+                            approved_on=day("2026-01-30"))
+    result = run(contract(packs=c.packs, modifications=(approved,)), [usage("2026-02-10", 10)],
+                 [purchase("2026-02-01", "amend-1", "10.00")], as_of="2026-02-28")
+    assert monthly(result, USAGE) == {"2026-02": D("0.10")}

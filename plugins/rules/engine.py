@@ -239,8 +239,9 @@ class ContractEngine:
                             f"contract liability {lot.liability}", purchase.ref)
             return
         left = lot.remaining
+        # Revenue so far stands; the refund reduces the consideration of what is left.
+        lot.reprice(-purchase.amount, Fraction(0), f"refund {purchase.payment_id}")
         lot.forfeit(left)
-        lot.price -= purchase.amount
         lot.closed = True
         self.post_lot_breakage(day, lot, "refund",
                                f"Refund of lot {lot.id}: unused credits forfeited",
