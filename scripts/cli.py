@@ -2,6 +2,7 @@
 
     tokenbooks init DIR                          a new book that passes bean-check
     tokenbooks import --ledger FILE SOURCE...    (importers)
+    tokenbooks close --ledger FILE --period M    the month-end close
 
 Each command lives in its own module of ``tokenbooks.scripts`` and is registered here;
 a command that does not exist yet is not listed.
@@ -13,6 +14,7 @@ import click
 
 from tokenbooks import __version__
 
+from .close_cmd import close
 from .import_cmd import import_
 from .init_book import init
 from .report_cmd import report
@@ -27,6 +29,7 @@ def cli() -> None:
 cli.add_command(init)
 cli.add_command(import_)
 cli.add_command(report)
+cli.add_command(close)
 
 
 def main() -> None:

@@ -47,6 +47,10 @@ def create_book(directory: Path, title: str, currency: str, start: datetime.date
         # is a load error: this file keeps the glob matching before the first import.
         "imports/README.beancount": "; Imported entries: one file per source per month, "
                                     "written by `tokenbooks import`.\n",
+        "invoices/README.beancount": "; Invoices written by `tokenbooks close`, one file "
+                                     "per month.\n",
+        "closes/README.beancount": "; Closed months written by `tokenbooks close`: a close "
+                                   "directive and the manifest of each.\n",
         "documents/.keep": KEEP,
         "reports/.keep": KEEP,
     }

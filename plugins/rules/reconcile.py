@@ -1,0 +1,122 @@
+"""The month-end reconciliations, as named checks with their figures.
+
+Pure comparisons over plain rows (no Beancount import); ``tokenbooks close`` gathers the
+rows and stops on the first failed check.
+
+* ``usage completeness``: per import file, the events its event-id index holds (what
+  the importer read from the source and booked) = the events of its usage entries; per
+  customer, the usage entries of the month = the entries the revenue engine priced
+  (the ``usage_entries`` of its usage transactions), events split into billed, blocked
+  (hard stop) and non-billable;
+* ``unbilled``: every customer's ``Assets:Unbilled`` is zero at the month's end, after
+  invoicing;
+* ``invoices``: each invoice id once in the book, one invoice per customer and month;
+* ``cogs``: per provider, attributed + unattributed cost = the provider's bills.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+ZERO = Decimal("0.00")
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    failures: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class FileCount:
+    file: str  # import file, relative to the book
+    indexed: int | None  # ids in its event-id index (None: no index)
+    booked: int  # events of its usage entries
+
+
+@dataclass(frozen=True)
+class CustomerUsage:
+    customer: str
+    entries: int  # usage entries of the month
+    events: int
+    priced: int  # usage entries priced by the revenue engine
+    blocked: int  # events blocked by a hard stop
+    non_billable: int  # events of non-billable features
+
+    @property
+    def billed(self) -> int:
+        return self.events - self.blocked - self.non_billable
+
+
+def completeness(files: Iterable[FileCount], customers: Iterable[CustomerUsage]) -> Check:
+    failures = []
+    files = list(files)
+    customers = list(customers)
+    for f in files:
+        if f.indexed is None:
+            failures.append(f"{f.file}: {f.booked} usage events without an event-id index "
+                            f"(expected {f.file.removesuffix('.beancount')}.events.gz, "
+                            f"written by tokenbooks import)")
+        elif f.indexed != f.booked:
+            failures.append(f"{f.file}: its event-id index holds {f.indexed} events, its "
+                            f"usage entries {f.booked} ({f.indexed - f.booked:+d} missing "
+                            f"from the usage sub-ledger)")
+    for c in customers:
+        if c.entries != c.priced:
+            failures.append(f"{c.customer}: {c.entries} usage entries in the month, "
+                            f"{c.priced} priced by the revenue engine")
+    events = sum(c.events for c in customers)
+    detail = (f"{sum(f.booked for f in files)} events in {len(files)} import file(s) = "
+              f"index; {events} events, {sum(c.entries for c in customers)} entries priced "
+              f"for {len(customers)} customer(s)")
+    return Check("usage completeness", not failures, detail, failures)
+
+
+def unbilled(balances: Mapping[str, Decimal]) -> Check:
+    failures = [f"{c}: Assets:Unbilled is {v} at the end of the month, expected 0.00 after "
+                f"invoicing" for c, v in sorted(balances.items()) if v]
+    return Check("unbilled", not failures, f"{len(balances)} customer(s), all zero"
+                 if not failures else "not zero", failures)
+
+
+def invoices(ids: Iterable[tuple[str, str, str]], period: str) -> Check:
+    """``ids``: (invoice id, customer, period) of every invoice in the book."""
+    ids = list(ids)
+    failures = []
+    for inv, n in sorted(Counter(i for i, _, _ in ids).items()):
+        if n > 1:
+            failures.append(f"invoice {inv} is in the book {n} times (issued twice)")
+    per = Counter((c, p) for _, c, p in ids)
+    for (customer, period), n in sorted(per.items()):
+        if n > 1 and not failures:
+            failures.append(f"{customer}: {n} invoices for {period}, expected one")
+    mine = sum(1 for _, _, p in ids if p == period)
+    return Check("invoices", not failures, f"{mine} invoice(s) for {period}, each id once "
+                                           f"in the book", failures)
+
+
+@dataclass(frozen=True)
+class ProviderCost:
+    provider: str
+    billed: Decimal  # provider bills of the month, rounded to the cent
+    attributed: Decimal  # Expenses:COGS:Inference:<P>
+    unattributed: Decimal  # Expenses:COGS:Unattributed:<P>
+
+    @property
+    def difference(self) -> Decimal:
+        return self.attributed + self.unattributed - self.billed
+
+
+def cogs(providers: Iterable[ProviderCost]) -> Check:
+    providers = list(providers)
+    failures = [f"{p.provider}: attributed {p.attributed} + unattributed {p.unattributed} = "
+                f"{p.attributed + p.unattributed}, provider bills {p.billed} (difference "
+                f"{p.difference})" for p in providers if p.difference]
+    total = sum((p.billed for p in providers), ZERO)
+    return Check("cogs", not failures, f"{len(providers)} provider(s), bills {total}",
+                 failures)

@@ -1,0 +1,271 @@
+"""``tokenbooks close --ledger FILE --period YYYY-MM``: the month-end close.
+
+    tokenbooks close --ledger books/main.beancount --period 2026-01 --source drop/2026-01
+
+Steps, in order; the first that fails stops the close with a message and exit status 1:
+
+1. import: every file of ``--source`` (``tokenbooks import``'s rules: dedupe, quarantine,
+   archive; usage that arrives for a closed month is booked in the first open month,
+   see ``importers.late``). Rows quarantined from the month's sources stop the close
+   unless ``--accept-quarantine``; their counts are in the report either way.
+2. check: the book loads without a single error (``bean-check``).
+3. invoice: one invoice per customer of the month's ``Assets:Unbilled`` (arrears usage,
+   actions, overage, commitment shortfall) into ``invoices/YYYY-MM.beancount``.
+4. reconcile: usage completeness, unbilled zero, invoices once, COGS = provider bills,
+   the contract-liability rollforward tied to the ledger and the lots.
+5. reports: ``reports/YYYY-MM/*.csv|json`` and ``summary.md``.
+6. lock: ``closes/YYYY-MM.beancount`` (a ``close`` directive) and its manifest; from then
+   on ``tokenbooks.plugins.lock`` fails any change to the month.
+
+A month can be closed only after the month before it (the book's first month aside).
+Closing a closed month again imports nothing new into it, rewrites the same reports and
+changes nothing. Exit status 0: closed and tied out.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+from beancount import loader
+from beancount.core import data
+from beancount.parser import printer
+
+from tokenbooks.plugins import lock
+from tokenbooks.plugins.rules import reconcile
+
+from . import close_book, close_reports
+from .close_reports import Book, Table
+from .import_cmd import run_import
+
+LOCK_PLUGIN = "tokenbooks.plugins.lock"
+
+
+class CloseFailed(Exception):
+    def __init__(self, step: str, message: str) -> None:
+        super().__init__(f"{step}: {message}")
+        self.step = step
+        self.message = message
+
+
+def load(ledger: Path, step: str) -> tuple[list[data.Directive], dict]:
+    """Load without Beancount's pickle cache: it does not see a new file that an include
+    glob would match (an import, an invoice file), so it is also removed."""
+    forget_cache(ledger)
+    entries, errors, options = loader._load([(str(ledger), True)], None, None, None)
+    if errors:
+        shown = "\n".join(printer.format_error(e).rstrip() for e in errors[:20])
+        more = f" (first 20 of {len(errors)})" if len(errors) > 20 else ""
+        raise CloseFailed(step, f"the book has {len(errors)} error(s){more}; fix them "
+                                f"first (bean-check {ledger}):\n{shown}")
+    return entries, options
+
+
+def forget_cache(ledger: Path) -> None:
+    cache = Path(loader.get_cache_filename(loader.PICKLE_CACHE_FILENAME, str(ledger)))
+    cache.unlink(missing_ok=True)
+
+
+def previous(period: str) -> str:
+    year, month = int(period[:4]), int(period[5:7])
+    return f"{year - 1:04d}-12" if month == 1 else f"{year:04d}-{month - 1:02d}"
+
+
+def first_period(entries: list[data.Directive]) -> str | None:
+    for entry in entries:
+        if (isinstance(entry, (data.Transaction, data.Custom))
+                and not str(entry.meta.get("filename", "<")).startswith("<")):
+            return f"{entry.date:%Y-%m}"
+    return None
+
+
+def quarantined(book: Path, entries: list[data.Directive], start: datetime.date,
+                end: datetime.date, shas: set[str]) -> list[tuple[str, int]]:
+    """Quarantine files of the sources that fed the month, with their row counts."""
+    for entry in entries:
+        if start <= entry.date <= end and entry.meta and entry.meta.get("sha256"):
+            shas.add(str(entry.meta["sha256"])[:8])
+    out = []
+    for path in sorted((book / "imports").glob("*.quarantine.jsonl")):
+        sha8 = path.name.removesuffix(".quarantine.jsonl").rsplit(".", 1)[-1]
+        if sha8 in shas:
+            rows = sum(1 for line in path.read_text(encoding="utf-8").splitlines() if line)
+            out.append((f"imports/{path.name}", rows))
+    return out
+
+
+def run_close(ledger: Path, period: str, source: Path | None = None,
+              accept_quarantine: bool = False,
+              echo: Callable[[str], None] = click.echo) -> list[reconcile.Check]:
+    """Close ``period`` of the book of ``ledger``; raises CloseFailed at the first failure."""
+    ledger = ledger.resolve()
+    root = ledger.parent
+    try:
+        start, end = close_reports.month_bounds(period)
+    except ValueError as exc:
+        raise CloseFailed("period", str(exc)) from exc
+
+    # 1. import
+    shas: set[str] = set()
+    if source is not None:
+        files = sorted(p for p in source.iterdir() if p.is_file() and not p.name.startswith("."))
+        try:
+            done = run_import(ledger, files, quiet=True) if files else []
+        except click.ClickException as exc:
+            raise CloseFailed("import", exc.message) from exc
+        for path, result, _written in done:
+            shas.add(result.sha256[:8])
+            echo(f"import: {path.name}: read {result.read}, imported {result.imported}, "
+                 f"duplicates {result.duplicates}, quarantined {result.quarantined}")
+    # 2. check
+    entries, options = load(ledger, "check")
+    plugins = [name for name, _ in options.get("plugin", ())]
+    if LOCK_PLUGIN not in plugins or plugins[-1] != LOCK_PLUGIN:
+        raise CloseFailed("check", f"{ledger}: expected the line plugin \"{LOCK_PLUGIN}\" "
+                                   f"after every other plugin line (a closed month must be "
+                                   f"locked)")
+    closes = lock.closed_periods(entries)
+    already = period in closes
+    first = first_period(entries)
+    if not already:
+        later = sorted(p for p in closes if p > period)
+        if later:
+            raise CloseFailed("check", f"{period} is before {later[-1]}, which is closed")
+        if first is None or period < first:
+            raise CloseFailed("check", f"{period} is before the book's first month "
+                                       f"({first or 'none: the book is empty'})")
+        if period > first and previous(period) not in closes:
+            raise CloseFailed("check", f"{previous(period)} is not closed: close the months "
+                                       f"in order (tokenbooks close --period "
+                                       f"{previous(period)})")
+    quarantine = quarantined(root, entries, start, end, shas)
+    if quarantine and not accept_quarantine:
+        listed = ", ".join(f"{name} ({rows} rows)" for name, rows in quarantine)
+        raise CloseFailed("import", f"rows of the month's sources are quarantined: {listed}; "
+                                    f"fix and import again, or close with "
+                                    f"--accept-quarantine")
+    echo(f"check: {len(entries)} entries, no error")
+
+    # 3. invoice
+    close_book.ensure_folders(root)
+    invoice_file = root / close_book.INVOICES / f"{period}.beancount"
+    if already:
+        echo(f"invoice: {period} is closed; invoices unchanged")
+    else:
+        parsed_last = max((e.date for e in entries
+                           if not str(e.meta.get("filename", "<")).startswith("<")),
+                          default=start)
+        book = Book(entries, options, period)
+        if parsed_last < end and not invoice_file.exists():
+            # The book must reach the month's last day, or recognition stops short of it.
+            close_book.write_if_changed(invoice_file, close_book.invoices_text(
+                period, end, [], book.payees()))
+            entries, options = load(ledger, "invoice")
+            book = Book(entries, options, period)
+        items = close_reports.compute_invoices(book)
+        text = close_book.invoices_text(period, end, items, book.payees())
+        changed = close_book.write_if_changed(invoice_file, text)
+        if changed:
+            entries, options = load(ledger, "invoice")
+        names = ", ".join(f"{i.id} {i.total} {i.currency}" for i in items) or "none"
+        echo(f"invoice: {len(items)} invoice(s) in {invoice_file.relative_to(root)}: {names}")
+    book = Book(entries, options, period)
+    if not any(isinstance(e, data.Custom) and e.type == close_book.INVOICE_RUN
+               and str(e.values[0].value) == period for e in entries):
+        raise CloseFailed("invoice", f"{invoice_file} is not in the book: expected the line "
+                                     f"include \"invoices/*.beancount\" in {ledger.name}")
+
+    # 4. reconcile
+    roll = close_reports.rollforward_report(book)
+    complete, completeness_table = close_reports.completeness(book)
+    cogs_check, cogs_table = close_reports.cogs(book)
+    checks = [complete, close_reports.unbilled_check(book), close_reports.invoices_check(book),
+              cogs_check, close_reports.rollforward_check(roll)]
+    if quarantine:
+        checks.insert(0, reconcile.Check(
+            "quarantine", True, "accepted: " + ", ".join(f"{n} ({r} rows)"
+                                                         for n, r in quarantine)))
+    # 5. reports (written even when a check fails, so the figures can be read)
+    tables = [close_reports.checks_table(period, checks),
+              close_reports.rollforward_table(roll), close_reports.revenue_table(book),
+              close_reports.profitability_table(book), close_reports.credits_table(book),
+              close_reports.rpo_table(book, roll), close_reports.breakage_table(book),
+              close_reports.modifications_table(book), close_reports.invoices_table(book),
+              close_reports.dunning_table(book), completeness_table, cogs_table]
+    folder = write_reports(root, period, tables, checks, already)
+    for check in checks:
+        echo(f"reconcile: {check.name}: {'ok' if check.ok else 'FAILED'}: {check.detail}")
+    failed = [c for c in checks if not c.ok]
+    if failed:
+        lines = [f"{c.name}: {f}" for c in failed for f in c.failures]
+        raise CloseFailed("reconcile", "\n".join(lines) + f"\n(reports in {folder})")
+    echo(f"reports: {folder.relative_to(root)}/ ({len(tables)} reports, summary.md)")
+
+    # 6. lock
+    if already:
+        echo(f"lock: {period} was already closed; nothing changed")
+        return checks
+    close_file, _, count = close_book.close_files(root, period, end, entries)
+    entries, options = load(ledger, "lock")
+    if period not in lock.closed_periods(entries):
+        raise CloseFailed("lock", f"{close_file} is not in the book: expected the line "
+                                  f"include \"closes/*.beancount\" in {ledger.name}")
+    echo(f"lock: {period} closed ({count} entries fingerprinted in "
+         f"{close_file.relative_to(root)})")
+    return checks
+
+
+def write_reports(root: Path, period: str, tables: list[Table],
+                  checks: list[reconcile.Check], already: bool) -> Path:
+    folder = root / "reports" / period
+    folder.mkdir(parents=True, exist_ok=True)
+    for t in tables:
+        close_book.write_if_changed(folder / f"{t.name}.csv", close_reports.to_csv(t))
+        close_book.write_if_changed(folder / f"{t.name}.json", close_reports.to_json(t, period))
+    close_book.write_if_changed(folder / "summary.md", summary(period, tables, checks))
+    return folder
+
+
+def summary(period: str, tables: list[Table], checks: list[reconcile.Check]) -> str:
+    by = {t.name: t for t in tables}
+    ok = all(c.ok for c in checks)
+    out = [f"# Month-end close {period}", "",
+           f"Status: {'tied out' if ok else 'FAILED'}. Reports: one CSV and one JSON per "
+           f"table in this folder ({', '.join(t.name for t in tables)}).", "",
+           "## Reconciliations", "", close_reports.to_markdown(by["checks"])]
+    sections = [("rollforward", "Contract-liability rollforward",
+                 ["customer", "opening", "additions", "revenue", "refunds", "other", "closing",
+                  "gl_closing", "subledger_closing", "ties", "revenue_from_opening_50_8b"]),
+                ("revenue", "Revenue", None), ("invoices", "Invoices", None),
+                ("dunning", "Dunning", None), ("credits", "Credits outstanding", None),
+                ("rpo", "Remaining performance obligations", None),
+                ("breakage", "Breakage", None), ("modifications", "Modifications", None),
+                ("cogs", "COGS tie-out", None), ("completeness", "Usage completeness", None)]
+    for name, title, cols in sections:
+        t = by[name]
+        out += [f"## {title}", "", close_reports.to_markdown(t, cols)]
+        out += [f"- {n}" for n in t.notes]
+        if t.notes:
+            out.append("")
+    return "\n".join(out).rstrip() + "\n"
+
+
+@click.command("close")
+@click.option("--ledger", required=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The book's main.beancount.")
+@click.option("--period", required=True, help="The month to close, YYYY-MM.")
+@click.option("--source", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              default=None, help="A folder of the month's source files to import first.")
+@click.option("--accept-quarantine", is_flag=True,
+              help="Close even though rows of the month's sources were quarantined.")
+def close(ledger: Path, period: str, source: Path | None, accept_quarantine: bool) -> None:
+    """Close the month PERIOD: import, check, invoice, reconcile, report and lock."""
+    try:
+        run_close(ledger, period, source, accept_quarantine)
+    except CloseFailed as exc:
+        click.echo(f"close {period}: FAILED at {exc.step}: {exc.message}", err=True)
+        raise SystemExit(1) from exc
+    click.echo(f"close {period}: done, tied out")
