@@ -37,6 +37,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from beancount.core import data
 
+from .late import booked_month
+
 HEADER = "# tokenbooks event ids v1"
 COMPRESSLEVEL = 1  # fast; level 6 saves only ~7% on ids
 SIDECAR_SUFFIX = ".events.gz"
@@ -139,13 +141,14 @@ class EventIndex:
             filename = entry.meta.get("filename") if entry.meta else None
             if not filename or not str(filename).endswith(".beancount"):
                 continue
-            key = f"{filename}|{entry.date:%Y-%m}"
+            month = booked_month(entry)  # late usage: its events' month (importers.late)
+            key = f"{filename}|{month}"
             if key in self._known_files:
                 continue
             self._known_files.add(key)
             sidecar = sidecar_for(filename)
             if sidecar.exists():
-                self.add_sidecar(f"{entry.date:%Y-%m}", sidecar)
+                self.add_sidecar(month, sidecar)
 
     def month(self, month: str) -> set[str]:
         """The set of ids of ``month`` (reading its sidecars on first use)."""

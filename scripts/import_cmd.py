@@ -49,6 +49,7 @@ from tqdm import tqdm
 
 from tokenbooks.importers import (
     anthropic_costs,
+    late,
     litellm,
     openai_costs,
     purchases,
@@ -164,7 +165,7 @@ def write(book: Path, extraction: Extraction) -> list[Path]:
     written: list[Path] = []
     by_month: dict[str, list[data.Directive]] = defaultdict(list)
     for entry in extraction.entries:
-        by_month[f"{entry.date:%Y-%m}"].append(entry)
+        by_month[late.booked_month(entry)].append(entry)  # late usage: its events' month
     for month in sorted(by_month):
         target = _free(imports / f"{month}.{name}.beancount")
         sidecar = sidecar_for(target) if extraction.kind == "usage" else None
@@ -238,6 +239,7 @@ def run_import(ledger: Path, sources: Sequence[Path], config: Path | None = None
     results = []
     for source, importer in chosen:
         result = extract(importer, source, entries, quiet)
+        late.redate(result.entries, late.closed_until(entries))  # closed months stay shut
         results.append((source, importer, result))
     done = []
     for source, importer, result in results:
