@@ -28,12 +28,14 @@ sample: setup
 	$(BIN)/python -m tokenbooks.scripts.provider_reports --sources $(SOURCES) --contracts contracts
 	find $(SAMPLE)/imports -type f ! -name 'README.beancount' -delete
 	find $(SAMPLE)/documents -type f ! -name '.keep' -delete
+	find $(SAMPLE)/invoices $(SAMPLE)/closes -type f ! -name 'README.beancount' -delete
 	$(BIN)/tokenbooks import --ledger $(SAMPLE)/main.beancount $(SOURCES)/*
 
 check: setup
 	$(BIN)/bean-check $(SAMPLE)/main.beancount
 
 demo: sample check
+	@for p in $(PERIODS); do $(BIN)/tokenbooks close --ledger $(SAMPLE)/main.beancount --period $$p || exit 1; done
 	@for p in $(PERIODS); do $(BIN)/tokenbooks report profitability --ledger $(SAMPLE)/main.beancount --period $$p || exit 1; done
 	@echo
 	@echo "The sample book is in $(SAMPLE)/ and passes bean-check."

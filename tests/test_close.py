@@ -219,3 +219,19 @@ def test_quarantine_stops_the_close_unless_accepted(book: Path, tmp_path: Path) 
     assert result.exit_code == 0, result.output
     checks = (book.parent / "reports" / "2026-01" / "checks.csv").read_text()
     assert "quarantine,ok,accepted: imports/usage-extra.jsonl." in checks
+
+
+def test_report_commands_print_the_close_tables(closed: Path) -> None:
+    runner = CliRunner()
+    for name in ("rollforward", "dunning", "invoices", "credits", "rpo", "checks"):
+        result = runner.invoke(cli, ["report", name, "--ledger", str(closed), "--period",
+                                     "2026-01", "--format", "json"])
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.output)["report"] == name
+    written = (closed.parent / "reports" / "2026-01" / "rollforward.csv").read_text()
+    result = runner.invoke(cli, ["report", "rollforward", "--ledger", str(closed), "--period",
+                                 "2026-01", "--format", "csv"])
+    assert result.output == written
+    table = runner.invoke(cli, ["report", "dunning", "--ledger", str(closed), "--period",
+                                "2026-01"])
+    assert "INV-2026-01-GLOBEX" in table.output and "current" in table.output
