@@ -166,7 +166,11 @@ def run_close(ledger: Path, period: str, source: Path | None = None,
             book = Book(entries, options, period)
         items = close_reports.compute_invoices(book)
         text = close_book.invoices_text(period, end, items, book.payees())
+        existed = invoice_file.exists()
         changed = close_book.write_if_changed(invoice_file, text)
+        if changed and existed and items:
+            echo(f"invoice: the invoices of {period} changed since the last run (the month "
+                 f"is not closed yet): {invoice_file.relative_to(root)} rewritten")
         if changed:
             entries, options = load(ledger, "invoice")
         names = ", ".join(f"{i.id} {i.total} {i.currency}" for i in items) or "none"

@@ -175,6 +175,8 @@ def completeness(book: Book) -> tuple[reconcile.Check, Table]:
         row = per[usage.customer]
         row["entries"] += 1
         row["events"] += usage.events
+        if entry.meta.get("original_date"):  # late usage of a closed month (importers.late)
+            row["prior_period"] += usage.events
         customer = book.contracts.customers.get(usage.customer)
         contract = customer.contract_on(usage.date) if customer else None
         if contract is not None and usage.feature in contract.non_billable_features:
@@ -202,10 +204,13 @@ def completeness(book: Book) -> tuple[reconcile.Check, Table]:
     for c in customers:
         rows.append({"section": "customer", "name": c.customer, "entries": c.entries,
                      "priced_entries": c.priced, "events": c.events, "billed_events": c.billed,
-                     "blocked_events": c.blocked, "non_billable_events": c.non_billable})
+                     "blocked_events": c.blocked, "non_billable_events": c.non_billable,
+                     "prior_period_events": per[c.customer]["prior_period"]})
     cols = ["section", "name", "indexed_events", "entries", "priced_entries", "events",
-            "billed_events", "blocked_events", "non_billable_events"]
-    return check, Table("completeness", f"Usage completeness {book.period}", cols, rows)
+            "billed_events", "blocked_events", "non_billable_events", "prior_period_events"]
+    notes = ["prior_period_events: usage of an earlier, closed month that arrived late and is "
+             "booked in this month (original_date, prior_period metadata)."]
+    return check, Table("completeness", f"Usage completeness {book.period}", cols, rows, notes)
 
 
 def _rel(filename: str, root: Path) -> str:

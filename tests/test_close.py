@@ -157,6 +157,9 @@ def test_late_usage_is_booked_in_the_open_month(closed: Path, tmp_path: Path) ->
     assert json.loads(again.output)[0]["duplicates"] == 1
     result = close(closed, "2026-02")
     assert result.exit_code == 0, result.output
+    rows = json.loads((closed.parent / "reports" / "2026-02" / "completeness.json").read_text())
+    globex = next(r for r in rows["rows"] if r["name"] == "globex")
+    assert globex["prior_period_events"] == 1
 
 
 def test_missing_usage_day_fails_completeness(book: Path) -> None:
