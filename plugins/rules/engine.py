@@ -221,6 +221,7 @@ class ContractEngine:
                             f"{purchase.pack!r} on {day}: its credits expired on {expires}; "
                             f"recognized as breakage on the purchase date", purchase.ref)
             lot.closed = True
+            self.lots.retire()
             self.post_lot_breakage(day, lot, "expiry", f"Expiry of lot {lot.id}: bought "
                                                        f"after its expiry date",
                                    {"expires": expires, "credits_expired": _credits(lot.credits)})
@@ -243,6 +244,7 @@ class ContractEngine:
         lot.reprice(-purchase.amount, Fraction(0), f"refund {purchase.payment_id}")
         lot.forfeit(left)
         lot.closed = True
+        self.lots.retire()
         self.post_lot_breakage(day, lot, "refund",
                                f"Refund of lot {lot.id}: unused credits forfeited",
                                {"refund": purchase.payment_id, "credits_forfeited":
@@ -490,13 +492,16 @@ class ContractEngine:
                      {"lot": lot.id, "pack": lot.pack, **meta}, [lot.id])
 
     def expire(self, day: datetime.date) -> None:
-        for lot in self.lots.expiring(day):
+        expiring = self.lots.expiring(day)
+        for lot in expiring:
             left = lot.remaining
             lot.closed = True
             self.post_lot_breakage(day, lot, "expiry",
                                    f"Expiry of lot {lot.id}: remote breakage",
                                    {"expires": day, "credits_expired": _credits(left),
                                     "method": lot.method})
+        if expiring:
+            self.lots.retire()
 
     def close_periods(self, day: datetime.date) -> None:
         allowance = self.contract.allowance

@@ -24,6 +24,7 @@ untouched); ``LotBook.add`` takes any new lot (a ``separate`` modification).
 
 from __future__ import annotations
 
+import bisect
 import datetime
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -115,7 +116,12 @@ def sort_key(order: str):
 
 
 class LotBook:
-    """The lots of one contract, in draw order."""
+    """The lots of one contract, in draw order.
+
+    ``lots`` holds the open lots only (a lot used up or closed leaves it), so that a
+    contract that bought hundreds of top-ups over the years still draws in a few steps;
+    ``by_id`` keeps every lot.
+    """
 
     def __init__(self, draw_order: str) -> None:
         self.order = draw_order
@@ -126,10 +132,16 @@ class LotBook:
     def add(self, lot: Lot) -> Lot:
         if lot.id in self.by_id:
             raise ValueError(f"duplicate lot id {lot.id}")
-        self.lots.append(lot)
-        self.lots.sort(key=self._key)
+        bisect.insort(self.lots, lot, key=self._key)
         self.by_id[lot.id] = lot
         return lot
+
+    def retire(self) -> None:
+        """Drop closed lots from the open list; a used-up lot is closed (all recognized)."""
+        for lot in self.lots:
+            if not lot.closed and lot.remaining <= 0:
+                lot.closed = True
+        self.lots = [lot for lot in self.lots if not lot.closed]
 
     def new_id(self, contract: str, pack: str, day: datetime.date) -> str:
         """A lot id unique in the contract: ``<contract>.<pack>.<date>[.<n>]``."""
@@ -165,6 +177,8 @@ class LotBook:
             lot.draw(take, take * share)
             draws.append((lot, take))
             left -= take
+        if any(lot.remaining <= 0 for lot, _ in draws):
+            self.retire()
         return draws, left
 
     def expiring(self, day: datetime.date) -> list[Lot]:
