@@ -24,6 +24,7 @@ reconcile, profitability); rows come from ``tokenbooks.plugins.close_rows``.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime
 import io
 import json
@@ -34,15 +35,20 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import yaml
 from beancount.core import data
 
-from tokenbooks.importers.index import read_sidecar, sidecar_for
+from tokenbooks.importers import late
+from tokenbooks.importers.base import archive_name, file_sha256
+from tokenbooks.importers.index import EventIndex, read_sidecar, sidecar_for
 from tokenbooks.plugins import close_rows, common, ledger, provider_bills
 from tokenbooks.plugins.report_rows import profitability_rows, revenue_weights
 from tokenbooks.plugins.rules import dunning, invoicing, reconcile, rollforward
 from tokenbooks.plugins.rules import profitability as prof
 from tokenbooks.plugins.rules.model import ContractSet, customer_component
 from tokenbooks.plugins.rules.rounding import to_cent
+
+from .import_cmd import make_importers
 
 ZERO = Decimal("0.00")
 DAY = datetime.timedelta(days=1)
@@ -158,6 +164,7 @@ def invoices_table(book: Book) -> Table:
 
 def completeness(book: Book) -> tuple[reconcile.Check, Table]:
     files: dict[str, int] = defaultdict(int)
+    origin: dict[str, tuple[str, str, str]] = {}  # file -> (source, sha256, events' month)
     month_files: set[str] = set()
     per: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for entry in book.entries:
@@ -169,6 +176,9 @@ def completeness(book: Book) -> tuple[reconcile.Check, Table]:
         except ValueError:
             continue
         files[filename] += usage.events
+        if filename not in origin:
+            origin[filename] = (str(entry.meta.get("source") or ""),
+                                str(entry.meta.get("sha256") or ""), late.booked_month(entry))
         if not book.in_month(entry):
             continue
         month_files.add(filename)
@@ -188,29 +198,81 @@ def completeness(book: Book) -> tuple[reconcile.Check, Table]:
             row["priced"] += int(entry.meta.get("usage_entries", 0) or 0)
             row["blocked"] += int(entry.meta.get("blocked_events", 0) or 0)
     counts = []
+    sources = SourceReader(book)
     for filename in sorted(month_files):
         sidecar = sidecar_for(filename)
-        indexed = len(read_sidecar(sidecar)) if sidecar.exists() else None
-        counts.append(reconcile.FileCount(_rel(filename, book.root), indexed,
-                                          files[filename]))
+        mine = set(read_sidecar(sidecar)) if sidecar.exists() else None
+        source, sha256, month = origin[filename]
+        ids = sources.ids(source, sha256, month)
+        count = reconcile.FileCount(_rel(filename, book.root),
+                                    None if mine is None else len(mine), files[filename],
+                                    source)
+        if ids is not None:
+            indexed: set[str] = set()
+            for other, (_, _, m) in origin.items():
+                if m == month and sidecar_for(other).exists():
+                    indexed.update(read_sidecar(sidecar_for(other)))
+            count = dataclasses.replace(count, source_events=len(ids),
+                                        not_booked=len(ids - indexed),
+                                        not_in_source=len((mine or set()) - ids))
+        counts.append(count)
     customers = [reconcile.CustomerUsage(c, r["entries"], r["events"], r["priced"],
                                          r["blocked"], r["non_billable"])
                  for c, r in sorted(per.items())]
     check = reconcile.completeness(counts, customers)
     rows: list[dict[str, object]] = []
     for f in counts:
-        rows.append({"section": "file", "name": f.file, "indexed_events": f.indexed,
-                     "events": f.booked})
+        rows.append({"section": "file", "name": f.file, "source": f.source,
+                     "source_events": f.source_events, "indexed_events": f.indexed,
+                     "events": f.booked, "not_booked": f.not_booked,
+                     "not_in_source": f.not_in_source})
     for c in customers:
         rows.append({"section": "customer", "name": c.customer, "entries": c.entries,
                      "priced_entries": c.priced, "events": c.events, "billed_events": c.billed,
                      "blocked_events": c.blocked, "non_billable_events": c.non_billable,
                      "prior_period_events": per[c.customer]["prior_period"]})
-    cols = ["section", "name", "indexed_events", "entries", "priced_entries", "events",
+    cols = ["section", "name", "source", "source_events", "not_booked", "not_in_source",
+            "indexed_events", "entries", "priced_entries", "events",
             "billed_events", "blocked_events", "non_billable_events", "prior_period_events"]
     notes = ["prior_period_events: usage of an earlier, closed month that arrived late and is "
              "booked in this month (original_date, prior_period metadata)."]
     return check, Table("completeness", f"Usage completeness {book.period}", cols, rows, notes)
+
+
+class SourceReader:
+    """The event ids of an archived source document, read again aside by its importer."""
+
+    def __init__(self, book: Book) -> None:
+        self.book = book
+        self._importers: list | None = None
+        self._cache: dict[str, dict[str, set[str]]] = {}
+
+    def document(self, source: str, sha256: str) -> Path | None:
+        if not sha256:
+            return None
+        name = archive_name(source or "source", sha256)
+        for path in sorted((self.book.root / "documents").rglob(f"*.{name}")):
+            if file_sha256(path) == sha256:
+                return path
+        return None
+
+    def ids(self, source: str, sha256: str, month: str) -> set[str] | None:
+        if sha256 not in self._cache:
+            path = self.document(source, sha256)
+            if path is None:
+                return None
+            if self._importers is None:
+                config = self.book.root / "importers.yaml"
+                settings = (yaml.safe_load(config.read_text(encoding="utf-8"))
+                            if config.exists() else None)
+                self._importers = make_importers(self.book.contracts, settings or {})
+            found = [i for i in self._importers if i.identify(str(path))]
+            if len(found) != 1 or getattr(found[0], "kind", "") != "usage":
+                return None
+            result = found[0].run(path, index=EventIndex())
+            self._cache[sha256] = {m: {i for a in arrays for i in a.to_pylist()}
+                                   for m, arrays in result.event_ids.items()}
+        return self._cache[sha256].get(month, set())
 
 
 def _rel(filename: str, root: Path) -> str:

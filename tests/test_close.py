@@ -238,3 +238,21 @@ def test_report_commands_print_the_close_tables(closed: Path) -> None:
     table = runner.invoke(cli, ["report", "dunning", "--ledger", str(closed), "--period",
                                 "2026-01"])
     assert "INV-2026-01-GLOBEX" in table.output and "current" in table.output
+
+
+def test_events_of_the_source_missing_from_the_book_fail_completeness(book: Path) -> None:
+    # A day dropped from the import file and from its event-id index alike: only the
+    # archived source still has it.
+    from tokenbooks.importers.index import read_sidecar, sidecar_for, write_sidecar
+
+    usage = next((book.parent / "imports").glob("2026-01.usage-2026-01.jsonl.*.beancount"))
+    text = usage.read_text()
+    usage.write_text("\n\n".join(block for block in text.split("\n\n")
+                                 if not block.startswith("2026-01-03 custom")))
+    sidecar = sidecar_for(usage)
+    kept = [i for i in read_sidecar(sidecar) if int(i.rsplit("-", 1)[1]) % 4 != 2]
+    write_sidecar(sidecar, kept)
+    result = close(book, "2026-01")
+    assert result.exit_code == 1
+    assert "events of usage-2026-01.jsonl are in no event-id index of the month" in (
+        result.output)

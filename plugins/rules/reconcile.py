@@ -37,6 +37,10 @@ class FileCount:
     file: str  # import file, relative to the book
     indexed: int | None  # ids in its event-id index (None: no index)
     booked: int  # events of its usage entries
+    source: str = ""  # the archived source document it was imported from
+    source_events: int | None = None  # events of the file's month in it (None: not found)
+    not_booked: int = 0  # of those, in no event-id index of the month
+    not_in_source: int = 0  # ids of the index that the source does not hold
 
 
 @dataclass(frozen=True)
@@ -66,12 +70,24 @@ def completeness(files: Iterable[FileCount], customers: Iterable[CustomerUsage])
             failures.append(f"{f.file}: its event-id index holds {f.indexed} events, its "
                             f"usage entries {f.booked} ({f.indexed - f.booked:+d} missing "
                             f"from the usage sub-ledger)")
+        if f.source_events is None:
+            failures.append(f"{f.file}: its source document ({f.source or 'unknown'}) is "
+                            f"not in documents/ with the sha256 the entries name: the "
+                            f"events cannot be counted at the source")
+        else:
+            if f.not_booked:
+                failures.append(f"{f.file}: {f.not_booked} events of {f.source} are in no "
+                                f"event-id index of the month (read but not booked)")
+            if f.not_in_source:
+                failures.append(f"{f.file}: {f.not_in_source} event ids of its index are "
+                                f"not in {f.source}")
     for c in customers:
         if c.entries != c.priced:
             failures.append(f"{c.customer}: {c.entries} usage entries in the month, "
                             f"{c.priced} priced by the revenue engine")
     events = sum(c.events for c in customers)
-    detail = (f"{sum(f.booked for f in files)} events in {len(files)} import file(s) = "
+    detail = (f"{sum(f.source_events or 0 for f in files)} events in the sources, "
+              f"{sum(f.booked for f in files)} in {len(files)} import file(s) = "
               f"index; {events} events, {sum(c.entries for c in customers)} entries priced "
               f"for {len(customers)} customer(s)")
     return Check("usage completeness", not failures, detail, failures)
