@@ -166,9 +166,10 @@ def run_close(ledger: Path, period: str, source: Path | None = None,
             book = Book(entries, options, period)
         items = close_reports.compute_invoices(book)
         text = close_book.invoices_text(period, end, items, book.payees())
-        existed = invoice_file.exists()
+        issued = (invoice_file.exists()
+                  and 'rule: "invoice"' in invoice_file.read_text(encoding="utf-8"))
         changed = close_book.write_if_changed(invoice_file, text)
-        if changed and existed and items:
+        if changed and issued:
             echo(f"invoice: the invoices of {period} changed since the last run (the month "
                  f"is not closed yet): {invoice_file.relative_to(root)} rewritten")
         if changed:

@@ -10,7 +10,17 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from closekit import build, close, errors, snapshot, write_jsonl
+from closekit import (
+    PURCHASES,
+    ROOT,
+    build,
+    close,
+    errors,
+    month_events,
+    snapshot,
+    write_jsonl,
+    write_reports,
+)
 
 from tokenbooks.scripts.cli import cli
 
@@ -256,3 +266,31 @@ def test_events_of_the_source_missing_from_the_book_fail_completeness(book: Path
     assert result.exit_code == 1
     assert "events of usage-2026-01.jsonl are in no event-id index of the month" in (
         result.output)
+
+
+def test_months_imported_and_closed_one_by_one(tmp_path: Path) -> None:
+    """January closed while the book ends on 4 January (recognition runs to the 31st, the
+    minimum commitment is billed); February imported and closed after it, January intact."""
+    runner = CliRunner()
+    assert runner.invoke(cli, ["init", str(tmp_path / "book"), "--start",
+                               "2026-01-01"]).exit_code == 0
+    root = tmp_path / "book"
+    for sub in ("customers", "price-books", "costs"):
+        for path in (ROOT / "contracts" / sub).glob("*.yaml"):
+            shutil.copy(path, root / "contracts" / sub)
+    drops = {}
+    for month, days in ((1, 4), (2, 3)):
+        drop = drops[month] = tmp_path / f"drop-{month}"
+        drop.mkdir()
+        write_jsonl(drop / f"usage-2026-0{month}.jsonl", month_events(month, days))
+        write_reports(drop, root / "contracts")
+    (drops[1] / "purchases.csv").write_text(PURCHASES)
+    ledger = root / "main.beancount"
+    first = close(ledger, "2026-01", "--source", str(drops[1]))
+    assert first.exit_code == 0, first.output
+    assert "import: usage-2026-01.jsonl: read 40, imported 40" in first.output
+    assert "INV-2026-01-INITECH 500.00 USD" in first.output
+    second = close(ledger, "2026-02", "--source", str(drops[2]))
+    assert second.exit_code == 0, second.output
+    assert "rewritten" not in second.output
+    assert errors(ledger) == []
