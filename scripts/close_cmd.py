@@ -36,9 +36,10 @@ from beancount.parser import printer
 from tokenbooks.plugins import lock
 from tokenbooks.plugins.rules import reconcile
 
-from . import close_book, close_reports
-from .close_reports import Book, Table
+from . import close_book, close_checks, close_reports, tables
+from .close_reports import Book
 from .import_cmd import run_import
+from .tables import Table
 
 LOCK_PLUGIN = "tokenbooks.plugins.lock"
 
@@ -183,30 +184,30 @@ def run_close(ledger: Path, period: str, source: Path | None = None,
                                      f"include \"invoices/*.beancount\" in {ledger.name}")
 
     # 4. reconcile
-    roll = close_reports.rollforward_report(book)
-    complete, completeness_table = close_reports.completeness(book)
-    cogs_check, cogs_table = close_reports.cogs(book)
-    checks = [complete, close_reports.unbilled_check(book), close_reports.invoices_check(book),
-              cogs_check, close_reports.rollforward_check(roll)]
+    roll = close_checks.rollforward_report(book)
+    complete, completeness_table = close_checks.completeness(book)
+    cogs_check, cogs_table = close_checks.cogs(book)
+    checks = [complete, close_checks.unbilled_check(book), close_checks.invoices_check(book),
+              cogs_check, close_checks.rollforward_check(roll)]
     if quarantine:
         checks.insert(0, reconcile.Check(
             "quarantine", True, "accepted: " + ", ".join(f"{n} ({r} rows)"
                                                          for n, r in quarantine)))
     # 5. reports (written even when a check fails, so the figures can be read)
-    tables = [close_reports.checks_table(period, checks),
+    made = [close_checks.checks_table(period, checks),
               close_reports.rollforward_table(roll), close_reports.revenue_table(book),
               close_reports.profitability_table(book), close_reports.credits_table(book),
               close_reports.rpo_table(book, roll), close_reports.breakage_table(book),
               close_reports.modifications_table(book), close_reports.invoices_table(book),
               close_reports.dunning_table(book), completeness_table, cogs_table]
-    folder = write_reports(root, period, tables, checks, already)
+    folder = write_reports(root, period, made, checks)
     for check in checks:
         echo(f"reconcile: {check.name}: {'ok' if check.ok else 'FAILED'}: {check.detail}")
     failed = [c for c in checks if not c.ok]
     if failed:
         lines = [f"{c.name}: {f}" for c in failed for f in c.failures]
         raise CloseFailed("reconcile", "\n".join(lines) + f"\n(reports in {folder})")
-    echo(f"reports: {folder.relative_to(root)}/ ({len(tables)} reports, summary.md)")
+    echo(f"reports: {folder.relative_to(root)}/ ({len(made)} reports, summary.md)")
 
     # 6. lock
     if already:
@@ -222,24 +223,24 @@ def run_close(ledger: Path, period: str, source: Path | None = None,
     return checks
 
 
-def write_reports(root: Path, period: str, tables: list[Table],
-                  checks: list[reconcile.Check], already: bool) -> Path:
+def write_reports(root: Path, period: str, made: list[Table],
+                  checks: list[reconcile.Check]) -> Path:
     folder = root / "reports" / period
     folder.mkdir(parents=True, exist_ok=True)
-    for t in tables:
-        close_book.write_if_changed(folder / f"{t.name}.csv", close_reports.to_csv(t))
-        close_book.write_if_changed(folder / f"{t.name}.json", close_reports.to_json(t, period))
-    close_book.write_if_changed(folder / "summary.md", summary(period, tables, checks))
+    for t in made:
+        close_book.write_if_changed(folder / f"{t.name}.csv", tables.to_csv(t))
+        close_book.write_if_changed(folder / f"{t.name}.json", tables.to_json(t, period))
+    close_book.write_if_changed(folder / "summary.md", summary(period, made, checks))
     return folder
 
 
-def summary(period: str, tables: list[Table], checks: list[reconcile.Check]) -> str:
-    by = {t.name: t for t in tables}
+def summary(period: str, made: list[Table], checks: list[reconcile.Check]) -> str:
+    by = {t.name: t for t in made}
     ok = all(c.ok for c in checks)
     out = [f"# Month-end close {period}", "",
            f"Status: {'tied out' if ok else 'FAILED'}. Reports: one CSV and one JSON per "
-           f"table in this folder ({', '.join(t.name for t in tables)}).", "",
-           "## Reconciliations", "", close_reports.to_markdown(by["checks"])]
+           f"table in this folder ({', '.join(t.name for t in made)}).", "",
+           "## Reconciliations", "", tables.to_markdown(by["checks"])]
     sections = [("rollforward", "Contract-liability rollforward",
                  ["customer", "opening", "additions", "revenue", "refunds", "other", "closing",
                   "gl_closing", "subledger_closing", "ties", "revenue_from_opening_50_8b"]),
@@ -250,7 +251,7 @@ def summary(period: str, tables: list[Table], checks: list[reconcile.Check]) -> 
                 ("cogs", "COGS tie-out", None), ("completeness", "Usage completeness", None)]
     for name, title, cols in sections:
         t = by[name]
-        out += [f"## {title}", "", close_reports.to_markdown(t, cols)]
+        out += [f"## {title}", "", tables.to_markdown(t, cols)]
         out += [f"- {n}" for n in t.notes]
         if t.notes:
             out.append("")

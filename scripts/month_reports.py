@@ -15,25 +15,26 @@ from collections.abc import Callable
 
 import click
 
-from . import close_reports
-from .close_reports import Book, Table
+from . import close_checks, close_reports, tables
+from .close_reports import Book
 from .report_cmd import FORMATS, load_book
+from .tables import Table
 
 
 def _rollforward(book: Book) -> Table:
-    return close_reports.rollforward_table(close_reports.rollforward_report(book))
+    return close_reports.rollforward_table(close_checks.rollforward_report(book))
 
 
 def _rpo(book: Book) -> Table:
-    return close_reports.rpo_table(book, close_reports.rollforward_report(book))
+    return close_reports.rpo_table(book, close_checks.rollforward_report(book))
 
 
 def _checks(book: Book) -> Table:
-    roll = close_reports.rollforward_report(book)
-    checks = [close_reports.completeness(book)[0], close_reports.unbilled_check(book),
-              close_reports.invoices_check(book), close_reports.cogs(book)[0],
-              close_reports.rollforward_check(roll)]
-    return close_reports.checks_table(book.period, checks)
+    roll = close_checks.rollforward_report(book)
+    checks = [close_checks.completeness(book)[0], close_checks.unbilled_check(book),
+              close_checks.invoices_check(book), close_checks.cogs(book)[0],
+              close_checks.rollforward_check(roll)]
+    return close_checks.checks_table(book.period, checks)
 
 
 REPORTS: dict[str, tuple[Callable[[Book], Table], str]] = {
@@ -67,11 +68,11 @@ def make_command(name: str, build: Callable[[Book], Table], help_text: str) -> c
         entries, options = load_book(ledger)
         table = build(Book(entries, options, period))
         if fmt == "json":
-            click.echo(close_reports.to_json(table, period), nl=False)
+            click.echo(tables.to_json(table, period), nl=False)
         elif fmt == "csv":
-            click.echo(close_reports.to_csv(table), nl=False)
+            click.echo(tables.to_csv(table), nl=False)
         else:
-            click.echo(close_reports.to_text(table))
+            click.echo(tables.to_text(table))
 
     return command
 
