@@ -189,10 +189,9 @@ def run_close(ledger: Path, period: str, source: Path | None = None,
     cogs_check, cogs_table = close_checks.cogs(book)
     checks = [complete, close_checks.unbilled_check(book), close_checks.invoices_check(book),
               cogs_check, close_checks.rollforward_check(roll)]
-    if quarantine:
-        checks.insert(0, reconcile.Check(
-            "quarantine", True, "accepted: " + ", ".join(f"{n} ({r} rows)"
-                                                         for n, r in quarantine)))
+    checks.insert(0, reconcile.Check(
+        "quarantine", True, "accepted: " + ", ".join(f"{n} ({r} rows)" for n, r in quarantine)
+        if quarantine else "no row of the month's sources quarantined"))
     # 5. reports (written even when a check fails, so the figures can be read)
     made = [close_checks.checks_table(period, checks),
               close_reports.rollforward_table(roll), close_reports.revenue_table(book),

@@ -89,7 +89,7 @@ def test_invoices_clear_unbilled_and_tie_to_the_book(closed: Path) -> None:
         float(totals["INV-2026-01-GLOBEX"]) * 100)
     checks = json.loads((closed.parent / "reports" / "2026-01" / "checks.json").read_text())
     assert {r["check"]: r["status"] for r in checks["rows"]} == {
-        "usage completeness": "ok", "unbilled": "ok", "invoices": "ok", "cogs": "ok",
+        "quarantine": "ok", "usage completeness": "ok", "unbilled": "ok", "invoices": "ok", "cogs": "ok",
         "rollforward": "ok"}
 
 

@@ -26,7 +26,7 @@ def test_sample_january_closes_and_ties_out(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     reports = ledger.parent / "reports" / "2026-01"
     checks = json.loads((reports / "checks.json").read_text())["rows"]
-    assert [r["status"] for r in checks] == ["ok"] * 5
+    assert [r["status"] for r in checks] == ["ok"] * 6
     invoices = json.loads((reports / "invoices.json").read_text())["rows"]
     totals = {r["customer"]: r["amount"] for r in invoices if r["line"] == "total"}
     assert {"globex", "initech"} <= set(totals)  # arrears customers
