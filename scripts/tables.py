@@ -52,27 +52,57 @@ def to_json(t: Table, period: str) -> str:
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
 
 
+def _used(columns: Sequence[str], rows: Sequence[dict[str, object]]) -> list[str]:
+    return [c for c in columns if any(row.get(c) not in (None, "") for row in rows)]
+
+
 def to_text(t: Table) -> str:
+    """A text table; a table with a ``section`` column prints one block per section, each
+    with the columns its rows use."""
     from .report_cmd import table  # the house text table (imported late: no cycle)
-    used = [c for c in t.columns if any(row.get(c) not in (None, "") for row in t.rows)]
-    used = used or list(t.columns)
-    body = table(used, [[row.get(c) for c in used] for row in t.rows]) if t.rows else "(none)"
-    return "\n".join([t.title, "", body, *([""] + t.notes if t.notes else [])])
+    if not t.rows:
+        blocks = ["(none)"]
+    elif "section" in t.columns and len({row.get("section") for row in t.rows}) > 1:
+        blocks = []
+        for section in dict.fromkeys(row.get("section") for row in t.rows):
+            rows = [row for row in t.rows if row.get("section") == section]
+            cols = [c for c in _used(t.columns, rows) if c != "section"]
+            blocks += [f"{section}:", table(cols, [[r.get(c) for c in cols] for r in rows]),
+                       ""]
+        blocks.pop()
+    else:
+        cols = _used(t.columns, t.rows) or list(t.columns)
+        blocks = [table(cols, [[r.get(c) for c in cols] for r in t.rows])]
+    return "\n".join([t.title, "", *blocks, *([""] + t.notes if t.notes else [])])
+
+
+def _cell(v: object) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, Decimal):
+        return f"{v:,.2f}" if v.as_tuple().exponent >= -2 else f"{v:,}"
+    return str(_plain(v)).replace("|", "\\|")
+
+
+def _markdown(cols: Sequence[str], rows: Sequence[dict[str, object]]) -> str:
+    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    lines += ["| " + " | ".join(_cell(row.get(c)) for c in cols) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
 
 
 def to_markdown(t: Table, columns: Sequence[str] | None = None) -> str:
-    cols = list(columns or [c for c in t.columns
-                            if any(row.get(c) not in (None, "") for row in t.rows)])
-    if not t.rows or not cols:
+    """A Markdown table (of ``columns``, else those the rows use); a table with several
+    sections gives one table per section."""
+    if not t.rows:
         return "(none)\n"
-
-    def cell(v: object) -> str:
-        if v is None:
-            return ""
-        if isinstance(v, Decimal):
-            return f"{v:,.2f}" if v.as_tuple().exponent >= -2 else f"{v:,}"
-        return str(_plain(v)).replace("|", "\\|")
-
-    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
-    lines += ["| " + " | ".join(cell(row.get(c)) for c in cols) + " |" for row in t.rows]
-    return "\n".join(lines) + "\n"
+    if columns:
+        return _markdown(columns, t.rows)
+    sections = list(dict.fromkeys(row.get("section") for row in t.rows))
+    if "section" not in t.columns or len(sections) < 2:
+        return _markdown(_used(t.columns, t.rows), t.rows)
+    parts = []
+    for section in sections:
+        rows = [row for row in t.rows if row.get("section") == section]
+        parts.append(f"{section}:\n\n" + _markdown(
+            [c for c in _used(t.columns, rows) if c != "section"], rows))
+    return "\n".join(parts)
