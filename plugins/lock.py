@@ -175,10 +175,13 @@ def lock(entries: data.Directives, options_map: dict[str, Any],
                                         close))
             else:
                 entry = items[change.index][1]
+                hint = ("a closed period cannot change" if change.kind == "changed" else
+                        "a closed period cannot change: date it in the open month (late "
+                        "usage imported by tokenbooks import is dated there for you)")
                 errors.append(LockError(entry.meta, f"closed period {period}: entry "
                                                     f"{change.kind} after the close: "
-                                                    f"{change.what} ({change.where}); a closed "
-                                                    f"period cannot change", entry))
+                                                    f"{change.what} ({change.where}); {hint}",
+                                        entry))
         if len(changes) > MAX_REPORTED:
             errors.append(LockError(close.meta, f"closed period {period}: "
                                                 f"{len(changes) - MAX_REPORTED} more entries "
