@@ -365,15 +365,20 @@ class UsageCore:
         """A batch read by pyarrow: canonical columns (missing ones allowed), the line of
         each row, and the original text (and raw values, if not the table's) of row
         ``i``, asked only for the rows that need a closer look."""
+        self._add(self.validate(table, lines, original, values))
+
+    def validate(self, table: pa.Table, lines: pa.Array, original: Callable[[int], str],
+                 values: Callable[[int], Mapping[str, Any]] | None = None) -> pa.Table:
+        """The valid rows of a batch as a ``NORMAL`` table (rows counted as read, the
+        others quarantined); no dedupe, no aggregation. The Spark job calls this too."""
         n = table.num_rows
         if n == 0:
-            return
+            return _events_table([])
         fast = self._vectorized(table, lines)
         if fast is None:  # types the fast path does not read: row by row
             rows = table.to_pylist()
-            self.feed_rows((lines[i].as_py(), original(i), _raw(rows[i], values, i))
-                           for i in range(n))
-            return
+            return _events_table(self._check_rows(
+                (lines[i].as_py(), original(i), _raw(rows[i], values, i)) for i in range(n)))
         good, suspect = fast
         self.read += n - len(suspect)
         if suspect:
@@ -382,7 +387,7 @@ class UsageCore:
                                       for k, i in enumerate(suspect))
             if events:
                 good = pa.concat_tables([good, _events_table(events)]).sort_by("line")
-        self._add(good)
+        return good
 
     def _vectorized(self, table: pa.Table, lines: pa.Array
                     ) -> tuple[pa.Table, list[int]] | None:

@@ -55,6 +55,7 @@ from tokenbooks.importers import (
     purchases,
     stripe,
     usage_csv,
+    usage_daily,
     usage_jsonl,
     usage_parquet,
 )
@@ -86,6 +87,7 @@ def make_importers(contracts: ContractSet, settings: dict[str, Any]) -> list:
         usage_jsonl.Importer(contracts, index=events),
         usage_csv.Importer(contracts, index=events),
         usage_parquet.Importer(contracts, index=events),
+        usage_daily.Importer(contracts, index=events),  # daily aggregates + ids
         litellm.Importer(contracts, index=events, customers=lite.get("customers")),
         purchases.Importer(contracts, account=canon.get("account", "Assets:Bank"),
                            index=payments),

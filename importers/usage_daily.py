@@ -1,0 +1,216 @@
+"""Pre-aggregated usage: daily aggregates (Parquet or CSV) with the ids of their events.
+
+Written by ``tokenbooks.scripts.spark_aggregate`` (or any job that aggregates the
+canonical events the same way), one row per customer, UTC day, model, feature, action
+and user -- the key and counts of a ``custom "usage"`` entry -- and its provenance:
+
+| column | meaning |
+|---|---|
+| customer, date (YYYY-MM-DD), model, feature, action, user | the key (text; empty allowed but customer, date) |
+| input_tokens, cached_input_tokens, output_tokens | token sums (whole numbers >= 0) |
+| events, completed, partial, failed, unbilled_events | event counts |
+| first_event, last_event | ids of the first and last event of the row |
+| event_ids | every id of the row: Parquet list<string>; CSV one text cell, ids joined by line breaks |
+
+Rules (a row breaking one is quarantined with its row number, field and reason): the
+customer is one of the contracts; the date exists; counts are whole numbers >= 0,
+cached <= input, tokens need a model; ``events`` equals the number of distinct
+``event_ids``; an action's completed + partial + failed equal ``events``, and without an
+action they are 0; ``unbilled_events`` <= ``events``; first and last event are among the
+ids. ``user`` is kept only for customers aggregated per user (as for raw events).
+
+Dedupe is by event id, against the same event-id index as raw imports: a row whose ids
+are all in the book (or in a row before it) is a duplicate; a row with some ids known
+and some not is quarantined (an aggregate cannot be split: aggregate it again without
+those events); a row with none known is imported and its ids go into the sidecar of
+its month, so a raw import of the same events later finds them all duplicates. Rows of
+one key (several partial aggregates) are summed into one entry.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.csv as pcsv
+import pyarrow.parquet as pq
+
+from tokenbooks.plugins import ledger
+from tokenbooks.plugins.rules.records import ACTION_STATUSES, Usage
+
+from .base import UsageImporter, file_sha256, read_head
+from .index import EventIndex
+from .usage import (
+    TOKEN_FIELDS,
+    Extraction,
+    Quarantined,
+    RowProblem,
+    UnreadableSource,
+    whole,
+)
+
+KEY_FIELDS = ("customer", "date", "model", "feature", "action", "user")
+EVENT_COUNTS = ("events", *ACTION_STATUSES, "unbilled_events")
+COLUMNS = (*KEY_FIELDS, *TOKEN_FIELDS, *EVENT_COUNTS, "first_event", "last_event", "event_ids")
+REQUIRED = ("customer", "date", "events", "event_ids")
+BATCH_ROWS = 4096
+
+
+def _text(row: dict[str, Any], name: str) -> str:
+    value = row.get(name)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise RowProblem(name, f"expected text, got {value!r}")
+    return value
+
+
+def _ids(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [i for i in value.replace("\r", "").split("\n") if i]
+    if isinstance(value, list) and all(isinstance(i, str) for i in value):
+        return value
+    raise RowProblem("event_ids", f"expected a list of event ids, got {str(value)[:80]!r}")
+
+
+def check_row(row: dict[str, Any], customers: frozenset[str], per_user: frozenset[str]
+              ) -> tuple[tuple, list[int], list[str], str, str]:
+    """(key, counts in ``ledger`` order, ids, first, last) of a valid aggregate row."""
+    customer = _text(row, "customer")
+    if customer not in customers:
+        raise RowProblem("customer", f"unknown customer {customer!r} (expected a customer "
+                                     "of contracts/customers/)")
+    raw_day = row.get("date")
+    try:
+        day = (raw_day if isinstance(raw_day, datetime.date)
+               else datetime.date.fromisoformat(str(raw_day)))
+    except ValueError:
+        raise RowProblem("date", f"expected a date YYYY-MM-DD, got {raw_day!r}") from None
+    model, feature, action = (_text(row, n) for n in ("model", "feature", "action"))
+    user = _text(row, "user") if customer in per_user else ""
+    tokens = [whole(row.get(n), n) for n in TOKEN_FIELDS]
+    counts = {n: whole(row.get(n), n) for n in EVENT_COUNTS}
+    if tokens[1] > tokens[0]:
+        raise RowProblem("cached_input_tokens", f"expected at most input_tokens "
+                                                f"({tokens[0]}), got {tokens[1]}")
+    if any(tokens) and not model:
+        raise RowProblem("model", "is required when there are tokens")
+    ids = _ids(row.get("event_ids"))
+    if "" in ids or any("\n" in i for i in ids):
+        raise RowProblem("event_ids", "expected ids without empty ones or line breaks")
+    events = counts["events"]
+    if events < 1 or events != len(set(ids)):
+        raise RowProblem("events", f"expected the number of distinct event_ids "
+                                   f"({len(set(ids))}, at least 1), got {events}")
+    outcomes = sum(counts[n] for n in ACTION_STATUSES)
+    if (action and outcomes != events) or (not action and outcomes):
+        want = f"{events} (events)" if action else "0 (no action)"
+        raise RowProblem("completed", f"expected completed + partial + failed = {want}, "
+                                      f"got {outcomes}")
+    if counts["unbilled_events"] > events:
+        raise RowProblem("unbilled_events", f"expected at most events ({events}), got "
+                                            f"{counts['unbilled_events']}")
+    first, last = _text(row, "first_event"), _text(row, "last_event")
+    for name, value in (("first_event", first), ("last_event", last)):
+        if value not in ids:
+            raise RowProblem(name, f"expected one of the row's event_ids, got {value!r}")
+    key = (customer, day, model, feature, action, user)
+    return key, [*tokens, *(counts[n] for n in EVENT_COUNTS)], ids, first, last
+
+
+class Importer(UsageImporter):
+    """Daily usage aggregates with event ids (``.parquet``, ``.csv``)."""
+
+    suffixes = (".parquet", ".pq", ".csv")
+    format_name = "daily usage aggregates"
+
+    def identify(self, filepath: str) -> bool:
+        if not str(filepath).lower().endswith(self.suffixes):
+            return False
+        try:
+            if str(filepath).lower().endswith(".csv"):
+                head = read_head(filepath)
+                names = (head or "").split("\n", 1)[0].strip().strip("\ufeff").split(",")
+            else:
+                names = pq.read_schema(filepath).names
+        except (OSError, pa.ArrowException):
+            return False
+        return set(REQUIRED) <= set(names) and "timestamp" not in names
+
+    def rows(self, path: Path) -> Iterator[dict[str, Any]]:
+        try:
+            if path.suffix.lower() == ".csv":
+                table = pcsv.read_csv(path, parse_options=pcsv.ParseOptions(
+                    newlines_in_values=True), convert_options=pcsv.ConvertOptions(
+                    column_types={n: pa.string() for n in COLUMNS}, strings_can_be_null=False))
+                batches = table.to_batches(BATCH_ROWS)
+            else:
+                parquet = pq.ParquetFile(path)
+                names = [n for n in COLUMNS if n in parquet.schema_arrow.names]
+                batches = parquet.iter_batches(batch_size=BATCH_ROWS, columns=names)
+            for batch in batches:
+                yield from batch.to_pylist()
+        except (OSError, pa.ArrowException) as exc:
+            raise UnreadableSource(f"{path}: not readable as {self.format_name} ({exc})"
+                                   ) from exc
+
+    def run(self, path: Path, index: EventIndex | None = None) -> Extraction:
+        index = index if index is not None else self.index
+        customers = frozenset(self.contracts.customers)
+        per_user = frozenset(self.per_user_customers())
+        result = Extraction(source=path, sha256=file_sha256(path), importer=self.name,
+                            kind="usage")
+        groups: dict[tuple, list] = {}
+        for number, row in enumerate(self.rows(path), start=1):
+            result.read += 1
+            try:
+                key, counts, ids, first, last = check_row(row, customers, per_user)
+            except RowProblem as problem:
+                result.quarantine.append(Quarantined(number, problem.field, problem.reason,
+                                                     _content(row)))
+                continue
+            month = f"{key[1]:%Y-%m}"
+            seen = index.month(month)
+            known = sum(1 for i in ids if i in seen)
+            if known == len(ids):
+                result.duplicates += 1
+                continue
+            if known:
+                result.quarantine.append(Quarantined(
+                    number, "event_ids", f"{known} of its {len(ids)} events are already in "
+                    "the book; aggregate again without them", _content(row)))
+                continue
+            seen.update(ids)
+            result.event_ids.setdefault(month, []).append(pa.array(ids, pa.string()))
+            result.imported += 1
+            group = groups.get(key)
+            if group is None:
+                groups[key] = [counts, first, last]
+            else:
+                group[0] = [a + b for a, b in zip(group[0], counts, strict=True)]
+                group[2] = last
+        result.entries = [self._entry(key, value, path, result.sha256)
+                          for key, value in sorted(groups.items())]
+        result.quarantine.sort(key=lambda q: q.line)
+        return result
+
+    @staticmethod
+    def _entry(key: tuple, value: list, path: Path, sha256: str):
+        customer, day, model, feature, action, user = key
+        counts = dict(zip((*TOKEN_FIELDS, *EVENT_COUNTS), value[0], strict=True))
+        usage = Usage(date=day, customer=customer, model=model, feature=feature,
+                      action=action, user=user, **counts)
+        return ledger.usage_entry(usage, {"source": path.name, "sha256": sha256,
+                                          "first_event": value[1], "last_event": value[2]})
+
+
+def _content(row: dict[str, Any]) -> str:
+    ids = row.get("event_ids")
+    shown = dict(row)
+    if isinstance(ids, list) and len(ids) > 20:
+        shown["event_ids"] = [*ids[:20], f"... {len(ids) - 20} more"]
+    return json.dumps(shown, default=str, ensure_ascii=False, sort_keys=True)
