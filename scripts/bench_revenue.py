@@ -40,6 +40,7 @@ from tokenbooks.scripts.generate import write_company_contracts
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "scripts" / "templates" / "main.beancount"
+REVENUE_PLUGINS = ("contracts", "revenue", "invariants")
 GENERAL = ("Assets:Bank", "Equity:Opening-Balances", *accounts.GENERAL_ACCOUNTS)
 
 
@@ -159,7 +160,8 @@ def main() -> None:
                   f"written in {time.perf_counter() - began:.1f} s ({folder})", flush=True)
         plugins = [re.sub(r"'contracts': '[^']*'", "'contracts': 'contracts'", line)
                    for line in plugin_lines()]
-        revenue_only = [line for line in plugins if ".cogs" not in line]
+        revenue_only = [line for line in plugins
+                        if line.split('"')[1].rsplit(".", 1)[-1] in REVENUE_PLUGINS]
         books = {
             "without plugins": write_main(folder, "without.beancount", []),
             "all plugins": write_main(folder, "with.beancount", plugins),

@@ -31,7 +31,7 @@ from fractions import Fraction
 
 from .lots import Lot, LotBook
 from .model import Allowance, Contract
-from .periods import clip, next_period_start, period_end, period_key, period_start
+from .periods import clip, next_period_start, period_end, period_key
 
 
 def allowance_lot(contract: Contract, lots: LotBook, day: datetime.date) -> Lot:
@@ -49,20 +49,6 @@ def allowance_lot(contract: Contract, lots: LotBook, day: datetime.date) -> Lot:
               credits=Fraction(allowance.credits), purchased=day, expires=end,
               source="allowance")
     return lots.add(lot)
-
-
-def period_starts(contract: Contract, allowance: Allowance, first: datetime.date,
-                  last: datetime.date) -> list[datetime.date]:
-    """First days of the allowance periods that start within [first, last]."""
-    days = []
-    day = max(first, contract.start)
-    day = day if day == contract.start else period_start(day, allowance.period)
-    if day < first:
-        day = next_period_start(day, allowance.period)
-    while day <= last and (contract.end is None or day <= contract.end):
-        days.append(day)
-        day = next_period_start(day, allowance.period)
-    return days
 
 
 def trim_rollover(lot: Lot, allowance: Allowance) -> Fraction:

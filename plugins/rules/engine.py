@@ -317,12 +317,11 @@ class ContractEngine:
         if not priced:
             return
         seg = self.open_segment(day)
-        for p in priced:
-            seg.entries += 1
-            seg.first = seg.first or p.usage.ref
-            seg.last = p.usage.ref
-            if p.version is not None:
-                seg.versions.add(p.version)
+        seg.entries += len(priced)
+        seg.first = seg.first or priced[0].usage.ref
+        seg.last = priced[-1].usage.ref
+        seg.versions.update({p.version for p in priced})
+        seg.versions.discard(None)
         self.run.priced += len(priced)
         if not self.has_credits:
             tokens = exact_sum(p.tokens for p in priced)
@@ -351,22 +350,23 @@ class ContractEngine:
     def draw_group(self, day: datetime.date, seg: _Segment, user: str,
                    priced: list[Priced]) -> None:
         tokens = Fraction(exact_sum(p.tokens for p in priced))
-        actions = Fraction(exact_sum(p.actions for p in priced))
+        actions = exact_sum(p.actions for p in priced)
+        actions = Fraction(actions) if actions else ZERO
         value = tokens + actions
         if not value:
             return
         need = value / self.credit_value
-        share = actions / value
+        share = actions / value if actions else ZERO
         room = self.limits.room(user, day)
         drawable = need if room is None else min(need, room)
-        draws, left = self.lots.draw(day, drawable, drawable * share)
+        draws, left = self.lots.draw(day, drawable, drawable * share if actions else ZERO)
         overage = self.contract.overage
         prepaid = self.contract.billing == "prepaid"
         guard = 0
         while (left > 0 and prepaid and overage.policy == "top_up" and guard < MAX_TOP_UPS
                and self.can_top_up(day)):
             self.top_up(day, ZERO)
-            more, left = self.lots.draw(day, left, left * share)
+            more, left = self.lots.draw(day, left, left * share if actions else ZERO)
             draws += more
             guard += 1
         drawn = drawable - left

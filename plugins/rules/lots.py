@@ -157,27 +157,43 @@ class LotBook:
         return [lot for lot in self.lots if lot.usable_on(day)]
 
     def balance(self, day: datetime.date) -> Fraction:
-        return sum((lot.remaining for lot in self.usable(day)), ZERO)
+        total = ZERO
+        for lot in self.lots:
+            if (not lot.closed and lot.purchased <= day
+                    and (lot.expires is None or day <= lot.expires)):
+                remaining = lot.remaining
+                if remaining > 0:
+                    total += remaining
+        return total
 
     def draw(self, day: datetime.date, credits: Fraction, actions: Fraction = ZERO
              ) -> tuple[list[tuple[Lot, Fraction]], Fraction]:
         """Draw ``credits`` (of which ``actions`` by actions) in draw order.
 
-        Returns the draws [(lot, credits)] and the credits left uncovered.
+        Returns the draws [(lot, credits)] and the credits left uncovered. (The hot path
+        of the engine: each lot's remaining credits are computed once.)
         """
         draws = []
         left = credits
-        share = actions / credits if credits else ZERO
+        share = actions / credits if actions else None
+        used_up = False
         for lot in self.lots:
             if left <= 0:
                 break
-            if not lot.usable_on(day):
+            if (lot.closed or lot.purchased > day
+                    or (lot.expires is not None and day > lot.expires)):
                 continue
-            take = min(left, lot.remaining)
-            lot.draw(take, take * share)
+            remaining = lot.remaining
+            if remaining <= 0:
+                continue
+            take = left if left < remaining else remaining
+            lot.used += take
+            if share is not None:
+                lot.used_actions += take * share
+            used_up = used_up or take == remaining
             draws.append((lot, take))
             left -= take
-        if any(lot.remaining <= 0 for lot, _ in draws):
+        if used_up:
             self.retire()
         return draws, left
 

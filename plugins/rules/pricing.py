@@ -29,6 +29,7 @@ from .records import Usage
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
+_UNSEEN = object()
 
 
 class PricingError(Exception):
@@ -118,14 +119,16 @@ class Pricer:
         billable = usage.feature not in self.contract.non_billable_features
         tokens: Decimal | Fraction = ZERO
         if usage.model:
-            rates = self.rates(usage.model, day)
+            rates = self._rates.get((effective, usage.model), _UNSEEN)
+            if rates is _UNSEEN:
+                rates = self.rates(usage.model, day)
             if rates is None:
                 raise PricingError(usage, (
                     f"no rate for model {usage.model!r} of customer {usage.customer!r} on "
                     f"{day} (price book {self.book.id!r}, contract {self.contract.id!r}); "
                     f"a missing price is never zero"))
             if billable:
-                tokens = (usage.uncached_input_tokens * rates[0]
+                tokens = ((usage.input_tokens - usage.cached_input_tokens) * rates[0]
                           + usage.cached_input_tokens * rates[1]
                           + usage.output_tokens * rates[2])
         elif usage.input_tokens or usage.output_tokens:
