@@ -8,7 +8,7 @@ SAMPLE := ledgers
 SOURCES := build/sample-sources
 PERIODS := 2026-01 2026-02 2026-03
 
-.PHONY: demo test setup sample check lint bench clean
+.PHONY: demo test setup browser sample check lint bench clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "tokenbooks needs Python 3.11 or newer")'
@@ -20,6 +20,12 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml
 	@touch $@
 
 setup: $(VENV)/.installed
+
+# The browser tests of the Fava pages drive Debian's chromium (Playwright, no browser
+# download). Installed here when missing (CI runs as root); without it they are skipped
+# and say why.
+browser:
+	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium) || echo "warning: could not install chromium (not root?): the browser tests will be skipped"
 
 # Rebuild the sample book from the generator: same inputs, same files, byte for byte.
 sample: setup
@@ -39,9 +45,9 @@ demo: sample check
 	@for p in $(PERIODS); do $(BIN)/tokenbooks report profitability --ledger $(SAMPLE)/main.beancount --period $$p || exit 1; done
 	@echo
 	@echo "The sample book is in $(SAMPLE)/ and passes bean-check."
-	@echo "Browse it (read-only) with:  $(BIN)/fava --read-only $(SAMPLE)/main.beancount"
+	@echo "Browse it (read-only, with the tokenbooks pages) with:  $(BIN)/tokenbooks serve --ledger $(SAMPLE)/main.beancount"
 
-test: setup
+test: setup browser
 	$(BIN)/python -m pytest
 
 lint: setup

@@ -3,6 +3,7 @@
     tokenbooks init DIR                          a new book that passes bean-check
     tokenbooks import --ledger FILE SOURCE...    (importers)
     tokenbooks close --ledger FILE --period M    the month-end close
+    tokenbooks serve --ledger FILE               Fava, read-only, on localhost
 
 Each command lives in its own module of ``tokenbooks.scripts`` and is registered here;
 a command that does not exist yet is not listed.
@@ -19,6 +20,7 @@ from .import_cmd import import_
 from .init_book import init
 from .month_reports import COMMANDS as MONTH_REPORTS
 from .report_cmd import report
+from .serve_cmd import serve
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -33,6 +35,7 @@ for _command in MONTH_REPORTS:
     report.add_command(_command)
 cli.add_command(report)
 cli.add_command(close)
+cli.add_command(serve)
 
 
 def main() -> None:

@@ -165,7 +165,7 @@ def rollforward_table(report: rollforward.Rollforward) -> Table:
 
 
 def revenue_table(book: Book) -> Table:
-    report = _profitability(book)
+    report = profitability_report(book)
     streams = list(prof.STREAMS)
     cols = ["section", "name", *[s.lower() for s in streams], "other", "total"]
     rows: list[dict[str, object]] = []
@@ -194,14 +194,14 @@ def revenue_table(book: Book) -> Table:
                   "adjustments have no model ((unassigned))."])
 
 
-def _profitability(book: Book) -> prof.Report:
+def profitability_report(book: Book) -> prof.Report:
     rows, actions = profitability_rows(book.entries, book.start, book.end + DAY)
     weights = revenue_weights(book.entries, book.contracts, book.start, book.end + DAY)
     return prof.profitability(rows, actions, book.period, book.currency, weights)
 
 
 def profitability_table(book: Book) -> Table:
-    report = _profitability(book)
+    report = profitability_report(book)
     return Table("profitability", f"Profitability {book.period} ({book.currency})",
                  list(prof.CSV_COLUMNS), prof.csv_rows(report))
 

@@ -23,7 +23,10 @@ def test_wheel_installs_under_the_tokenbooks_namespace(tmp_path):
     for needed in ("tokenbooks/plugins/contracts.py", "tokenbooks/plugins/rules/model.py",
                    "tokenbooks/importers/__init__.py", "tokenbooks/scripts/cli.py",
                    "tokenbooks/contracts/tokenbooks.schema.json",
-                   "tokenbooks/scripts/templates/main.beancount"):
+                   "tokenbooks/scripts/templates/main.beancount",
+                   "tokenbooks/plugins/fava_ext/__init__.py",
+                   "tokenbooks/plugins/fava_ext/templates/ContractLiabilities.html",
+                   "tokenbooks/plugins/fava_ext/templates/_tokenbooks.html"):
         assert needed in names, needed
 
     site = tmp_path / "site"
