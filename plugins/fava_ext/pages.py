@@ -87,7 +87,7 @@ class Pages:
         for period, close in sorted(lock.closed_periods(entries).items()):
             meta = close.meta or {}
             pages.closed[period] = {"date": close.date,
-                                    "entries": meta.get("entries"),
+                                    "entries": int(meta.get("entries") or 0),
                                     "fingerprint": str(meta.get("fingerprint") or ""),
                                     "manifest": str(meta.get("manifest") or "")}
         return pages
