@@ -8,7 +8,7 @@ SAMPLE := ledgers
 SOURCES := build/sample-sources
 PERIODS := 2026-01 2026-02 2026-03
 
-.PHONY: demo test setup browser sample check lint bench clean
+.PHONY: demo test setup browser sample check lint bench clean java
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "tokenbooks needs Python 3.11 or newer")'
@@ -16,7 +16,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(VENV)/.installed: $(BIN)/python pyproject.toml
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,spark]'
 	@touch $@
 
 setup: $(VENV)/.installed
@@ -47,11 +47,19 @@ demo: sample check
 	@echo "The sample book is in $(SAMPLE)/ and passes bean-check."
 	@echo "Browse it (read-only, with the tokenbooks pages) with:  $(BIN)/tokenbooks serve --ledger $(SAMPLE)/main.beancount"
 
-test: setup browser
+# The Spark job's test runs Spark in local mode: it needs a Java runtime (17+).
+java:
+	@command -v java >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openjdk-17-jre-headless || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends default-jre-headless)
+
+test: setup browser java
 	$(BIN)/python -m pytest
 
 lint: setup
 	$(BIN)/ruff check plugins importers scripts tests tokenbooks
+
+# Benchmarks on the reference workload (scripts/bench.py); writes BENCHMARKS.md.
+bench: setup
+	$(BIN)/python -m tokenbooks.scripts.bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .hypothesis
