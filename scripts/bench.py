@@ -279,7 +279,8 @@ def main() -> None:
     parser.add_argument("--import-customers", type=int, default=1000,
                         help="customers of the company the import files come from")
     parser.add_argument("--customers", type=int, nargs="*", default=[50, 200, 1000])
-    parser.add_argument("--days", type=int, default=365, help="days of the books")
+    parser.add_argument("--days", type=int, nargs="*", default=[365, 365, 31],
+                        help="days of each book (one value for all, or one per --customers)")
     parser.add_argument("--close-customers", type=int, nargs="*", default=[200])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--work", type=Path, default=ROOT / "build" / "bench")
@@ -293,7 +294,11 @@ def main() -> None:
     os.environ["BEANCOUNT_DISABLE_LOAD_CACHE"] = "1"
     imports = [bench_import(args.work, n, args.import_customers, args.rounds)
                for n in args.events]
-    books = [bench_book(args.work, c, args.days, args.rounds) for c in args.customers]
+    days = args.days * len(args.customers) if len(args.days) == 1 else args.days
+    if len(days) != len(args.customers):
+        raise SystemExit("--days: expected one value, or one per --customers")
+    books = [bench_book(args.work, c, d, args.rounds)
+             for c, d in zip(args.customers, days, strict=True)]
     closes = [bench_close(args.work, c, args.rounds) for c in args.close_customers]
     text = report(args, imports, books, closes)
     args.out.write_text(text, encoding="utf-8")
