@@ -276,10 +276,10 @@ def report(args: argparse.Namespace, imports: list[dict], books: list[dict],
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--events", type=int, nargs="*", default=[1_000_000])
-    parser.add_argument("--import-customers", type=int, default=1000,
+    parser.add_argument("--import-customers", type=int, default=200,
                         help="customers of the company the import files come from")
     parser.add_argument("--customers", type=int, nargs="*", default=[50, 200, 1000])
-    parser.add_argument("--days", type=int, nargs="*", default=[365, 365, 31],
+    parser.add_argument("--days", type=int, nargs="*", default=[365, 90, 31],
                         help="days of each book (one value for all, or one per --customers)")
     parser.add_argument("--close-customers", type=int, nargs="*", default=[200])
     parser.add_argument("--rounds", type=int, default=3)
