@@ -55,6 +55,14 @@ def test_months_and_closes(pages: Pages) -> None:
     assert pages.month("1999-01").period == "2026-03"  # an unknown month: the last one
 
 
+def test_months_setting_keeps_the_last_months(pages: Pages, loaded_sample) -> None:  # noqa: F811
+    entries, options = loaded_sample
+    last = Pages.compute(entries, options, months=1)
+    assert last.periods == ["2026-03"] and last.first == "2026-01"
+    assert tables.to_json(last.months["2026-03"].rollforward, "2026-03") == tables.to_json(
+        pages.months["2026-03"].rollforward, "2026-03")
+
+
 @pytest.mark.parametrize("name", ["rollforward", "revenue", "credits", "breakage",
                                   "modifications", "dunning", "checks"])
 def test_tables_are_the_reports_tables(pages: Pages, loaded_sample, name: str) -> None:  # noqa: F811

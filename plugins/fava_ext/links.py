@@ -17,6 +17,7 @@ their source position: ``(filename:"^...$" lineno:"^12$"),(...)``.
 
 from __future__ import annotations
 
+import datetime
 import re
 from collections import defaultdict
 from collections.abc import Sequence
@@ -62,7 +63,7 @@ def _is_movement(column: str) -> bool:
 
 
 def behind(entries: Sequence[data.Directive], ids: dict[str, str], period: str,
-           start, end, currency: str) -> dict[tuple[str, str], list[data.Transaction]]:
+           start: datetime.date, end: datetime.date, currency: str) -> dict[tuple[str, str], list[data.Transaction]]:
     """(customer or TOTAL, column) -> the transactions of the month behind that figure."""
     out: dict[tuple[str, str], list[data.Transaction]] = defaultdict(list)
     for entry in entries:
@@ -80,8 +81,8 @@ def behind(entries: Sequence[data.Directive], ids: dict[str, str], period: str,
     return dict(out)
 
 
-def link(entries: Sequence[data.Directive], period: str, start, end, customer: str,
-         chosen: list[data.Transaction]) -> Link:
+def link(entries: Sequence[data.Directive], period: str, start: datetime.date,
+         end: datetime.date, customer: str, chosen: list[data.Transaction]) -> Link:
     """The filter that selects exactly ``chosen`` among the month's ``entries``."""
     pattern = account_pattern(customer)
     match = re.compile(pattern, re.IGNORECASE).search
