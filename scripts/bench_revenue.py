@@ -24,6 +24,7 @@ import argparse
 import datetime
 import random
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -130,12 +131,16 @@ def breakdown(path: Path) -> dict[str, float]:
     return times
 
 
-def check(path: Path) -> tuple[float, str]:
+def check(path: Path) -> tuple[float, float, str]:
+    """Wall and CPU (user + system) seconds of one ``bean-check -C`` child process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     began = time.perf_counter()
     done = subprocess.run([str(Path(sys.executable).parent / "bean-check"), "-C", str(path)],
                           capture_output=True, text=True)
     elapsed = time.perf_counter() - began
-    return elapsed, (done.stderr + done.stdout).strip()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return elapsed, cpu, (done.stderr + done.stdout).strip()
 
 
 def main() -> None:
@@ -170,20 +175,25 @@ def main() -> None:
         print("all plugins: " + ", ".join(line.split('"')[1] for line in plugins))
         print("revenue plugins: " + ", ".join(line.split('"')[1] for line in revenue_only))
         best = dict.fromkeys(books, float("inf"))
+        best_cpu = dict.fromkeys(books, float("inf"))
         for round_ in range(args.rounds):
             for label, path in books.items():
-                elapsed, output = check(path)
+                elapsed, cpu, output = check(path)
                 if output:
                     print(f"  {label}: bean-check reported:\n{output[:2000]}")
                 best[label] = min(best[label], elapsed)
-                print(f"  round {round_ + 1}: bean-check, {label}: {elapsed:.2f} s", flush=True)
-        base = best["without plugins"]
-        for label, elapsed in best.items():
-            print(f"bean-check {label}: {elapsed:.2f} s (best of {args.rounds})")
+                best_cpu[label] = min(best_cpu[label], cpu)
+                print(f"  round {round_ + 1}: bean-check, {label}: {elapsed:.2f} s wall, "
+                      f"{cpu:.2f} s CPU", flush=True)
+        for label in books:
+            print(f"bean-check {label}: {best[label]:.2f} s wall, {best_cpu[label]:.2f} s CPU "
+                  f"(best of {args.rounds})")
+        # CPU time is the robust figure on a shared machine; wall time is what users see.
         for label in ("all plugins", "revenue plugins"):
-            ratio = best[label] / base
-            print(f"ratio {label} / without: {ratio:.2f} (target <= 1.5) "
-                  f"{'OK' if ratio <= 1.5 else 'OVER TARGET'}")
+            for kind, table in (("wall", best), ("CPU", best_cpu)):
+                ratio = table[label] / table["without plugins"]
+                print(f"ratio {label} / without ({kind}): {ratio:.2f} (target <= 1.5) "
+                      f"{'OK' if ratio <= 1.5 else 'OVER TARGET'}")
         if args.breakdown:
             times = breakdown(books["all plugins"])
             print("CPU seconds per plugin in one load: " + ", ".join(
