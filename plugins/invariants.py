@@ -88,7 +88,7 @@ def check_invariants(entries: data.Directives, options_map: dict[str, Any],
             amount = posting.units.number
             account = posting.account
             if account.startswith(LIABILITY):
-                if rule in ("top-up", "allowance"):
+                if rule in ("top-up", "allowance") or pmeta.get("rule") == "consideration":
                     f.consideration.append((entry.date, -amount))
                     expires = meta.get("expires")
                     f.expires = expires if expires else f.expires

@@ -168,7 +168,8 @@ def test_unapproved_modification_is_not_drawn():
     c = contract(packs={"p": pack("p", "1000.00", 100000)}, modifications=(mod,))
     result = run(c, [usage("2026-02-10", 10)], [purchase("2026-02-01", "amend-1", "10.00")],
                  as_of="2026-02-28")
-    assert [n.rule for n in result.notices] == ["modification"]
+    # pending on its date, and its payment not drawn
+    assert [n.rule for n in result.notices] == ["modification", "modification"]
     assert result.lots == []
     approved = Modification("amend-1", day("2026-02-01"), add_credits=D(1000),
                             price=D("10.00"), approved_by="Controller",

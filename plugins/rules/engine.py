@@ -27,6 +27,7 @@ totals of a month are the same under either option. Output is deterministic.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import datetime
 import math
 from collections import defaultdict
@@ -38,6 +39,7 @@ from fractions import Fraction
 from . import accounts
 from .allowances import UserLimits, allowance_lot, trim_rollover
 from .arrears import Arrears
+from .changes import Changes, change_days
 from .commitments import CommitmentState
 from .journal import Booking, EngineError, Leg, Notice
 from .lots import Lot, LotBook
@@ -146,6 +148,7 @@ class ContractEngine:
         self.payment_lots: dict[str, Lot] = {}
         self.versions = [v.effective for v in book.versions]
         self.top_up_refused: datetime.date | None = None
+        self.changes = Changes(self)  # breakage revisions and modifications (rules.changes)
 
     # --- helpers -------------------------------------------------------------------------
 
@@ -172,7 +175,37 @@ class ContractEngine:
         return (self.contract.billing == "prepaid" or self.contract.allowance is not None
                 or bool(self.lots.lots))
 
+    def notice(self, day: datetime.date, rule: str, message: str,
+               meta: dict[str, object]) -> None:
+        self.run.notices.append(Notice(day, self.customer, self.contract.id, rule, message,
+                                       meta))
+
+    def leg(self, kind: str, amount: Decimal, lot: str = "") -> Leg:
+        account = {"deferred": accounts.deferred_revenue(self.customer),
+                   "receivable": accounts.receivable(self.customer),
+                   "adjustments": accounts.REVENUE_ADJUSTMENTS}[kind]
+        return Leg(account, amount, lot)
+
+    def book_memo(self, day: datetime.date, rule: str, narration: str, legs: list[Leg],
+                  meta: dict[str, object], lots: Iterable[str] = ()) -> None:
+        """Book even when every leg is zero (a modification's audit-trail entry)."""
+        if any(leg.amount for leg in legs):
+            self.book_it(day, rule, narration, legs, meta, lots)
+            return
+        self.run.bookings.append(Booking(
+            day, self.customer, self.contract.id, rule, narration, legs,
+            {"customer": self.customer, "contract": self.contract.id, "rule": rule, **meta},
+            tuple([self.contract.id, *sorted(set(lots))])))
+
+    def reprice_usage(self, mod) -> None:
+        """A modification's new discount or rates price usage from its date on."""
+        self.contract = dataclasses.replace(
+            self.contract, discount=self.contract.discount if mod.discount is None
+            else mod.discount, rates={**self.contract.rates, **mod.rates})
+        self.pricer = Pricer(self.contract, self.book)
+
     def add_lot(self, lot: Lot) -> Lot:
+        self.changes.lot_created(lot)
         self.lots.add(lot)
         self.run.lots.append(lot)
         if self.segment is not None and lot.expires is not None and lot.expires < self.segment.end:
@@ -207,6 +240,9 @@ class ContractEngine:
             credits = purchase.credits if purchase.credits is not None else mod.add_credits
             expires = purchase.expires or mod.expires
             method = "remote"
+            if credits and self.changes.purchased(day, mod, purchase.amount, Fraction(credits),
+                                                  expires, purchase.ref, lot_id):
+                return
         if not credits:
             self.error(day, f"purchase {purchase.payment_id or purchase.ref} of "
                             f"{purchase.pack!r} has no credits", purchase.ref)
@@ -576,7 +612,9 @@ class ContractEngine:
         buys: dict[datetime.date, list[Purchase]] = defaultdict(list)
         for purchase in sorted(purchases, key=purchase_order):
             buys[purchase.date].append(purchase)
-        event_days = sorted(set(by_day) | set(buys))
+        changes = change_days(contract)
+        event_days = sorted(set(by_day) | set(buys) | {d for d in changes if d <= self.as_of})
+        changes = set(changes)
         starts = [contract.start] if (contract.allowance or self.commit) else []
         first = min(event_days[:1] + starts, default=None)
         day = first
@@ -589,6 +627,8 @@ class ContractEngine:
                                                    contract.allowance.period)
             if self.commit is not None and day <= last:
                 self.commit.enter(day, self.arrears.exact()[0], self.arrears.posted)
+            if day in changes:
+                self.changes.on_day(day)
             for purchase in buys.get(day, ()):
                 self.purchase(purchase)
             if day in by_day:

@@ -13,8 +13,11 @@ left of the liability is recognized on the expiry date as breakage.
     month 1: used 100,000 -> usage 1,000.00, breakage 0.00, liability 9,000.00
     month 6: used 800,000 in all, expiry -> usage 1,400.00, breakage 2,000.00, liability 0
 
-``TARGETS`` maps a lot's ``method`` to its target function; the breakage issue adds
-``proportional`` (price x min(1, used / expected)) there without touching the rest.
+``TARGETS`` maps a lot's ``method`` to its target function: ``remote`` and
+``proportional`` (price x min(1, used / expected), Example B1):
+
+    lot: 10,000.00 for 1,000,000 credits, expected breakage 20% (expected 800,000 used)
+    month 1: used 100,000 -> usage 1,000.00, breakage 250.00, liability 8,750.00
 """
 
 from __future__ import annotations
@@ -34,7 +37,24 @@ def remote_target(lot: Lot) -> Fraction:
     return lot.value_of(lot.used + lot.forfeited)
 
 
-TARGETS: dict[str, Callable[[Lot], Fraction]] = {"remote": remote_target}
+def proportional_target(lot: Lot) -> Fraction:
+    """Revenue earned to date under the proportional method (55-48, reference §3):
+    price x min(1, credits done / credits expected to be done), from the lot's base
+    (a prospective modification's ``base_credits``/``base_revenue``). Past the estimate
+    the whole price is earned (the liability never goes negative); the face value of
+    later usage then reverses breakage. At expiry (``closed``) the whole price."""
+    if lot.closed or lot.expected is None:
+        return remote_target(lot) if not lot.closed else Fraction(lot.price)
+    span = lot.expected - lot.base_credits
+    done = lot.used + lot.forfeited - lot.base_credits
+    if span <= 0 or done >= span:
+        return Fraction(lot.price)
+    base = Fraction(lot.base_revenue)
+    return base + (Fraction(lot.price) - base) * done / span
+
+
+TARGETS: dict[str, Callable[[Lot], Fraction]] = {"remote": remote_target,
+                                                 "proportional": proportional_target}
 
 
 @dataclass(frozen=True)
