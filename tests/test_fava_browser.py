@@ -155,6 +155,9 @@ def test_contract_liabilities(tab: Page, book) -> None:
             assert tab.text(cell) == page_data.cell(row[column]), (row["customer"], column)
             shown += 1
     assert shown >= 4 * len(table.rows)
+    closing = tab.tab.locator('tr[data-tb-row="acme"] td[data-tb-col="closing"] a')
+    href = closing.get_attribute("href")
+    assert "/account/Liabilities:Deferred-Revenue:Acme/" in href and "time=2026-01" in href
     _chart_drawn(tab)
     tab.shot("contract-liabilities")
     assert tab.errors == []
