@@ -161,6 +161,10 @@ class _Page(FavaExtensionBase):
     def is_number(self, value: object) -> bool:
         return isinstance(value, (Decimal, int)) and not isinstance(value, bool)
 
+    def numeric(self, rows: list[dict[str, object]], column: str) -> bool:
+        """Whether a column holds figures (right-aligned): some row has a number there."""
+        return any(self.is_number(row.get(column)) for row in rows)
+
 
 def _arg(name: str) -> str | None:
     return request.args.get(name)
