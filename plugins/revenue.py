@@ -35,6 +35,15 @@ under a hard stop is reported with a warning entry (not an error, unless the con
 
     2026-02-28 custom "tokenbooks" "warning" "hard stop: customer 'hooli' ran out ..."
 
+A modification (or breakage revision) not approved changes no revenue: a warning entry
+on its date, and a warning line on stderr that ``bean-check`` prints without failing:
+
+    warning: modification 'globex-amend-2' of contract 'globex-2026' on 2026-03-20 is
+    pending approval (approved_by and approved_on): no revenue effect
+
+Also ``breakage-revision`` (a cumulative catch-up of a revised breakage estimate) and
+``modification`` (``rules.changes``: method and reason in the entry's metadata).
+
 Config (a dict literal, every key optional):
   ``contracts``: the contracts folder (as for ``tokenbooks.plugins.contracts``);
   ``posting``: ``'month'`` (default) or ``'day'``, the grain of the generated usage
@@ -52,6 +61,7 @@ from __future__ import annotations
 
 import datetime
 import gc
+import logging
 from collections import defaultdict
 from typing import Any
 
@@ -65,6 +75,8 @@ from .rules.journal import Booking, Notice
 from .rules.records import Purchase, Usage
 
 __plugins__ = ("revenue",)
+
+log = logging.getLogger(__name__)
 
 PLUGIN = "tokenbooks.plugins.revenue"
 FILENAME = "<tokenbooks.revenue>"
@@ -200,6 +212,9 @@ def _revenue(entries: data.Directives, options_map: dict[str, Any],
                                                      notice.message, None))
                 else:
                     new.append(to_custom(notice, lineno))
+                if notice.meta.get("status") == "pending":
+                    # bean-check prints it (stderr) and still passes: not an error
+                    log.warning("warning: %s", notice.message)
             for error in result.errors:
                 errors.append(common.PluginError(source_meta(error.ref), error.message, None))
     return entries + new, errors

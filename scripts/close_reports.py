@@ -34,7 +34,13 @@ from beancount.core import data
 
 from tokenbooks.plugins import close_rows, common
 from tokenbooks.plugins.report_rows import profitability_rows, revenue_weights
-from tokenbooks.plugins.rules import dunning, invoicing, rollforward
+from tokenbooks.plugins.rules import (
+    breakage_history,
+    breakage_rates,
+    dunning,
+    invoicing,
+    rollforward,
+)
 from tokenbooks.plugins.rules import profitability as prof
 from tokenbooks.plugins.rules.model import ContractSet
 
@@ -288,6 +294,9 @@ def _periods_after(day: datetime.date, end: datetime.date, period: str) -> int:
 
 
 def breakage_table(book: Book) -> Table:
+    """The month's breakage per lot and kind; the estimate from history (cohorts of the
+    expired packs: dollar-weighted and simple mean, counts), the back-test of each applied
+    estimate, and the rate in force per pack (the contract's, with who approved it)."""
     month: dict[tuple[str, str, str], Decimal] = defaultdict(lambda: ZERO)
     to_date: dict[tuple[str, str], Decimal] = defaultdict(lambda: ZERO)
     for entry in book.entries:
@@ -303,52 +312,136 @@ def breakage_table(book: Book) -> Table:
                     kind = close_rows.revenue_kind(p.account, rule, "")
                     month[(customer, lot, kind)] -= p.units.number
     methods = {lot.id: lot.method for _, lot in book.lots}
-    rows = [{"customer": c, "lot": lot, "method": methods.get(lot, ""), "kind": kind,
-             "month": amount, "to_date": to_date[(c, lot)]}
-            for (c, lot, kind), amount in sorted(month.items()) if amount]
+    rows: list[dict[str, object]] = [
+        {"section": "month", "customer": c, "lot": lot, "method": methods.get(lot, ""),
+         "kind": kind, "month": amount, "to_date": to_date[(c, lot)]}
+        for (c, lot, kind), amount in sorted(month.items()) if amount]
     notes = [] if rows else [f"No breakage revenue in {book.period}."]
-    if not any(m == "proportional" for m in methods.values()):
-        notes.append("No lot is recognized under the proportional method in this book "
-                     "(the engine has the remote method only): breakage comes at expiry.")
+    segments = {cid: c.segment or "" for cid, c in book.contracts.customers.items()}
+    history = breakage_history.expired([(s.customer, lot) for s, lot in book.lots], segments,
+                                       book.end)
+    cohorts = breakage_history.cohorts(history)
+    for c in cohorts:
+        rows.append({"section": "history", "pack": c.key[0], "segment": c.key[1],
+                     "quarter": c.key[2], "count": c.count, "sold": c.sold,
+                     "expired_unused": c.unused, "weighted_rate": c.weighted,
+                     "simple_mean": c.simple})
+    weighted, simple = breakage_history.overall(cohorts, history)
+    if cohorts:
+        rows.append({"section": "history", "pack": "(all)", "count": len(history),
+                     "sold": sum((c.sold for c in cohorts), ZERO),
+                     "expired_unused": sum((c.unused for c in cohorts), ZERO),
+                     "weighted_rate": weighted, "simple_mean": simple})
+    else:
+        notes.append(f"No pack has expired by {book.end}: no history to estimate breakage "
+                     f"from yet.")
+    for t in breakage_history.backtest(history):
+        rows.append({"section": "back-test", "customer": t.customer, "lot": t.lot,
+                     "pack": t.cohort[0], "quarter": t.cohort[2], "applied_rate": t.applied,
+                     "actual_rate": t.actual, "difference": t.difference})
+    seen = {(lot.contract, lot.pack) for _, lot in book.lots}
+    for est in breakage_rates.estimates(book.contracts, [lot for _, lot in book.lots],
+                                        book.end):
+        if est.method != "proportional" and (est.contract, est.pack) not in seen:
+            continue
+        rows.append({"section": "in force", "customer": est.customer, "pack": est.pack,
+                     "method": est.method, "rate": est.rate, "since": est.since,
+                     "approved_by": est.basis or _pack_approver(book, est)})
+    notes.append("History recommends; the rate in force is the one written in the contract "
+                 "(breakage.rate and approved revisions, with approved_by).")
     return Table("breakage", f"Breakage {book.period}",
-                 ["customer", "lot", "method", "kind", "month", "to_date"], rows, notes)
+                 ["section", "customer", "lot", "pack", "segment", "quarter", "method", "kind",
+                  "month", "to_date", "count", "sold", "expired_unused", "weighted_rate",
+                  "simple_mean", "applied_rate", "actual_rate", "difference", "rate", "since",
+                  "approved_by"], rows, notes)
+
+
+def _pack_approver(book: Book, est: breakage_rates.Estimate) -> str:
+    contract = book.contracts.contract(est.contract)
+    pack = contract.packs.get(est.pack) if contract else None
+    return (pack.breakage.approved_by or "") if pack else ""
+
+
+def _mod_kind(mod) -> str:
+    kinds = [k for k, on in (("add credits", mod.add_credits), ("discount",
+                                                                 mod.discount is not None),
+                             ("rates", mod.rates), ("expiry", mod.expires and
+                                                    not mod.add_credits),
+                             ("past credit", mod.past_credit)) if on]
+    return ", ".join(kinds) or "none"
 
 
 def modifications_table(book: Book) -> Table:
+    """The audit trail: every modification of the contracts dated up to the month's end
+    (kind, method and why, approval, evidence, rate before and after, revenue booked and the
+    links of the entries it produced; pending ones change nothing), and the month's
+    modification entries."""
     booked: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    trail: dict[str, list[data.Transaction]] = defaultdict(list)
     rows: list[dict[str, object]] = []
     for entry in book.entries:
-        if (isinstance(entry, data.Transaction) and book.in_month(entry)
-                and (entry.meta.get("rule") == "modification"
-                     or any(p.account.startswith(prof.REVENUE + ":Adjustments")
-                            for p in entry.postings))):
-            mod = str(entry.meta.get("modification") or "")
-            revenue = -sum((p.units.number for p in entry.postings
-                            if p.account.startswith(prof.REVENUE + ":")), ZERO)
-            booked[mod] += revenue
-            rows.append({"section": "entry", "customer": entry.meta.get("customer"),
-                         "contract": entry.meta.get("contract"), "modification": mod,
-                         "date": entry.date.isoformat(), "method": entry.meta.get("method", ""),
-                         "revenue": revenue})
+        if not isinstance(entry, data.Transaction) or entry.date > book.end:
+            continue
+        meta = entry.meta
+        if not (meta.get("rule") == "modification" or any(
+                p.account.startswith(prof.REVENUE + ":Adjustments") for p in entry.postings)):
+            continue
+        mod = str(meta.get("modification") or "")
+        revenue = -sum((p.units.number for p in entry.postings
+                        if p.account.startswith(prof.REVENUE + ":")), ZERO)
+        trail[mod].append(entry)
+        if not book.in_month(entry):
+            continue
+        booked[mod] += revenue
+        rows.append({"section": "entry", "customer": meta.get("customer"),
+                     "contract": meta.get("contract"), "modification": mod,
+                     "date": entry.date.isoformat(), "method": meta.get("method", ""),
+                     "why": meta.get("reason", ""), "rate_before": meta.get("rate_before", ""),
+                     "rate_after": meta.get("rate_after", ""), "revenue": revenue,
+                     "links": " ".join(sorted(entry.links))})
     for cid, customer in sorted(book.contracts.customers.items()):
         for contract in customer.contracts:
             for mod in contract.modifications:
                 if mod.date > book.end:
                     continue
+                entries = trail.get(mod.id, [])
+                first = entries[0].meta if entries else {}
+                before = next((e.meta["rate_before"] for e in entries
+                               if "rate_before" in e.meta), "")
+                after = next((e.meta["rate_after"] for e in entries
+                              if "rate_after" in e.meta), "")
+                approval = (f"{mod.approved_by} on {mod.approved_on}" if mod.approved
+                            else "")
                 rows.append({"section": "contract", "customer": cid, "contract": contract.id,
                              "modification": mod.id, "date": mod.date.isoformat(),
-                             "method": mod.method, "add_credits": mod.add_credits,
-                             "price": mod.price, "past_credit": mod.past_credit,
+                             "kind": _mod_kind(mod),
+                             "method": first.get("method") or (
+                                 mod.method if mod.approved else f"{mod.method} (not applied)"),
+                             "why": first.get("reason") or (
+                                 "" if mod.approved else "pending approval: no revenue effect"),
+                             "add_credits": mod.add_credits, "price": mod.price,
+                             "ssp": mod.ssp, "past_credit": mod.past_credit,
                              "approved": "yes" if mod.approved else "PENDING",
-                             "booked_this_month": "yes" if mod.id in booked else "no"})
-    notes = []
+                             "approval": approval, "evidence": mod.evidence or "",
+                             "rate_before": before, "rate_after": after,
+                             "revenue": -sum((p.units.number for e in entries
+                                              for p in e.postings
+                                              if p.account.startswith(prof.REVENUE + ":")),
+                                             ZERO),
+                             "booked_this_month": "yes" if mod.id in booked else "no",
+                             "links": " ".join(sorted({f"{e.date}:{link}" for e in entries
+                                                       for link in e.links}))})
+    notes = ["rate_before/rate_after: the lot's consideration per credit (exact, "
+             "numerator/denominator when it does not terminate). Revenue before a "
+             "modification's date is never restated; a pending one changes no revenue."]
     if not any(r["section"] == "entry" for r in rows):
         notes.append(f"No modification entry in the book for {book.period} (no transaction "
                      f"with rule 'modification' or posting to Income:Revenue:Adjustments).")
     return Table("modifications", f"Contract modifications {book.period}",
-                 ["section", "customer", "contract", "modification", "date", "method",
-                  "add_credits", "price", "past_credit", "approved", "booked_this_month",
-                  "revenue"], rows, notes)
+                 ["section", "customer", "contract", "modification", "date", "kind", "method",
+                  "why", "add_credits", "price", "ssp", "past_credit", "approved", "approval",
+                  "evidence", "rate_before", "rate_after", "booked_this_month", "revenue",
+                  "links"], rows, notes)
 
 
 def dunning_table(book: Book, ratio: Decimal = dunning.JUMP_RATIO) -> Table:

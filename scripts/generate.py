@@ -185,6 +185,12 @@ SAMPLE_PURCHASES = [
     {"date": "2026-03-01", "customer": "umbrella", "contract": "umbrella-2026",
      "pack": "umbrella-amend-1", "amount": "700.00", "currency": "USD", "payment_id": "",
      "credits": "100000", "expires": "2027-02-28"},
+    # Modifications of the sample contracts (issue 5): a catch-up, a separate contract.
+    {"date": "2026-03-16", "customer": "umbrella", "contract": "umbrella-2026",
+     "pack": "umbrella-amend-2", "amount": "350.00", "currency": "USD",
+     "payment_id": "pay-umbrella-0002"},
+    {"date": "2026-03-05", "customer": "acme", "contract": "acme-2026", "pack": "acme-amend-1",
+     "amount": "1800.00", "currency": "USD", "payment_id": "pay-acme-0003"},
 ]
 
 

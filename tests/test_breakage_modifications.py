@@ -202,3 +202,30 @@ def test_catch_up_and_pending_and_new_rates():
                  [purchase("2026-01-01", "p", "12000.00")], as_of="2026-04-30")
     # half the list price from the date: 5 products' worth of credits for 10
     assert monthly(result, USAGE) == {"2026-03": D("1000.00"), "2026-04": D("500.00")}
+
+
+# --- estimation from history (reference §3.2, Example B0) -------------------------------
+
+def test_example_b0_cohort_rates_weighted_and_simple():
+    from tokenbooks.plugins.rules import breakage_history as bh
+    sold = {"C1": 200000, "C2": 250000, "C3": 300000, "C4": 150000, "C5": 100000}
+    unused = {"C1": 44000, "C2": 47500, "C3": 75000, "C4": 27000, "C5": 21000}
+    items = [bh.Expired("x", k, ("standard", k, "2025-Q1"), Fraction(sold[k]),
+                        Fraction(unused[k]), Fraction(1, 5)) for k in sold]
+    rows = bh.cohorts(items)
+    assert [r.weighted for r in rows] == [D("0.2200"), D("0.1900"), D("0.2500"), D("0.1800"),
+                                          D("0.2100")]
+    assert bh.overall(rows, items) == (D("0.2145"), D("0.2100"))
+    assert [t.difference for t in bh.backtest(items)][0] == D("0.0200")  # 22% vs 20%
+
+
+def test_history_from_expired_lots_of_a_run():
+    from tokenbooks.plugins.rules import breakage_history as bh
+    result = b_run([100000, 150000, 200000, 150000, 60000, 40000], prop_pack())
+    [item] = bh.expired([("acme", lot) for lot in result.lots], {"acme": "enterprise"},
+                        day("2026-07-31"))
+    assert item.cohort == ("p", "enterprise", "2026-Q1")
+    assert (item.sold, item.unused, item.applied) == (10000, 3000, Fraction(1, 5))
+    [t] = bh.backtest([item])
+    assert (t.applied, t.actual, t.difference) == (D("0.2000"), D("0.3000"), D("0.1000"))
+    assert bh.expired([("acme", lot) for lot in result.lots], {}, day("2026-06-29")) == []

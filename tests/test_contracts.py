@@ -209,7 +209,7 @@ def test_check_purchase_references():
     assert check_purchase(book, "umbrella", "umbrella-2026", "umbrella-amend-1", day) is None
     assert check_purchase(book, "acme", "acme-2026", "jumbo", day) == (
         "contract 'acme-2026' has no pack or modification 'jumbo' (expected one of: large, "
-        "standard)")
+        "standard, acme-amend-1)")
     assert check_purchase(book, "nobody", None, "standard", day) == "unknown customer 'nobody'"
     assert check_purchase(book, "acme", "acme-1999", "standard", day) == (
         "customer 'acme' has no contract 'acme-1999'")

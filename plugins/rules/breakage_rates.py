@@ -1,9 +1,10 @@
 """Breakage: the estimate in force against the rate the book's history shows.
 
 Pure computation (no Beancount import). The estimate in force on a day is the pack's
-``breakage.rate``, or the latest approved-or-not revision dated on or before that day
-(``revisions`` take effect on their date, DESIGN: cumulative catch-up). The history's rate
-is what the lots of the pack that have expired left unused: credits unused at expiry
+``breakage.rate``, or the latest approved revision (with ``approved_by``) dated on or
+before that day (``revisions`` take effect on their date as a cumulative catch-up,
+``rules.changes``; the engine does not apply one without ``approved_by``). The history's
+rate is what the lots of the pack that have expired left unused: credits unused at expiry
 divided by credits, over every lot of the pack whose expiry date is on or before the
 day. A pack whose lots have not expired yet has no history (``None``), never a zero.
 
@@ -52,7 +53,7 @@ def in_force(pack: Pack, day: datetime.date) -> tuple[Decimal | None, str, str]:
         return None, "", "remote: recognized at expiry"
     rate, since, basis = terms.rate, "pack", ""
     for revision in sorted(terms.revisions, key=lambda r: r.date):
-        if revision.date <= day:
+        if revision.date <= day and revision.approved_by:
             rate, since = revision.rate, revision.date.isoformat()
             basis = "; ".join(x for x in (revision.basis or "", revision.approved_by or "")
                               if x)

@@ -149,7 +149,8 @@ class Changes:
         if not revision.approved_by:
             eng.notice(day, "breakage-revision",
                        f"breakage revision of pack {pack!r} on {day} (rate {revision.rate}) "
-                       f"has no approved_by: not applied", {"pack": pack})
+                       f"has no approved_by: not applied (pending)",
+                       {"pack": pack, "status": "pending"})
             return
         lots = [lot for lot in eng.lots.lots if lot.pack == pack and not lot.closed
                 and lot.method == "proportional" and lot.purchased < day]
@@ -197,6 +198,8 @@ class Changes:
         if mod.expires is not None and not mod.add_credits and lot is not None:
             lot.expires = mod.expires
             eng.lots.lots.sort(key=eng.lots._key)
+        if not legs and mod.add_credits:
+            return  # the entry comes with the added credits' purchase (``purchased``)
         meta = self.meta(mod, how, lot)
         if not legs:  # a memo entry: the audit trail links to it
             legs = [eng.leg("deferred", Decimal("0.00"), lot.id if lot else ""),
@@ -228,9 +231,18 @@ class Changes:
         eng = self.engine
         how = classify(mod)
         lot = self.open_lot(day)
+        if how.method != "separate" and lot is None:
+            how = Classified("separate", f"{how.reason}; but no open credits remain to "
+                                         f"spread over: the added credits stand alone")
         if how.method == "separate":
-            return False
-        if lot is None:  # nothing remains to spread over: the added credits stand alone
+            meta = self.meta(mod, how, None)
+            meta.update({"lot": paid_lot, "credits_added": _credits(credits),
+                         "consideration": amount,
+                         "rate_after": show_rate(Fraction(amount) / credits)})
+            eng.book_memo(day, "modification", f"Modification {mod.id}: separate, new lot "
+                                               f"{paid_lot}",
+                          [eng.leg("deferred", Decimal("0.00"), paid_lot),
+                           eng.leg("adjustments", Decimal("0.00"))], meta, [paid_lot, mod.id])
             return False
         if day < mod.date:
             eng.error(day, f"purchase for modification {mod.id!r} on {day} is before its "
