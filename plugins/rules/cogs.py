@@ -180,58 +180,91 @@ def attribute(inputs: Iterable[CostInput], contracts: ContractSet, grain: str = 
         raise ValueError(f"period: expected one of {', '.join(PERIODS)}, got {grain!r}")
     inputs = list(inputs)
     served, issues = workflow_actions(inputs)
-    groups: dict[tuple, dict] = {}
+    # A book has few (model, day) and (customer, day) pairs against many entries: resolve
+    # each once. Rates are fixed within a group (its key holds model and cost version), so
+    # a group sums tokens and its exact cost is computed once, from the sums.
+    resolved: dict[tuple[str, datetime.date], tuple | None] = {}
+    billable_on: dict[tuple[str, str, datetime.date], bool] = {}
+    groups: dict[tuple, list] = {}
     for item in inputs:
         usage = item.usage
-        if not _has_tokens(usage):
+        if not (usage.input_tokens or usage.output_tokens):
             continue
         if not usage.model:
             issues.append(CostIssue(usage.ref, (
                 f"usage of customer {usage.customer!r} on {usage.date} has tokens but no "
                 f"model; expected the model id that the cost tables price")))
             continue
-        found = resolve_model(contracts.costs, usage.model, usage.date)
+        day = usage.date
+        found = resolved.get((usage.model, day), False)
+        if found is False:
+            found = _resolve(contracts, usage.model, day, grain)
+            resolved[(usage.model, day)] = found
         if found is None:
             tables = ", ".join(sorted(contracts.costs)) or "none"
             issues.append(CostIssue(usage.ref, (
-                f"no cost for model {usage.model!r} on {usage.date} (customer "
+                f"no cost for model {usage.model!r} on {day} (customer "
                 f"{usage.customer!r}); expected the model or an alias of it in a cost table "
                 f"in force on that date (contracts/costs/: {tables})")))
             continue
-        provider, model, table = found
-        version = table.version_on(usage.date)
-        label, _, period_end = period_of(usage.date, grain)
-        problem = _span_problem(usage, table, period_end, version.effective)
-        if problem:
-            issues.append(CostIssue(usage.ref, problem))
+        provider, model, table, version, label, period_end = found
+        if usage.until is not None and usage.until != day:
+            problem = _span_problem(usage, table, period_end, version.effective)
+            if problem:
+                issues.append(CostIssue(usage.ref, problem))
+                continue
+        action = usage.action or (served.get((usage.customer, item.workflow), "")
+                                  if item.workflow else "")
+        bill_key = (usage.customer, usage.feature, day)
+        billable = billable_on.get(bill_key)
+        if billable is None:
+            billable = billable_on[bill_key] = not _non_billable(contracts, usage)
+        key = (usage.customer, label, provider, model, usage.feature, action, billable,
+               version.effective, table.currency)
+        group = groups.get(key)
+        ref = (day, usage.ref)
+        if group is None:
+            groups[key] = [usage.input_tokens, usage.cached_input_tokens, usage.output_tokens,
+                           usage.events, 1, day, usage.last_day, ref, ref,
+                           version.models[model], table.per]
             continue
-        rates = version.models[model]
-        action = usage.action or served.get((usage.customer, item.workflow), "")
-        key = (usage.customer, label, provider, model, usage.feature, action,
-               not _non_billable(contracts, usage), version.effective, table.currency)
-        group = groups.setdefault(key, {"input": 0, "cached": 0, "output": 0, "events": 0,
-                                        "entries": 0, "first": usage.date,
-                                        "last": usage.last_day, "exact": Fraction(0),
-                                        "refs": []})
-        group["input"] += usage.input_tokens
-        group["cached"] += usage.cached_input_tokens
-        group["output"] += usage.output_tokens
-        group["events"] += usage.events
-        group["entries"] += 1
-        group["first"] = min(group["first"], usage.date)
-        group["last"] = max(group["last"], usage.last_day)
-        group["exact"] += exact_cost(rates, table.per, usage)
-        group["refs"].append((usage.date, usage.ref))
-    lines = [
-        CostLine(customer=k[0], period=k[1], provider=k[2], model=k[3], feature=k[4],
-                 action=k[5], billable=k[6], version=k[7], currency=k[8],
-                 input_tokens=g["input"], cached_input_tokens=g["cached"],
-                 output_tokens=g["output"], events=g["events"], usage_entries=g["entries"],
-                 first_day=g["first"], last_day=g["last"], exact=g["exact"],
-                 first_ref=min(g["refs"])[1], last_ref=max(g["refs"])[1])
-        for k, g in sorted(groups.items(), key=lambda kv: _sort_key(kv[0]))
-    ]
+        group[0] += usage.input_tokens
+        group[1] += usage.cached_input_tokens
+        group[2] += usage.output_tokens
+        group[3] += usage.events
+        group[4] += 1
+        if day < group[5]:
+            group[5] = day
+        if usage.last_day > group[6]:
+            group[6] = usage.last_day
+        if ref < group[7]:
+            group[7] = ref
+        if ref > group[8]:
+            group[8] = ref
+    lines = []
+    for k, g in sorted(groups.items(), key=lambda kv: _sort_key(kv[0])):
+        rates, per = g[9], g[10]
+        exact = (Fraction(g[0] - g[1]) * Fraction(rates.input)
+                 + Fraction(g[1]) * Fraction(rates.cached_input)
+                 + Fraction(g[2]) * Fraction(rates.output)) / per
+        lines.append(CostLine(
+            customer=k[0], period=k[1], provider=k[2], model=k[3], feature=k[4],
+            action=k[5], billable=k[6], version=k[7], currency=k[8], input_tokens=g[0],
+            cached_input_tokens=g[1], output_tokens=g[2], events=g[3], usage_entries=g[4],
+            first_day=g[5], last_day=g[6], exact=exact, first_ref=g[7][1],
+            last_ref=g[8][1]))
     return _round_cumulative(lines), issues
+
+
+def _resolve(contracts: ContractSet, model: str, day: datetime.date, grain: str
+             ) -> tuple | None:
+    """(provider, table model, table, version, period label, period end) for a model/day."""
+    found = resolve_model(contracts.costs, model, day)
+    if found is None:
+        return None
+    provider, name, table = found
+    label, _, period_end = period_of(day, grain)
+    return provider, name, table, table.version_on(day), label, period_end
 
 
 def _sort_key(key: tuple) -> tuple:
