@@ -339,6 +339,15 @@ def breakage_table(book: Book) -> Table:
         rows.append({"section": "back-test", "customer": t.customer, "lot": t.lot,
                      "pack": t.cohort[0], "quarter": t.cohort[2], "applied_rate": t.applied,
                      "actual_rate": t.actual, "difference": t.difference})
+    for state, lot in book.lots:  # reference §3.1: past the estimate, it is stale
+        if (lot.method == "proportional" and not lot.closed and lot.expected is not None
+                and lot.remaining > 0 and lot.used + lot.forfeited >= lot.expected):
+            rows.append({"section": "review", "customer": state.customer, "lot": lot.id,
+                         "pack": lot.pack,
+                         "applied_rate": breakage_history.show(
+                             breakage_history.applied_rate(lot)),
+                         "review": "STALE: usage past the expected credits (revenue held "
+                                   "at the price, breakage reversing); revise the estimate"})
     seen = {(lot.contract, lot.pack) for _, lot in book.lots}
     for est in breakage_rates.estimates(book.contracts, [lot for _, lot in book.lots],
                                         book.end):
@@ -353,7 +362,7 @@ def breakage_table(book: Book) -> Table:
                  ["section", "customer", "lot", "pack", "segment", "quarter", "method", "kind",
                   "month", "to_date", "count", "sold", "expired_unused", "weighted_rate",
                   "simple_mean", "applied_rate", "actual_rate", "difference", "rate", "since",
-                  "approved_by"], rows, notes)
+                  "approved_by", "review"], rows, notes)
 
 
 def _pack_approver(book: Book, est: breakage_rates.Estimate) -> str:

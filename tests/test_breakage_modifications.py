@@ -229,3 +229,41 @@ def test_history_from_expired_lots_of_a_run():
     [t] = bh.backtest([item])
     assert (t.applied, t.actual, t.difference) == (D("0.2000"), D("0.3000"), D("0.1000"))
     assert bh.expired([("acme", lot) for lot in result.lots], {}, day("2026-06-29")) == []
+
+
+def test_catch_up_with_past_credit_and_expiry_change():
+    mod = Modification("m", day("2026-04-01"), add_credits=D(30), price=D("2400.00"),
+                       method="catch_up", past_credit=D("100.00"), approved_by="C",
+                       approved_on=day("2026-04-01"))
+    result = run(unit_contract(mod), [units("2026-02-10", 60)],
+                 [purchase("2026-01-01", "p", "12000.00"),
+                  purchase("2026-04-01", "m", "2400.00")], as_of="2026-04-30")
+    # catch-up -240.00 (as above), then the credit for past usage -100.00
+    assert monthly(result, ADJ) == {"2026-04": D("-340.00")}
+    lot = result.lots[0]
+    assert lot.liability == D("14400.00") - D("5660.00")
+    later = Modification("e", day("2026-03-01"), expires=day("2026-03-31"), approved_by="C",
+                         approved_on=day("2026-03-01"))
+    result = run(unit_contract(later), [units("2026-02-10", 60)],
+                 [purchase("2026-01-01", "p", "12000.00")], as_of="2026-04-30")
+    [exp] = [b for b in result.bookings if b.rule == "expiry"]
+    assert exp.date == day("2026-03-31")  # the changed expiry: the rest recognized then
+    assert -sum(leg.amount for leg in exp.legs if leg.account == BREAKAGE) == D("6000.00")
+
+
+def test_sample_quarter_shows_each_method_a_pending_one_and_a_revision():
+    import json
+    from pathlib import Path
+    reports = Path(__file__).resolve().parents[1] / "ledgers" / "reports"
+    rows = json.loads((reports / "2026-03" / "modifications.json").read_text())["rows"]
+    trail = {r["modification"]: r for r in rows if r["section"] == "contract"}
+    assert {trail[m]["method"] for m in ("acme-amend-1", "umbrella-amend-1",
+                                         "umbrella-amend-2")} == {"separate", "prospective",
+                                                                  "catch_up"}
+    assert trail["globex-amend-1"]["approved"] == "PENDING"
+    assert trail["globex-amend-1"]["revenue"] == "0.00" and not trail["globex-amend-1"]["links"]
+    assert all(trail[m]["links"] and trail[m]["evidence"] for m in ("acme-amend-1",
+                                                                    "umbrella-amend-2"))
+    assert trail["umbrella-amend-2"]["revenue"] != "0.00"  # catch-up and past credit
+    january = json.loads((reports / "2026-01" / "breakage.json").read_text())["rows"]
+    assert any(r.get("kind") == "breakage-revision" for r in january)

@@ -181,20 +181,12 @@ class Changes:
         if mod.discount is not None or mod.rates:
             eng.reprice_usage(mod)
         lot = self.open_lot(day)
-        legs, lots = [], []
-        if mod.past_credit:
-            credit = mod.past_credit
-            if lot is not None:
-                # revenue of the lot reduced now; the credit goes back to its liability
-                lot.posted_total.posted -= credit
-                lot.posted_usage.posted -= credit
-                lot.reprice(Decimal(0), Fraction(0), f"{mod.id}: past credit")
-                lot.expected = expected_for(lot, self.rates.get(lot.id))
-                legs.append(eng.leg("deferred", -credit, lot.id))
-                lots.append(lot.id)
-            else:
-                legs.append(eng.leg("receivable", -credit))
-            legs.append(eng.leg("adjustments", credit, lot.id if lot else ""))
+        legs: list[Leg] = []
+        lots: list[str] = []
+        # A catch-up's past credit comes after its catch-up, with the added credits.
+        if mod.past_credit and not (how.method == "catch_up" and mod.add_credits):
+            legs = self.past_credit(mod, lot)
+            lots = [lot.id] if lot is not None else []
         if mod.expires is not None and not mod.add_credits and lot is not None:
             lot.expires = mod.expires
             eng.lots.lots.sort(key=eng.lots._key)
@@ -206,6 +198,19 @@ class Changes:
                     eng.leg("adjustments", Decimal("0.00"))]
         eng.book_memo(day, "modification", f"Modification {mod.id}: {how.method}", legs, meta,
                       [*lots, mod.id])
+
+    def past_credit(self, mod: Modification, lot: Lot | None) -> list[Leg]:
+        """Revenue reduced now by the credit for past usage; the credit goes back to the
+        liability of the open lot (value on its remaining credits), else to the receivable."""
+        eng = self.engine
+        credit = mod.past_credit
+        if lot is None:
+            return [eng.leg("receivable", -credit), eng.leg("adjustments", credit)]
+        lot.posted_total.posted -= credit
+        lot.posted_usage.posted -= credit
+        lot.reprice(Decimal(0), Fraction(0), f"{mod.id}: past credit")
+        lot.expected = expected_for(lot, self.rates.get(lot.id))
+        return [eng.leg("deferred", -credit, lot.id), eng.leg("adjustments", credit, lot.id)]
 
     def meta(self, mod: Modification, how: Classified, lot: Lot | None) -> dict:
         meta: dict[str, object] = {"modification": mod.id, "method": how.method,
@@ -259,6 +264,8 @@ class Changes:
             lot.credits += credits
             lot.expected = expected_for(lot, self.rates.get(lot.id))
             legs = self.catch_up_legs(lot)
+            if mod.past_credit:
+                legs += self.past_credit(mod, lot)
         if expires is not None:
             lot.expires = expires
             eng.lots.lots.sort(key=eng.lots._key)
