@@ -14,8 +14,8 @@ and user -- the key and counts of a ``custom "usage"`` entry -- and its provenan
 
 Rules (a row breaking one is quarantined with its row number, field and reason): the
 customer is one of the contracts; the date exists; counts are whole numbers >= 0,
-cached <= input, tokens need a model; ``events`` equals the number of distinct
-``event_ids``; an action's completed + partial + failed equal ``events``, and without an
+cached <= input, tokens need a model; each id appears once and ``events`` equals their
+number; an action's completed + partial + failed equal ``events``, and without an
 action they are 0; ``unbilled_events`` <= ``events``; first and last event are among the
 ids. ``user`` is kept only for customers aggregated per user (as for raw events).
 
@@ -102,6 +102,8 @@ def check_row(row: dict[str, Any], customers: frozenset[str], per_user: frozense
     ids = _ids(row.get("event_ids"))
     if "" in ids or any("\n" in i for i in ids):
         raise RowProblem("event_ids", "expected ids without empty ones or line breaks")
+    if len(set(ids)) != len(ids):
+        raise RowProblem("event_ids", "expected each event id once, got an id repeated")
     events = counts["events"]
     if events < 1 or events != len(set(ids)):
         raise RowProblem("events", f"expected the number of distinct event_ids "

@@ -72,8 +72,12 @@ PROGRESS_BYTES = 16 << 20  # show a progress bar for sources larger than this
 
 
 def load_book(ledger: Path) -> tuple[list[data.Directive], dict[str, Any]]:
-    """The book's entries and options, as bean-check loads them."""
-    entries, _errors, options = loader.load_file(str(ledger.resolve()))
+    """The book's entries and options, as bean-check loads them, never from Beancount's
+    pickle cache: it does not see new files of a glob include (``imports/*.beancount``),
+    and dedupe must see every import file."""
+    path = str(ledger.resolve())
+    Path(loader.get_cache_filename(loader.PICKLE_CACHE_FILENAME, path)).unlink(missing_ok=True)
+    entries, _errors, options = loader.load_file(path)
     return entries, options
 
 

@@ -111,15 +111,16 @@ def test_rules_quarantine_with_row_field_and_reason(tmp_path):
     rows = aggregates([event(i) for i in range(10)])
     bad = [dict(rows[0], customer="nobody"), dict(rows[1], events=rows[1]["events"] + 1),
            dict(rows[2], cached_input_tokens=rows[2]["input_tokens"] + 1),
-           dict(rows[3], date="2026-02-30"), dict(rows[4], first_event="evt-x")]
+           dict(rows[3], date="2026-02-30"), dict(rows[4], first_event="evt-x"),
+           dict(rows[5], event_ids=rows[5]["event_ids"] * 2)]
     ledger = new_book(tmp_path / "b")
-    result = json.loads(run(ledger, write_parquet(tmp_path / "d.parquet", bad + rows[5:]),
+    result = json.loads(run(ledger, write_parquet(tmp_path / "d.parquet", bad + rows[6:]),
                             extra=("--json",)).output)[0]
     assert (result["read"], result["quarantined"], result["imported"]) == (
-        len(rows), 5, len(rows) - 5)
+        len(rows), 6, len(rows) - 6)
     lines = [json.loads(line) for line in
              next((ledger.parent / "imports").glob("*.quarantine.jsonl")).open()]
     assert [(q["line"], q["field"]) for q in lines] == [
         (1, "customer"), (2, "events"), (3, "cached_input_tokens"), (4, "date"),
-        (5, "first_event")]
+        (5, "first_event"), (6, "event_ids")]
     assert "expected the number of distinct event_ids" in lines[1]["reason"]
