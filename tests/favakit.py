@@ -6,29 +6,16 @@ then shared by the page-data tests and the browser tests (import it into the mod
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 from beancount import loader
+from samplekit import copy_sample  # noqa: F401  (re-exported for the Fava tests)
 
 from tokenbooks.scripts.close_cmd import run_close
 
 ROOT = Path(__file__).resolve().parents[1]
 PERIODS = ("2026-01", "2026-02", "2026-03")
-
-
-def copy_sample(folder: Path) -> Path:
-    shutil.copytree(ROOT / "ledgers", folder / "ledgers",
-                    ignore=shutil.ignore_patterns("reports", "*.picklecache"))
-    shutil.copytree(ROOT / "contracts", folder / "contracts",
-                    ignore=shutil.ignore_patterns("*.py", "__pycache__"))
-    ledger = folder / "ledgers" / "main.beancount"
-    for sub in ("invoices", "closes"):  # a demo run may have closed the working copy
-        for path in (ledger.parent / sub).iterdir():
-            if path.name != "README.beancount":
-                path.unlink()
-    return ledger
 
 
 @pytest.fixture(scope="session")

@@ -4,24 +4,16 @@ months; one is enough here to keep the suite fast)."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 from closekit import close, errors, snapshot
+from samplekit import copy_sample
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_sample_january_closes_and_ties_out(tmp_path: Path) -> None:
-    shutil.copytree(ROOT / "ledgers", tmp_path / "ledgers",
-                    ignore=shutil.ignore_patterns("reports", "*.picklecache"))
-    shutil.copytree(ROOT / "contracts", tmp_path / "contracts",
-                    ignore=shutil.ignore_patterns("*.py", "__pycache__"))
-    ledger = tmp_path / "ledgers" / "main.beancount"
-    for folder in ("invoices", "closes"):  # a demo run may have closed the working copy
-        for path in (ledger.parent / folder).iterdir():
-            if path.name != "README.beancount":
-                path.unlink()
+    ledger = copy_sample(tmp_path)
     result = close(ledger, "2026-01")
     assert result.exit_code == 0, result.output
     reports = ledger.parent / "reports" / "2026-01"

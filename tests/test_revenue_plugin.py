@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import textwrap
 from collections import defaultdict
 from decimal import Decimal
@@ -11,6 +10,7 @@ from pathlib import Path
 from beancount import loader
 from beancount.core import data
 from beancount.parser import printer
+from samplekit import copy_sample
 
 ROOT = Path(__file__).resolve().parent.parent
 D = Decimal
@@ -208,10 +208,7 @@ def test_config_errors(contracts_dir):
 
 
 def test_sample_book_checks_with_the_plugins(tmp_path):
-    shutil.copytree(ROOT / "ledgers", tmp_path / "ledgers")
-    shutil.copytree(ROOT / "contracts", tmp_path / "contracts",
-                    ignore=shutil.ignore_patterns("*.py", "__pycache__"))
-    main = tmp_path / "ledgers" / "main.beancount"
+    main = copy_sample(tmp_path)
     text = main.read_text()
     line = "plugin \"tokenbooks.plugins.contracts\" \"{'contracts': '../contracts'}\"\n"
     assert line in text

@@ -13,13 +13,16 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import NamedTuple
 
 ACTION_STATUSES = ("completed", "partial", "failed")
 
 
-@dataclass(frozen=True)
-class Usage:
+class Usage(NamedTuple):
     """One aggregate of usage events: a customer, a UTC day, a model, a feature, an action.
+
+    A NamedTuple rather than a frozen dataclass: a book makes one per usage entry at
+    every load, and a NamedTuple is built about four times faster.
 
     ``until`` is the last day covered (the same day at day grain; the month grain
     covers several days that the contracts treat alike). ``ref`` points back at the
