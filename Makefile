@@ -16,10 +16,16 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(VENV)/.installed: $(BIN)/python pyproject.toml
-	$(BIN)/python -m pip install --quiet -e '.[test,spark]'
+	$(BIN)/python -m pip install --quiet -e '.[test]'
 	@touch $@
 
 setup: $(VENV)/.installed
+
+# PySpark (the optional tokenbooks[spark] extra) for the Spark job's test; not needed
+# by the demo.
+$(VENV)/.spark: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[test,spark]'
+	@touch $@
 
 # The browser tests of the Fava pages drive Debian's chromium (Playwright, no browser
 # download). Installed here when missing (CI runs as root); without it they are skipped
@@ -51,7 +57,7 @@ demo: sample check
 java:
 	@command -v java >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openjdk-17-jre-headless || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends default-jre-headless)
 
-test: setup browser java
+test: setup $(VENV)/.spark browser java
 	$(BIN)/python -m pytest
 
 lint: setup
