@@ -79,8 +79,7 @@ def contract_for(contracts: ContractSet, customer: str, contract_id: str, pack: 
                  "pack" if "no pack" in problem else "contract")
         raise RowProblem(field, problem)
     cust = contracts.customers[customer]
-    found = (next(c for c in cust.contracts if c.id == contract_id) if contract_id
-             else cust.contract_on(when))
+    found = cust.contract_for(contract_id, when)
     assert found is not None
     return found
 

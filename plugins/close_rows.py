@@ -151,8 +151,7 @@ def _run_lots(contracts: ContractSet, usages: list, purchases: list, as_of: date
         customer = contracts.customers.get(purchase.customer)
         if customer is None or purchase.date > as_of:
             continue
-        contract = (next((c for c in customer.contracts if c.id == purchase.contract), None)
-                    if purchase.contract else customer.contract_on(purchase.date))
+        contract = customer.contract_for(purchase.contract, purchase.date)
         if contract is not None:
             bought[contract.id].append(purchase)
     lots: dict[str, tuple[str, Lot]] = {}

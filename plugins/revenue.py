@@ -182,8 +182,7 @@ def _revenue(entries: data.Directives, options_map: dict[str, Any],
         customer = book.customers.get(purchase.customer)
         contract = None
         if customer is not None:
-            contract = (next((c for c in customer.contracts if c.id == purchase.contract), None)
-                        if purchase.contract else customer.contract_on(purchase.date))
+            contract = customer.contract_for(purchase.contract, purchase.date)
         if contract is None:
             errors.append(common.PluginError(
                 source_meta(purchase.ref), f"purchase of customer {purchase.customer!r}: "

@@ -643,8 +643,7 @@ def check_purchase(contracts: ContractSet, customer: str, contract_id: str | Non
     cust = contracts.customers.get(customer)
     if cust is None:
         return f"unknown customer {customer!r}"
-    contract = (next((c for c in cust.contracts if c.id == contract_id), None)
-                if contract_id else cust.contract_on(day))
+    contract = cust.contract_for(contract_id, day)
     if contract is None:
         if contract_id:
             return f"customer {customer!r} has no contract {contract_id!r}"

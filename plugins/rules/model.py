@@ -251,6 +251,12 @@ class Customer:
     def component(self) -> str:
         return customer_component(self.id)
 
+    def contract_for(self, contract_id: str | None, day: datetime.date) -> Contract | None:
+        """The contract a purchase names by id, or else the one in force on ``day``."""
+        if contract_id:
+            return next((c for c in self.contracts if c.id == contract_id), None)
+        return self.contract_on(day)
+
     def contract_on(self, day: datetime.date) -> Contract | None:
         """The contract in force on ``day`` (contracts of a customer never overlap)."""
         for contract in self.contracts:
