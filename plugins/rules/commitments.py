@@ -66,6 +66,10 @@ class CommitmentState:
         return clip(period_start(day, p), period_end(day, p), self.contract.start,
                     self.contract.end)
 
+    def covers(self, day: datetime.date) -> bool:
+        """Whether ``day`` is in the period tracked now (then ``enter`` is a no-op)."""
+        return self.key is not None and self.start <= day <= self.end
+
     def enter(self, day: datetime.date, arrears_total: Fraction, posted: Decimal) -> None:
         """Start tracking the period containing ``day`` if not already."""
         key = period_key(day, self.terms.period)

@@ -30,6 +30,7 @@ import bisect
 import dataclasses
 import datetime
 import math
+import operator
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -45,7 +46,7 @@ from .journal import Booking, EngineError, Leg, Notice
 from .lots import Lot, LotBook
 from .model import Contract, PriceBook
 from .periods import next_period_start, period_end
-from .pricing import Priced, Pricer, PricingError
+from .pricing import Priced, Pricer
 from .recognition import recognize
 from .records import Purchase, Usage
 
@@ -68,8 +69,10 @@ class ContractRun:
     blocked_events: int = 0
 
 
-def usage_order(usage: Usage) -> tuple:
-    return (usage.user, usage.model, usage.feature, usage.action, usage.ref)
+# The order of a day's usage: user, model, feature, action, ref (a C-level key: every
+# usage entry of a book is sorted by it at every load).
+usage_order = operator.itemgetter(Usage._fields.index("user"), 2, 3, 4,
+                                  Usage._fields.index("ref"))
 
 
 def purchase_order(purchase: Purchase) -> tuple:
@@ -148,6 +151,8 @@ class ContractEngine:
         self.payment_lots: dict[str, Lot] = {}
         self.versions = [v.effective for v in book.versions]
         self.top_up_refused: datetime.date | None = None
+        top_up = contract.overage.top_up
+        self.top_up_threshold = Fraction(top_up.below) if top_up is not None else ZERO
         self.changes = Changes(self)  # breakage revisions and modifications (rules.changes)
 
     # --- helpers -------------------------------------------------------------------------
@@ -344,37 +349,46 @@ class ContractEngine:
         return self.segment
 
     def use(self, day: datetime.date, usages: list[Usage]) -> None:
-        priced: list[Priced] = []
-        for usage in usages:
-            try:
-                priced.append(self.pricer.price(usage))
-            except PricingError as exc:
-                self.error(day, exc.message, usage.ref)
+        # Values per usage entry are only needed to count the events a hard stop blocks
+        # and to split a day among users with limits; otherwise the day is priced whole.
+        each = self.has_credits and (self.limits.limit is not None
+                                     or self.contract.overage.policy == "hard_stop")
+        priced, tokens, actions, version, errors = self.pricer.price_day(day, usages, each)
+        for exc in errors:
+            self.error(day, exc.message, exc.usage.ref)
         if not priced:
             return
         seg = self.open_segment(day)
         seg.entries += len(priced)
-        seg.first = seg.first or priced[0].usage.ref
-        seg.last = priced[-1].usage.ref
-        seg.versions.update({p.version for p in priced})
-        seg.versions.discard(None)
+        first, last = (priced[0].usage, priced[-1].usage) if each else (priced[0], priced[-1])
+        seg.first = seg.first or first.ref
+        seg.last = last.ref
+        if version is not None:
+            seg.versions.add(version)
         self.run.priced += len(priced)
         if not self.has_credits:
-            tokens = exact_sum(p.tokens for p in priced)
-            actions = exact_sum(p.actions for p in priced)
             self.arrears.add(day, tokens, actions)
             return
-        groups: dict[str, list[Priced]] = defaultdict(list)
-        for p in priced:
-            groups[p.usage.user if self.limits.limit is not None else ""].append(p)
-        for user in sorted(groups):
-            self.draw_group(day, seg, user, groups[user])
+        if self.limits.limit is None:
+            self.draw_group(day, seg, "", priced, tokens, actions)
+        else:
+            self.draw_users(day, seg, priced)
         overage = self.contract.overage
         if self.contract.billing == "prepaid" and overage.policy == "top_up":
             self.top_up_below(day)
 
+    def draw_users(self, day: datetime.date, seg: _Segment, priced: list[Priced]) -> None:
+        """Draw per user: each user's usage against what is left of their limit."""
+        groups: dict[str, list[Priced]] = defaultdict(list)
+        for p in priced:
+            groups[p.usage.user].append(p)
+        for user in sorted(groups):
+            group = groups[user]
+            self.draw_group(day, seg, user, group, exact_sum(p.tokens for p in group),
+                            exact_sum(p.actions for p in group))
+
     def top_up_below(self, day: datetime.date) -> None:
-        below = Fraction(self.contract.overage.top_up.below)
+        below = self.top_up_threshold
         for _ in range(MAX_TOP_UPS):
             balance = self.lots.balance(day)
             if balance >= below or not self.can_top_up(day):
@@ -384,13 +398,19 @@ class ContractEngine:
                         f"threshold")
 
     def draw_group(self, day: datetime.date, seg: _Segment, user: str,
-                   priced: list[Priced]) -> None:
-        tokens = Fraction(exact_sum(p.tokens for p in priced))
-        actions = exact_sum(p.actions for p in priced)
-        actions = Fraction(actions) if actions else ZERO
-        value = tokens + actions
-        if not value:
-            return
+                   priced: list[Priced], tokens: Decimal | Fraction,
+                   actions: Decimal | Fraction) -> None:
+        """Draw the credits of ``priced`` (worth ``tokens`` + ``actions``) for ``user``."""
+        if not actions:  # the common case, with two Fraction operations fewer
+            if not tokens:
+                return
+            tokens = value = Fraction(tokens)
+            actions = ZERO
+        else:
+            tokens, actions = Fraction(tokens), Fraction(actions)
+            value = tokens + actions
+            if not value:
+                return
         need = value / self.credit_value
         share = actions / value if actions else ZERO
         room = self.limits.room(user, day)
@@ -405,11 +425,13 @@ class ContractEngine:
             more, left = self.lots.draw(day, left, left * share if actions else ZERO)
             draws += more
             guard += 1
-        drawn = drawable - left
+        drawn = drawable - left if left else drawable
         self.limits.record(user, day, drawn)
         for lot, _ in draws:
             seg.lots[lot.id] = lot
         seg.credits += drawn
+        if drawn is need:
+            return
         uncovered = need - drawn
         if uncovered <= 0:
             return
@@ -625,7 +647,7 @@ class ContractEngine:
                 self.start_allowance(allowance_next)
                 allowance_next = next_period_start(allowance_next,
                                                    contract.allowance.period)
-            if self.commit is not None and day <= last:
+            if self.commit is not None and day <= last and not self.commit.covers(day):
                 self.commit.enter(day, self.arrears.exact()[0], self.arrears.posted)
             if day in changes:
                 self.changes.on_day(day)

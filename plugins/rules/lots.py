@@ -173,6 +173,15 @@ class LotBook:
         Returns the draws [(lot, credits)] and the credits left uncovered. (The hot path
         of the engine: each lot's remaining credits are computed once.)
         """
+        lots = self.lots
+        if lots and credits and not actions:  # the common case: the first lot covers it
+            lot = lots[0]
+            if (not lot.closed and lot.purchased <= day
+                    and (lot.expires is None or day <= lot.expires)):
+                remaining = lot.credits - lot.used - lot.forfeited
+                if credits < remaining:
+                    lot.used += credits
+                    return [(lot, credits)], ZERO
         draws = []
         left = credits
         share = actions / credits if actions else None

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import calendar
 import datetime
+from functools import lru_cache
 
 
 def period_start(day: datetime.date, period: str) -> datetime.date:
     return day.replace(day=1) if period == "month" else day.replace(month=1, day=1)
 
 
+@lru_cache(maxsize=8192)  # asked for every day of every contract by the engine
 def period_end(day: datetime.date, period: str) -> datetime.date:
     if period == "month":
         return day.replace(day=calendar.monthrange(day.year, day.month)[1])

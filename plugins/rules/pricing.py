@@ -20,6 +20,7 @@ the date: a missing price is never zero.
 from __future__ import annotations
 
 import datetime
+from collections.abc import Iterable
 from decimal import Decimal
 from fractions import Fraction
 from typing import NamedTuple
@@ -71,6 +72,7 @@ class Pricer:
         self.factor = ONE - contract.discount
         self._rates: dict[tuple[datetime.date | None, str], tuple | None] = {}
         self._versions: dict[datetime.date, PriceBookVersion | None] = {}
+        self._by_version: dict[datetime.date | None, dict[str, tuple | None]] = {}
 
     def _version(self, day: datetime.date) -> PriceBookVersion | None:
         try:
@@ -106,44 +108,111 @@ class Pricer:
 
     def price(self, usage: Usage) -> Priced:
         """The value of ``usage`` at contract rates; raises PricingError if unpriced."""
-        day = usage.date
+        day = self.price_day(usage.date, (usage,), each=True)
+        if day.errors:
+            raise day.errors[0]
+        return day.priced[0]
+
+    def price_day(self, day: datetime.date, usages: Iterable[Usage], each: bool = False
+                  ) -> DayPrice:
+        """Price the usage aggregates of one day (see ``DayPrice``); those that cannot be
+        priced are left out and come back as errors, in order.
+
+        The engine's hot path (a book prices every usage entry at every load): the day's
+        version and rates are found once, and unless ``each`` value is asked for, token
+        counts are summed per model and priced once per model. The sum is exact either
+        way: rates are exact and prices are linear in the counts.
+        """
         version = self._version(day)
         effective = version.effective if version else None
-        if usage.until is not None and usage.until != day:
-            later = self._version(usage.until)
-            if (later.effective if later else None) != effective:
-                raise PricingError(usage, (
-                    f"usage of customer {usage.customer!r} from {day} to {usage.until} spans "
-                    f"a change of price book {self.book.id!r} (expected the entry split at "
-                    f"{later.effective if later else '?'})"))
-        billable = usage.feature not in self.contract.non_billable_features
-        tokens: Decimal | Fraction = ZERO
-        if usage.model:
-            rates = self._rates.get((effective, usage.model), _UNSEEN)
-            if rates is _UNSEEN:
-                rates = self.rates(usage.model, day)
-            if rates is None:
-                raise PricingError(usage, (
-                    f"no rate for model {usage.model!r} of customer {usage.customer!r} on "
-                    f"{day} (price book {self.book.id!r}, contract {self.contract.id!r}); "
-                    f"a missing price is never zero"))
-            if billable:
-                tokens = ((usage.input_tokens - usage.cached_input_tokens) * rates[0]
-                          + usage.cached_input_tokens * rates[1]
-                          + usage.output_tokens * rates[2])
-        elif usage.input_tokens or usage.output_tokens:
-            raise PricingError(usage, (
-                f"usage of customer {usage.customer!r} on {day} has tokens but no model"))
-        actions: Decimal | Fraction = ZERO
-        if usage.action:
-            price = self.contract.actions.get(usage.action)
-            if price is None:
-                raise PricingError(usage, (
-                    f"action {usage.action!r} of customer {usage.customer!r} on {day} is not "
-                    f"priced by contract {self.contract.id!r} (expected it under 'actions')"))
-            if billable:
-                weights = price.weights
-                actions = price.price * (usage.completed * weights["completed"]
-                                         + usage.partial * weights["partial"]
-                                         + usage.failed * weights["failed"])
-        return Priced(usage, tokens, actions, effective)
+        contract = self.contract
+        non_billable = contract.non_billable_features
+        rates_of = self._by_version.get(effective)
+        if rates_of is None:
+            rates_of = self._by_version[effective] = {}
+        priced: list = []
+        errors: list[PricingError] = []
+        counts: dict[str, list[int]] = {}
+        token_total: Decimal | Fraction = ZERO
+        action_total: Decimal | Fraction = ZERO
+        for usage in usages:
+            if usage.until is not None and usage.until != day:
+                later = self._version(usage.until)
+                if (later.effective if later else None) != effective:
+                    errors.append(PricingError(usage, (
+                        f"usage of customer {usage.customer!r} from {day} to {usage.until} "
+                        f"spans a change of price book {self.book.id!r} (expected the entry "
+                        f"split at {later.effective if later else '?'})")))
+                    continue
+            billable = usage.feature not in non_billable
+            model = usage.model
+            tokens: Decimal | Fraction = ZERO
+            if model:
+                rates = rates_of.get(model, _UNSEEN)
+                if rates is _UNSEEN:
+                    rates = rates_of[model] = self.rates(model, day)
+                if rates is None:
+                    errors.append(PricingError(usage, (
+                        f"no rate for model {model!r} of customer {usage.customer!r} "
+                        f"on {day} (price book {self.book.id!r}, contract {contract.id!r}); "
+                        f"a missing price is never zero")))
+                    continue
+                if billable:
+                    cached = usage.cached_input_tokens
+                    if each:
+                        tokens = ((usage.input_tokens - cached) * rates[0]
+                                  + cached * rates[1] + usage.output_tokens * rates[2])
+                        token_total = _add(token_total, tokens)
+                    else:
+                        total = counts.get(model)
+                        if total is None:
+                            counts[model] = [usage.input_tokens - cached, cached,
+                                             usage.output_tokens]
+                        else:
+                            total[0] += usage.input_tokens - cached
+                            total[1] += cached
+                            total[2] += usage.output_tokens
+            elif usage.input_tokens or usage.output_tokens:
+                errors.append(PricingError(usage, (
+                    f"usage of customer {usage.customer!r} on {day} has tokens but no "
+                    f"model")))
+                continue
+            actions: Decimal | Fraction = ZERO
+            if usage.action:
+                price = contract.actions.get(usage.action)
+                if price is None:
+                    errors.append(PricingError(usage, (
+                        f"action {usage.action!r} of customer {usage.customer!r} on {day} "
+                        f"is not priced by contract {contract.id!r} (expected it under "
+                        f"'actions')")))
+                    continue
+                if billable:
+                    weights = price.weights
+                    actions = price.price * (usage.completed * weights["completed"]
+                                             + usage.partial * weights["partial"]
+                                             + usage.failed * weights["failed"])
+                    action_total = _add(action_total, actions)
+            priced.append(Priced(usage, tokens, actions, effective) if each else usage)
+        for model, (uncached, cached, output) in counts.items():
+            rates = rates_of[model]
+            token_total = _add(token_total, uncached * rates[0] + cached * rates[1]
+                               + output * rates[2])
+        return DayPrice(priced, token_total, action_total, effective, errors)
+
+
+class DayPrice(NamedTuple):
+    """One day's usage of a contract, priced."""
+
+    priced: list  # Priced per usage with ``each``, else the usage priced (Usage)
+    tokens: Decimal | Fraction  # value of the tokens, exact
+    actions: Decimal | Fraction  # value of the actions, exact
+    version: datetime.date | None  # effective date of the price-book version used
+    errors: list[PricingError]
+
+
+def _add(total: Decimal | Fraction, value: Decimal | Fraction) -> Decimal | Fraction:
+    """An exact sum: Decimals while every term is one (fast), else Fractions."""
+    try:
+        return total + value
+    except TypeError:  # a Decimal and a Fraction
+        return Fraction(total) + Fraction(value)
