@@ -69,16 +69,15 @@ from typing import Any, NamedTuple
 
 from beancount.core import data
 
-from . import common
+from . import common, ledger
 from .ledger import posting, transaction, usage_from_entry
 from .provider_bills import bill_lines
 from .rules import accounts
 from .rules.bills import Settlement, collect, settle
 from .rules.cogs import (
     PERIODS,
-    CostInput,
     CostLine,
-    attribute,
+    attribute_usages,
     attributed_by_provider,
     exact_text,
 )
@@ -128,9 +127,11 @@ def _cogs(entries: data.Directives, options_map: dict[str, Any],
 
     # A malformed usage entry is reported once: by the revenue plugin when the book runs it.
     quiet = any(name == REVENUE_PLUGIN for name, _ in options_map.get("plugin", ()))
-    inputs, by_ref = [], {}
+    usages: list = []
+    workflows: dict[int, str] = {}
+    custom = data.Custom
     for entry in entries:
-        if isinstance(entry, data.Custom) and entry.type == "usage":
+        if entry.__class__ is custom and entry.type == "usage":
             try:
                 usage = usage_from_entry(entry)
             except ValueError as exc:
@@ -139,12 +140,16 @@ def _cogs(entries: data.Directives, options_map: dict[str, Any],
                                             entry))
                 continue
             workflow = entry.meta.get("workflow")
-            inputs.append(CostInput(usage, workflow if isinstance(workflow, str) else ""))
-            by_ref[usage.ref] = entry
-    lines, issues = attribute(inputs, book, grain)
-    for issue in issues:
-        entry = by_ref.get(issue.ref)
-        errors.append(CogsError(entry.meta if entry else here, issue.message, entry))
+            if workflow and workflow.__class__ is str:
+                workflows[len(usages)] = workflow
+            usages.append(usage)
+    lines, issues = attribute_usages(usages, book, grain, workflows)
+    if issues:  # rare: find the entries they name
+        by_ref = {usage_from_entry(e).ref: e for e in entries
+                  if e.__class__ is custom and e.type == "usage" and ledger.PARSED in e.meta}
+        for issue in issues:
+            entry = by_ref.get(issue.ref)
+            errors.append(CogsError(entry.meta if entry else here, issue.message, entry))
 
     new: list[data.Directive] = [_cost_transaction(group, book)
                                  for group in _by_customer_period(lines)]

@@ -34,10 +34,11 @@ import calendar
 import datetime
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
+from typing import NamedTuple
 
 from .model import ContractSet, ModelRates, PriceBook
 from .records import Usage
@@ -47,9 +48,10 @@ PERIODS = ("month", "day")
 _SNAPSHOT = re.compile(r"^(?P<base>.+?)-(?:\d{4}-\d{2}-\d{2}|\d{8})$")
 
 
-@dataclass(frozen=True)
-class CostInput:
-    """One usage aggregate and the workflow it belongs to (entry metadata, optional)."""
+class CostInput(NamedTuple):
+    """One usage aggregate and the workflow it belongs to (entry metadata, optional).
+
+    A NamedTuple: a book makes one per usage entry at every load."""
 
     usage: Usage
     workflow: str = ""
@@ -138,10 +140,18 @@ def resolve_model(costs: Mapping[str, PriceBook], model: str, day: datetime.date
 
 def exact_cost(rates: ModelRates, per: int, usage: Usage) -> Fraction:
     """The exact cost of ``usage`` at ``rates`` (quoted per ``per`` tokens)."""
-    total = (Fraction(usage.uncached_input_tokens) * Fraction(rates.input)
-             + Fraction(usage.cached_input_tokens) * Fraction(rates.cached_input)
-             + Fraction(usage.output_tokens) * Fraction(rates.output))
-    return total / per
+    return _exact_cost(rates, per, usage.uncached_input_tokens, usage.cached_input_tokens,
+                       usage.output_tokens)
+
+
+def _exact_cost(rates: ModelRates, per: int, uncached: int, cached: int, output: int
+                ) -> Fraction:
+    # In integers over one common denominator: one Fraction made, instead of seven.
+    (a, p), (b, q), (c, r) = (rates.input.as_integer_ratio(),
+                              rates.cached_input.as_integer_ratio(),
+                              rates.output.as_integer_ratio())
+    return Fraction(uncached * a * q * r + cached * b * p * r + output * c * p * q,
+                    p * q * r * per)
 
 
 def _has_tokens(usage: Usage) -> bool:
@@ -151,17 +161,24 @@ def _has_tokens(usage: Usage) -> bool:
 def workflow_actions(inputs: Iterable[CostInput]) -> tuple[dict[tuple[str, str], str],
                                                           list[CostIssue]]:
     """(customer, workflow) -> the action type that workflow served, from action aggregates."""
+    inputs = list(inputs)
+    return _served([item.usage for item in inputs],
+                   {n: item.workflow for n, item in enumerate(inputs) if item.workflow})
+
+
+def _served(usages: Sequence[Usage], workflows: Mapping[int, str]
+            ) -> tuple[dict[tuple[str, str], str], list[CostIssue]]:
     found: dict[tuple[str, str], str] = {}
     refs: dict[tuple[str, str], str] = {}
     issues = []
-    for item in inputs:
-        usage = item.usage
-        if not item.workflow or not usage.action:
+    for n, workflow in sorted(workflows.items()):
+        usage = usages[n]
+        if not workflow or not usage.action:
             continue
-        key = (usage.customer, item.workflow)
+        key = (usage.customer, workflow)
         if key in found and found[key] != usage.action:
             issues.append(CostIssue(usage.ref, (
-                f"workflow {item.workflow!r} of customer {usage.customer!r} serves action "
+                f"workflow {workflow!r} of customer {usage.customer!r} serves action "
                 f"{usage.action!r} here and {found[key]!r} at {refs[key]}; expected one "
                 f"action type per workflow")))
             continue
@@ -176,84 +193,123 @@ def attribute(inputs: Iterable[CostInput], contracts: ContractSet, grain: str = 
 
     Lines come out sorted by customer, period, provider, model, feature, action, version.
     """
+    inputs = list(inputs)
+    return attribute_usages([item.usage for item in inputs], contracts, grain,
+                            {n: item.workflow for n, item in enumerate(inputs) if item.workflow})
+
+
+def attribute_usages(usages: Sequence[Usage], contracts: ContractSet, grain: str = "month",
+                     workflows: Mapping[int, str] | None = None
+                     ) -> tuple[list[CostLine], list[CostIssue]]:
+    """``attribute`` over plain usage records; ``workflows`` maps the position of a record
+    in ``usages`` to its workflow, for the records that have one."""
     if grain not in PERIODS:
         raise ValueError(f"period: expected one of {', '.join(PERIODS)}, got {grain!r}")
-    inputs = list(inputs)
-    served, issues = workflow_actions(inputs)
-    # A book has few (model, day) and (customer, day) pairs against many entries: resolve
-    # each once. Rates are fixed within a group (its key holds model and cost version), so
-    # a group sums tokens and its exact cost is computed once, from the sums.
-    resolved: dict[tuple[str, datetime.date], tuple | None] = {}
-    billable_on: dict[tuple[str, str, datetime.date], bool] = {}
+    workflows = workflows or {}
+    served, issues = _served(usages, workflows)
+    # The hot path of every load (one pass over all usage). A book has few (model, day)
+    # and (customer, day) pairs against many entries: each is resolved once, the first
+    # into a small integer standing for (provider, table model, version, currency,
+    # period), so that a group's key stays short. Rates are fixed within a group, so a
+    # group sums tokens and its exact cost is computed once, from the sums.
+    # day -> ({model: resolution number or None}, {customer: non-billable features})
+    per_day: dict[datetime.date, tuple[dict, dict]] = {}
+    today = models_today = billing_today = None
+    targets: list[tuple] = []  # by resolution number
+    target_ids: dict[tuple, int] = {}
     groups: dict[tuple, list] = {}
-    for item in inputs:
-        usage = item.usage
-        if not (usage.input_tokens or usage.output_tokens):
+    for n, usage in enumerate(usages):
+        # one unpacking of the record instead of an attribute lookup per field
+        (day, customer, model, feature, action, input_tokens, cached, output, events,
+         _, _, _, _, _, until, ref) = usage
+        if not (input_tokens or output):
             continue
-        if not usage.model:
-            issues.append(CostIssue(usage.ref, (
-                f"usage of customer {usage.customer!r} on {usage.date} has tokens but no "
+        if not model:
+            issues.append(CostIssue(ref, (
+                f"usage of customer {customer!r} on {day} has tokens but no "
                 f"model; expected the model id that the cost tables price")))
             continue
-        day = usage.date
-        found = resolved.get((usage.model, day), False)
-        if found is False:
-            found = _resolve(contracts, usage.model, day, grain)
-            resolved[(usage.model, day)] = found
-        if found is None:
+        if day != today:  # usage comes in date order: caches per day, keyed by one string
+            today = day
+            models_today, billing_today = per_day.setdefault(day, ({}, {}))
+        target = models_today.get(model, False)
+        if target is False:
+            found = _resolve(contracts, model, day, grain)
+            target = None
+            if found is not None:
+                provider, name, table, version, label, _ = found
+                same = (provider, name, version.effective, table.currency, label)
+                target = target_ids.get(same)
+                if target is None:
+                    target = target_ids[same] = len(targets)
+                    targets.append(found)
+            models_today[model] = target
+        if target is None:
             tables = ", ".join(sorted(contracts.costs)) or "none"
-            issues.append(CostIssue(usage.ref, (
-                f"no cost for model {usage.model!r} on {day} (customer "
-                f"{usage.customer!r}); expected the model or an alias of it in a cost table "
+            issues.append(CostIssue(ref, (
+                f"no cost for model {model!r} on {day} (customer "
+                f"{customer!r}); expected the model or an alias of it in a cost table "
                 f"in force on that date (contracts/costs/: {tables})")))
             continue
-        provider, model, table, version, label, period_end = found
-        if usage.until is not None and usage.until != day:
+        if until is not None and until != day:
+            _, _, table, version, _, period_end = targets[target]
             problem = _span_problem(usage, table, period_end, version.effective)
             if problem:
-                issues.append(CostIssue(usage.ref, problem))
+                issues.append(CostIssue(ref, problem))
                 continue
-        action = usage.action or (served.get((usage.customer, item.workflow), "")
-                                  if item.workflow else "")
-        bill_key = (usage.customer, usage.feature, day)
-        billable = billable_on.get(bill_key)
-        if billable is None:
-            billable = billable_on[bill_key] = not _non_billable(contracts, usage)
-        key = (usage.customer, label, provider, model, usage.feature, action, billable,
-               version.effective, table.currency)
+        else:
+            until = day
+        if not action and workflows and n in workflows:
+            action = served.get((customer, workflows[n]), "")
+        non_billable = billing_today.get(customer, False)
+        if non_billable is False:
+            non_billable = billing_today[customer] = _non_billable_features(
+                contracts, customer, day)
+        key = (customer, target, feature, action,
+               not (feature and non_billable and feature in non_billable))
         group = groups.get(key)
-        ref = (day, usage.ref)
         if group is None:
-            groups[key] = [usage.input_tokens, usage.cached_input_tokens, usage.output_tokens,
-                           usage.events, 1, day, usage.last_day, ref, ref,
-                           version.models[model], table.per]
+            groups[key] = [input_tokens, cached, output, events, 1, day, until, day, ref,
+                           day, ref]
             continue
-        group[0] += usage.input_tokens
-        group[1] += usage.cached_input_tokens
-        group[2] += usage.output_tokens
-        group[3] += usage.events
+        group[0] += input_tokens
+        group[1] += cached
+        group[2] += output
+        group[3] += events
         group[4] += 1
         if day < group[5]:
             group[5] = day
-        if usage.last_day > group[6]:
-            group[6] = usage.last_day
-        if ref < group[7]:
-            group[7] = ref
-        if ref > group[8]:
-            group[8] = ref
+        if until > group[6]:
+            group[6] = until
+        # first and last entry by (day, ref), without building a tuple per entry
+        if day < group[7] or (day == group[7] and ref < group[8]):
+            group[7], group[8] = day, ref
+        if day > group[9] or (day == group[9] and ref > group[10]):
+            group[9], group[10] = day, ref
+    rows = []
+    for (customer, target, feature, action, billable), g in groups.items():
+        provider, model, table, version, label, _ = targets[target]
+        rows.append(((customer, label, provider, model, feature, action, not billable,
+                      version.effective, table.currency), g, version.models[model], table.per))
+    rows.sort(key=lambda row: row[0])
+    # Round cumulatively per customer, period and provider (see the module doc).
     lines = []
-    for k, g in sorted(groups.items(), key=lambda kv: _sort_key(kv[0])):
-        rates, per = g[9], g[10]
-        exact = (Fraction(g[0] - g[1]) * Fraction(rates.input)
-                 + Fraction(g[1]) * Fraction(rates.cached_input)
-                 + Fraction(g[2]) * Fraction(rates.output)) / per
+    exact_so_far: dict[tuple[str, str, str], Fraction] = defaultdict(Fraction)
+    streams: dict[tuple[str, str, str], Cumulative] = defaultdict(Cumulative)
+    for key, g, rates, per in rows:
+        customer, label, provider, model, feature, action, not_billable, effective, currency \
+            = key
+        exact = _exact_cost(rates, per, g[0] - g[1], g[1], g[2])
+        stream = (customer, label, provider)
+        exact_so_far[stream] += exact
         lines.append(CostLine(
-            customer=k[0], period=k[1], provider=k[2], model=k[3], feature=k[4],
-            action=k[5], billable=k[6], version=k[7], currency=k[8], input_tokens=g[0],
-            cached_input_tokens=g[1], output_tokens=g[2], events=g[3], usage_entries=g[4],
-            first_day=g[5], last_day=g[6], exact=exact, first_ref=g[7][1],
-            last_ref=g[8][1]))
-    return _round_cumulative(lines), issues
+            customer=customer, period=label, provider=provider, model=model, feature=feature,
+            action=action, billable=not not_billable, version=effective, currency=currency,
+            input_tokens=g[0], cached_input_tokens=g[1], output_tokens=g[2], events=g[3],
+            usage_entries=g[4], first_day=g[5], last_day=g[6], exact=exact,
+            first_ref=g[8], last_ref=g[10],
+            amount=streams[stream].post_to(exact_so_far[stream])))
+    return lines, issues
 
 
 def _resolve(contracts: ContractSet, model: str, day: datetime.date, grain: str
@@ -267,15 +323,12 @@ def _resolve(contracts: ContractSet, model: str, day: datetime.date, grain: str
     return provider, name, table, table.version_on(day), label, period_end
 
 
-def _sort_key(key: tuple) -> tuple:
-    customer, period, provider, model, feature, action, billable, version, currency = key
-    return (customer, period, provider, model, feature, action, not billable, version, currency)
-
-
-def _non_billable(contracts: ContractSet, usage: Usage) -> bool:
-    customer = contracts.customers.get(usage.customer)
-    contract = customer.contract_on(usage.date) if customer else None
-    return bool(contract and usage.feature and usage.feature in contract.non_billable_features)
+def _non_billable_features(contracts: ContractSet, customer_id: str, day: datetime.date
+                           ) -> frozenset[str] | None:
+    """The features the contract of ``customer_id`` in force on ``day`` does not bill."""
+    customer = contracts.customers.get(customer_id)
+    contract = customer.contract_on(day) if customer else None
+    return contract.non_billable_features if contract else None
 
 
 def _span_problem(usage: Usage, table: PriceBook, period_end: datetime.date,
@@ -292,17 +345,6 @@ def _span_problem(usage: Usage, table: PriceBook, period_end: datetime.date,
         return (f"usage of customer {usage.customer!r} covers {usage.date} to {last}, across "
                 f"cost table {table.id!r} version {later[0]}; expected it split on that date")
     return None
-
-
-def _round_cumulative(lines: list[CostLine]) -> list[CostLine]:
-    out = []
-    exact: dict[tuple[str, str, str], Fraction] = defaultdict(Fraction)
-    streams: dict[tuple[str, str, str], Cumulative] = defaultdict(Cumulative)
-    for line in lines:
-        key = (line.customer, line.period, line.provider)
-        exact[key] += line.exact
-        out.append(replace(line, amount=streams[key].post_to(exact[key])))
-    return out
 
 
 def attributed_by_provider(lines: Iterable[CostLine]) -> dict[tuple[str, str], Decimal]:
