@@ -47,6 +47,8 @@ from .rules.records import Purchase, Usage
 USAGE = "usage"
 COUNT_FIELDS = ("input_tokens", "cached_input_tokens", "output_tokens", "events",
                 "completed", "partial", "failed", "unbilled_events")
+OUTCOME_FIELDS = COUNT_FIELDS[4:]
+_new_usage = tuple.__new__  # Usage's fields in order, without its keyword-handling __new__
 
 
 def _ref(meta: data.Meta) -> str:
@@ -91,26 +93,44 @@ def _usage_from_entry(entry: data.Custom) -> Usage:
     feature = (values[2].value or "") if size > 2 else ""
     action = (values[3].value or "") if size > 3 else ""
     get = entry.meta.get
-    counts = []
-    for name in COUNT_FIELDS:  # the order of the Usage fields
-        raw = get(name)
-        if raw is None:
-            counts.append(0)
-            continue
-        if raw.__class__ is Decimal:
-            numerator, denominator = raw.as_integer_ratio()
-            if denominator == 1 and numerator >= 0:
-                counts.append(numerator)
-                continue
-        counts.append(_count(raw, name))
-    if counts[1] > counts[0]:
+    # Unrolled for the four counts every entry has; the hot path of every load.
+    raw = get("input_tokens")
+    input_tokens = 0
+    if raw is not None:
+        input_tokens, one = raw.as_integer_ratio() if raw.__class__ is Decimal else (-1, 0)
+        if one != 1 or input_tokens < 0:
+            input_tokens = _count(raw, "input_tokens")
+    raw = get("cached_input_tokens")
+    cached = 0
+    if raw is not None:
+        cached, one = raw.as_integer_ratio() if raw.__class__ is Decimal else (-1, 0)
+        if one != 1 or cached < 0:
+            cached = _count(raw, "cached_input_tokens")
+    raw = get("output_tokens")
+    output = 0
+    if raw is not None:
+        output, one = raw.as_integer_ratio() if raw.__class__ is Decimal else (-1, 0)
+        if one != 1 or output < 0:
+            output = _count(raw, "output_tokens")
+    raw = get("events")
+    events = 0
+    if raw is not None:
+        events, one = raw.as_integer_ratio() if raw.__class__ is Decimal else (-1, 0)
+        if one != 1 or events < 0:
+            events = _count(raw, "events")
+    if cached > input_tokens:
         raise ValueError("cached_input_tokens: expected at most input_tokens")
+    outcomes = [0, 0, 0, 0]  # completed, partial, failed, unbilled_events: often absent
+    for i, name in enumerate(OUTCOME_FIELDS):
+        raw = get(name)
+        if raw is not None:
+            outcomes[i] = _count(raw, name)
     until = get("until")
     user = get("user")
-    return Usage(entry.date, customer, model, feature, action, *counts,
-                 str(user) if user else "",
-                 until if isinstance(until, datetime.date) else None,
-                 f"{get('filename', '?')}:{get('lineno', 0)}")
+    return _new_usage(Usage, (entry.date, customer, model, feature, action, input_tokens,
+                              cached, output, events, *outcomes, str(user) if user else "",
+                              until if isinstance(until, datetime.date) else None,
+                              f"{get('filename', '?')}:{get('lineno', 0)}"))
 
 
 def usage_records(entries: Iterable[data.Directive]) -> tuple[list[Usage], list[tuple]]:

@@ -163,20 +163,32 @@ def _revenue(entries: data.Directives, options_map: dict[str, Any],
         errors.append(common.PluginError(entry.meta, f"malformed purchase: {message}", entry))
 
     by_contract: dict[str, list[Usage]] = defaultdict(list)
+    # Usage comes in date order: the contract in force is looked up once per customer and
+    # day, in a cache per day keyed by the customer alone.
+    per_day: dict[datetime.date, dict[str, list[Usage] | str]] = {}
+    today = lists = None
     for usage in usages:
-        customer = book.customers.get(usage.customer)
-        if customer is None:
+        day = usage.date
+        if day != today:
+            today = day
+            lists = per_day.setdefault(day, {})
+        into = lists.get(usage.customer)
+        if into is None:
+            customer = book.customers.get(usage.customer)
+            contract = customer.contract_on(day) if customer is not None else None
+            into = lists[usage.customer] = (
+                by_contract[contract.id] if contract is not None
+                else "unknown" if customer is None else "outside")
+        if into.__class__ is list:
+            into.append(usage)
+        elif into == "unknown":
             errors.append(common.PluginError(
                 source_meta(usage.ref), f"usage of unknown customer {usage.customer!r} on "
-                                        f"{usage.date} (no contract file names it)", None))
-            continue
-        contract = customer.contract_on(usage.date)
-        if contract is None:
+                                        f"{day} (no contract file names it)", None))
+        else:
             errors.append(common.PluginError(
                 source_meta(usage.ref), f"usage of customer {usage.customer!r} on "
-                                        f"{usage.date}: no contract in force", None))
-            continue
-        by_contract[contract.id].append(usage)
+                                        f"{day}: no contract in force", None))
     bought: dict[str, list[Purchase]] = defaultdict(list)
     for purchase in purchases:
         customer = book.customers.get(purchase.customer)

@@ -389,6 +389,8 @@ class ContractEngine:
 
     def top_up_below(self, day: datetime.date) -> None:
         below = self.top_up_threshold
+        if self.lots.covers(below):  # the lot drawn last has that much left on its own
+            return
         for _ in range(MAX_TOP_UPS):
             balance = self.lots.balance(day)
             if balance >= below or not self.can_top_up(day):
@@ -401,17 +403,20 @@ class ContractEngine:
                    priced: list[Priced], tokens: Decimal | Fraction,
                    actions: Decimal | Fraction) -> None:
         """Draw the credits of ``priced`` (worth ``tokens`` + ``actions``) for ``user``."""
-        if not actions:  # the common case, with two Fraction operations fewer
+        if not actions:  # the common case: tokens / credit value, one Fraction made
             if not tokens:
                 return
-            tokens = value = Fraction(tokens)
+            numerator, denominator = tokens.as_integer_ratio()
+            credit_value = self.credit_value
+            need = Fraction(numerator * credit_value.denominator,
+                            denominator * credit_value.numerator)
             actions = ZERO
         else:
             tokens, actions = Fraction(tokens), Fraction(actions)
             value = tokens + actions
             if not value:
                 return
-        need = value / self.credit_value
+            need = value / self.credit_value
         share = actions / value if actions else ZERO
         room = self.limits.room(user, day)
         drawable = need if room is None else min(need, room)
@@ -419,7 +424,7 @@ class ContractEngine:
         overage = self.contract.overage
         prepaid = self.contract.billing == "prepaid"
         guard = 0
-        while (left > 0 and prepaid and overage.policy == "top_up" and guard < MAX_TOP_UPS
+        while (left and prepaid and overage.policy == "top_up" and guard < MAX_TOP_UPS
                and self.can_top_up(day)):
             self.top_up(day, ZERO)
             more, left = self.lots.draw(day, left, left * share if actions else ZERO)
@@ -442,7 +447,7 @@ class ContractEngine:
         multiplier = Fraction(overage.multiplier) if prepaid else Fraction(1)
         part = uncovered / need
         seg.overage_credits += uncovered
-        self.arrears.add(day, tokens * part * multiplier, actions * part * multiplier)
+        self.arrears.add(day, Fraction(tokens) * part * multiplier, actions * part * multiplier)
 
     def blocked(self, priced: list[Priced], uncovered: Fraction) -> int:
         """Events blocked by a hard stop: the day's last events, ``uncovered`` credits' worth."""
@@ -590,27 +595,35 @@ class ContractEngine:
     # --- the walk ------------------------------------------------------------------------
 
     def next_day(self, day: datetime.date, event_days: list[datetime.date]) -> datetime.date | None:
+        """The next day after ``day`` on which something happens to the contract (asked for
+        every such day: the earliest candidate is kept as it comes, with no list built)."""
         after = day + ONE_DAY
-        candidates = []
-        i = bisect.bisect_left(event_days, after)
-        if i < len(event_days):
-            candidates.append(event_days[i])
-        expiry = self.lots.next_expiry(after)
-        if expiry is not None:
-            candidates.append(expiry)
-        if self.segment is not None:
-            candidates.append(max(self.segment.end, after))
-        if self.contract.allowance is not None:
-            period = self.contract.allowance.period
-            candidates += [next_period_start(day, period), self.period_last_day(after, period)]
-        if self.commit is not None:
-            candidates.append(self.period_last_day(after, self.commit.terms.period))
         last = min(self.as_of, self.contract.end) if self.contract.end else self.as_of
-        candidates = [c for c in candidates if after <= c <= last]
-        # Lots bought under the contract may expire after it ends.
-        if expiry is not None and expiry <= self.as_of:
-            candidates.append(expiry)
-        return min(candidates) if candidates else None
+        best = None
+        i = bisect.bisect_left(event_days, after)
+        if i < len(event_days) and event_days[i] <= last:
+            best = event_days[i]
+        if self.lots.lots:
+            # Lots bought under the contract may expire after it ends (up to as_of).
+            expiry = self.lots.next_expiry(after)
+            if expiry is not None and expiry <= self.as_of and (best is None or expiry < best):
+                best = expiry
+        seg = self.segment
+        if seg is not None:
+            end = seg.end if seg.end > after else after
+            if end <= last and (best is None or end < best):
+                best = end
+        allowance = self.contract.allowance
+        if allowance is not None:
+            for boundary in (next_period_start(day, allowance.period),
+                             self.period_last_day(after, allowance.period)):
+                if after <= boundary <= last and (best is None or boundary < best):
+                    best = boundary
+        if self.commit is not None:
+            boundary = self.period_last_day(after, self.commit.terms.period)
+            if after <= boundary <= last and (best is None or boundary < best):
+                best = boundary
+        return best
 
     def run_all(self, usages: list[Usage], purchases: list[Purchase]) -> ContractRun:
         contract = self.contract
@@ -641,6 +654,7 @@ class ContractEngine:
         first = min(event_days[:1] + starts, default=None)
         day = first
         allowance_next = contract.start if contract.allowance else None
+        periods = contract.allowance is not None or self.commit is not None
         last = min(self.as_of, contract.end) if contract.end else self.as_of
         while day is not None and day <= self.as_of:
             if allowance_next is not None and allowance_next <= min(day, last):
@@ -655,9 +669,13 @@ class ContractEngine:
                 self.purchase(purchase)
             if day in by_day:
                 self.use(day, sorted(by_day[day], key=usage_order))
-            self.flush(day)
-            self.expire(day)
-            self.close_periods(day)
+            # (the guards skip calls that would do nothing: this loop runs every day)
+            if self.segment is None or self.segment.end <= day:
+                self.flush(day)
+            if self.lots.lots:
+                self.expire(day)
+            if periods:
+                self.close_periods(day)
             day = self.next_day(day, event_days)
         for day in sorted(d for d in event_days if d > last):
             for usage in by_day.get(day, ()):

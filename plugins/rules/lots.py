@@ -128,6 +128,8 @@ class LotBook:
         self.lots: list[Lot] = []
         self.by_id: dict[str, Lot] = {}
         self._key = sort_key(draw_order)
+        # (lot, credits, used, forfeited, left) after the last draw if one lot covered it
+        self.last: tuple | None = None
 
     def add(self, lot: Lot) -> Lot:
         if lot.id in self.by_id:
@@ -174,14 +176,18 @@ class LotBook:
         of the engine: each lot's remaining credits are computed once.)
         """
         lots = self.lots
+        self.last = None
         if lots and credits and not actions:  # the common case: the first lot covers it
             lot = lots[0]
             if (not lot.closed and lot.purchased <= day
                     and (lot.expires is None or day <= lot.expires)):
-                remaining = lot.credits - lot.used - lot.forfeited
+                remaining = lot.credits - lot.used
+                if lot.forfeited:
+                    remaining -= lot.forfeited
                 if credits < remaining:
                     lot.used += credits
-                    return [(lot, credits)], ZERO
+                    self.last = (lot, lot.credits, lot.used, lot.forfeited, remaining - credits)
+                    return [(lot, credits)], 0
         draws = []
         left = credits
         share = actions / credits if actions else None
@@ -205,6 +211,17 @@ class LotBook:
         if used_up:
             self.retire()
         return draws, left
+
+    def covers(self, credits: Fraction) -> bool:
+        """Whether the lot of the last draw (if it was the whole draw, from one lot, still
+        open and unchanged since) has at least ``credits`` left: the balance then has too,
+        without summing every lot. A cheap answer for the engine's daily top-up check."""
+        last = self.last
+        if last is None:
+            return False
+        lot, total, used, forfeited, left = last
+        return (lot.credits is total and lot.used is used and lot.forfeited is forfeited
+                and not lot.closed and left >= credits)
 
     def expiring(self, day: datetime.date) -> list[Lot]:
         return [lot for lot in self.lots if not lot.closed and lot.expires == day]
