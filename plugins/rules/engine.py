@@ -333,8 +333,12 @@ class ContractEngine:
     # --- usage ---------------------------------------------------------------------------
 
     def open_segment(self, day: datetime.date) -> _Segment:
-        if self.segment is not None:
-            return self.segment
+        if self.segment is None:
+            self.segment = _Segment(day, self.segment_end(day))
+        return self.segment
+
+    def segment_end(self, day: datetime.date) -> datetime.date:
+        """The last day of a posting segment that would open on ``day``."""
         end = day if self.posting == "day" else period_end(day, "month")
         end = min(end, self.as_of)
         if self.contract.end is not None:
@@ -345,8 +349,7 @@ class ContractEngine:
         i = bisect.bisect_right(self.versions, day)
         if i < len(self.versions):
             end = min(end, self.versions[i] - ONE_DAY)
-        self.segment = _Segment(day, end)
-        return self.segment
+        return end
 
     def use(self, day: datetime.date, usages: list[Usage]) -> None:
         # Values per usage entry are only needed to count the events a hard stop blocks
@@ -355,7 +358,7 @@ class ContractEngine:
                                      or self.contract.overage.policy == "hard_stop")
         priced, tokens, actions, version, errors = self.pricer.price_day(day, usages, each)
         for exc in errors:
-            self.error(day, exc.message, exc.usage.ref)
+            self.error(exc.usage.date, exc.message, exc.usage.ref)
         if not priced:
             return
         seg = self.open_segment(day)
@@ -655,6 +658,11 @@ class ContractEngine:
         day = first
         allowance_next = contract.start if contract.allowance else None
         periods = contract.allowance is not None or self.commit is not None
+        # Plain arrears (no lots, allowance, purchases or changes): between posting
+        # segments' ends and commitment periods' ends (which are segment ends too) only
+        # usage happens, so a segment's usage days can be taken at once.
+        batch = (contract.billing == "arrears" and contract.allowance is None and not buys
+                 and not changes)
         last = min(self.as_of, contract.end) if contract.end else self.as_of
         while day is not None and day <= self.as_of:
             if allowance_next is not None and allowance_next <= min(day, last):
@@ -668,7 +676,17 @@ class ContractEngine:
             for purchase in buys.get(day, ()):
                 self.purchase(purchase)
             if day in by_day:
-                self.use(day, sorted(by_day[day], key=usage_order))
+                if batch and self.segment is None:
+                    # Nothing but usage happens to this contract until the segment ends:
+                    # its usage days are priced and posted as one (the same exact sums).
+                    end = self.segment_end(day)
+                    i = bisect.bisect_left(event_days, day)
+                    j = bisect.bisect_right(event_days, end, lo=i)
+                    self.use(day, [usage for d in event_days[i:j]
+                                   for usage in sorted(by_day[d], key=usage_order)])
+                    day = event_days[j - 1]
+                else:
+                    self.use(day, sorted(by_day[day], key=usage_order))
             # (the guards skip calls that would do nothing: this loop runs every day)
             if self.segment is None or self.segment.end <= day:
                 self.flush(day)

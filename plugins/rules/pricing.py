@@ -116,7 +116,8 @@ class Pricer:
     def price_day(self, day: datetime.date, usages: Iterable[Usage], each: bool = False
                   ) -> DayPrice:
         """Price the usage aggregates of one day (see ``DayPrice``); those that cannot be
-        priced are left out and come back as errors, in order.
+        priced are left out and come back as errors, in order. (Or of several days that
+        the price-book version in force on ``day`` covers: the engine's posting segments.)
 
         The engine's hot path (a book prices every usage entry at every load): the day's
         version and rates are found once, and unless ``each`` value is asked for, token
@@ -136,11 +137,12 @@ class Pricer:
         token_total: Decimal | Fraction = ZERO
         action_total: Decimal | Fraction = ZERO
         for usage in usages:
-            if usage.until is not None and usage.until != day:
+            if usage.until is not None and usage.until != usage.date:
                 later = self._version(usage.until)
                 if (later.effective if later else None) != effective:
                     errors.append(PricingError(usage, (
-                        f"usage of customer {usage.customer!r} from {day} to {usage.until} "
+                        f"usage of customer {usage.customer!r} from {usage.date} to "
+                        f"{usage.until} "
                         f"spans a change of price book {self.book.id!r} (expected the entry "
                         f"split at {later.effective if later else '?'})")))
                     continue
@@ -154,7 +156,7 @@ class Pricer:
                 if rates is None:
                     errors.append(PricingError(usage, (
                         f"no rate for model {model!r} of customer {usage.customer!r} "
-                        f"on {day} (price book {self.book.id!r}, contract {contract.id!r}); "
+                        f"on {usage.date} (price book {self.book.id!r}, contract {contract.id!r}); "
                         f"a missing price is never zero")))
                     continue
                 if billable:
@@ -174,15 +176,16 @@ class Pricer:
                             total[2] += usage.output_tokens
             elif usage.input_tokens or usage.output_tokens:
                 errors.append(PricingError(usage, (
-                    f"usage of customer {usage.customer!r} on {day} has tokens but no "
-                    f"model")))
+                    f"usage of customer {usage.customer!r} on {usage.date} has tokens but "
+                    f"no model")))
                 continue
             actions: Decimal | Fraction = ZERO
             if usage.action:
                 price = contract.actions.get(usage.action)
                 if price is None:
                     errors.append(PricingError(usage, (
-                        f"action {usage.action!r} of customer {usage.customer!r} on {day} "
+                        f"action {usage.action!r} of customer {usage.customer!r} on "
+                        f"{usage.date} "
                         f"is not priced by contract {contract.id!r} (expected it under "
                         f"'actions')")))
                     continue
