@@ -105,8 +105,9 @@ def period_of(day: datetime.date) -> str:
 def closed_periods(entries: data.Directives) -> dict[str, data.Custom]:
     """The book's ``close`` directives by period (``YYYY-MM``)."""
     out = {}
-    for entry in entries:
-        if is_close(entry) and entry.values:
+    custom = data.Custom
+    for entry in entries:  # at every load: a class check, not isinstance, per entry
+        if entry.__class__ is custom and entry.type == CLOSE and entry.values:
             out[str(entry.values[0].value)] = entry
     return out
 

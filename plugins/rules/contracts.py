@@ -101,6 +101,17 @@ def _timestamp(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> datetime.date:
 _Loader.add_constructor("tag:yaml.org,2002:float", _decimal)
 _Loader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp)
 
+# The same loader on libyaml when PyYAML has it: the contracts are read at every load, and
+# it parses several times faster. A file it rejects is read again with ``_Loader``, so
+# that error messages do not depend on which parser is installed.
+_FastLoader: type | None = None
+if getattr(yaml, "__with_libyaml__", False):
+    class _FastLoader(yaml.CSafeLoader):  # type: ignore[no-redef]
+        """``_Loader`` on libyaml."""
+
+    _FastLoader.add_constructor("tag:yaml.org,2002:float", _decimal)
+    _FastLoader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp)
+
 
 def _walk_lines(node: yaml.Node, path: tuple, lines: dict, dupes: list) -> None:
     lines[path] = node.start_mark.line + 1
@@ -119,6 +130,21 @@ def _walk_lines(node: yaml.Node, path: tuple, lines: dict, dupes: list) -> None:
             _walk_lines(item, path + (index,), lines, dupes)
 
 
+def _parse(loader_class: type, text: str) -> tuple[Any, dict, list] | None:
+    """(data, {path tuple: line}, duplicate keys) of one YAML document, None if empty."""
+    loader = loader_class(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        lines: dict = {}
+        dupes: list = []
+        _walk_lines(node, (), lines, dupes)
+        return loader.construct_document(node), lines, dupes
+    finally:
+        loader.dispose()
+
+
 def read_yaml(path: Path, name: str | None = None) -> tuple[Any, dict, list[ContractError]]:
     """Parse one YAML file into (data, {path tuple: line}, errors)."""
     name = name or str(path)
@@ -126,28 +152,31 @@ def read_yaml(path: Path, name: str | None = None) -> tuple[Any, dict, list[Cont
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         return None, {}, [ContractError(name, None, "", f"cannot read file: {exc}")]
-    loader = _Loader(text)
-    try:
-        node = loader.get_single_node()
-        if node is None:
+    parsed = None
+    if _FastLoader is not None:
+        try:
+            parsed = _parse(_FastLoader, text)
+        except (yaml.YAMLError, ValueError):
+            parsed = None  # read again with the pure loader, for its message
+    if parsed is None:
+        try:
+            parsed = _parse(_Loader, text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+            line = mark.line + 1 if mark else None
+            problem = getattr(exc, "problem", None) or str(exc)
+            context = getattr(exc, "context", None)
+            context_mark = getattr(exc, "context_mark", None)
+            if context and context_mark is not None and context_mark is not mark:
+                problem = f"{problem} ({context} started on line {context_mark.line + 1})"
+            what = ("invalid value" if isinstance(exc, yaml.constructor.ConstructorError)
+                    else "invalid YAML")
+            return None, {}, [ContractError(name, line, "", f"{what}: {problem}")]
+        except ValueError as exc:  # e.g. a date such as 2026-02-30
+            return None, {}, [ContractError(name, None, "", f"invalid value: {exc}")]
+        if parsed is None:
             return None, {}, [ContractError(name, 1, "", "file is empty")]
-        lines: dict = {}
-        dupes: list = []
-        _walk_lines(node, (), lines, dupes)
-        data = loader.construct_document(node)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        line = mark.line + 1 if mark else None
-        problem = getattr(exc, "problem", None) or str(exc)
-        context, context_mark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
-        if context and context_mark is not None and context_mark is not mark:
-            problem = f"{problem} ({context} started on line {context_mark.line + 1})"
-        what = "invalid value" if isinstance(exc, yaml.constructor.ConstructorError) else "invalid YAML"
-        return None, {}, [ContractError(name, line, "", f"{what}: {problem}")]
-    except ValueError as exc:  # e.g. a date such as 2026-02-30
-        return None, {}, [ContractError(name, None, "", f"invalid value: {exc}")]
-    finally:
-        loader.dispose()
+    data, lines, dupes = parsed
     errors = [
         ContractError(name, line, _field(p), f"duplicate key {p[-1]!r}") for p, line in dupes
     ]
