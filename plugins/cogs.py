@@ -70,7 +70,7 @@ from typing import Any, NamedTuple
 from beancount.core import data
 
 from . import common, ledger
-from .ledger import posting, transaction, usage_from_entry
+from .ledger import posting, transaction
 from .provider_bills import bill_lines
 from .rules import accounts
 from .rules.bills import Settlement, collect, settle
@@ -127,26 +127,18 @@ def _cogs(entries: data.Directives, options_map: dict[str, Any],
 
     # A malformed usage entry is reported once: by the revenue plugin when the book runs it.
     quiet = any(name == REVENUE_PLUGIN for name, _ in options_map.get("plugin", ()))
-    usages: list = []
+    found, usages, bad = ledger.usage_table(entries)
+    if not quiet:
+        errors += [CogsError(entry.meta, f"usage entry not costed: {message}", entry)
+                   for entry, message in bad]
     workflows: dict[int, str] = {}
-    custom = data.Custom
-    for entry in entries:
-        if entry.__class__ is custom and entry.type == "usage":
-            try:
-                usage = usage_from_entry(entry)
-            except ValueError as exc:
-                if not quiet:
-                    errors.append(CogsError(entry.meta, f"usage entry not costed: {exc}",
-                                            entry))
-                continue
-            workflow = entry.meta.get("workflow")
-            if workflow and workflow.__class__ is str:
-                workflows[len(usages)] = workflow
-            usages.append(usage)
+    for n, entry in enumerate(found):
+        workflow = entry.meta.get("workflow")
+        if workflow and workflow.__class__ is str:
+            workflows[n] = workflow
     lines, issues = attribute_usages(usages, book, grain, workflows)
     if issues:  # rare: find the entries they name
-        by_ref = {usage_from_entry(e).ref: e for e in entries
-                  if e.__class__ is custom and e.type == "usage" and ledger.PARSED in e.meta}
+        by_ref = {fields[-1]: entry for entry, fields in zip(found, usages, strict=True)}
         for issue in issues:
             entry = by_ref.get(issue.ref)
             errors.append(CogsError(entry.meta if entry else here, issue.message, entry))

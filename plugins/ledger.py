@@ -34,6 +34,7 @@ An action aggregate has the action as fourth value and its outcomes in metadata
 from __future__ import annotations
 
 import datetime
+import gc
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 
@@ -57,7 +58,13 @@ def _ref(meta: data.Meta) -> str:
 
 # The parsed record is kept in the entry's metadata (a hidden ``__`` key, never printed),
 # so that the several plugins of one load (revenue, cogs, reports) parse each usage entry
-# once: at a few hundred thousand entries, parsing is a visible share of a load.
+# once: at a few hundred thousand entries, parsing is a visible share of a load. It is
+# kept as a plain tuple of the Usage fields, not as a Usage. Beancount's metadata dicts
+# hold only numbers and strings, so the cyclic garbage collector does not track them;
+# storing a tracked object (a NamedTuple, a young tuple) in a few hundred thousand of
+# them makes them all tracked, and they set off a full collection of the whole book
+# later in the load (seconds). A plain tuple of numbers, strings and dates can be
+# untracked first (``usage_table``).
 PARSED = "__tokenbooks_usage__"
 
 
@@ -73,16 +80,49 @@ def _count(raw: object, name: str) -> int:
 
 def usage_from_entry(entry: data.Custom) -> Usage:
     """The Usage record of one ``custom "usage"`` entry (raises ValueError if malformed)."""
-    meta = entry.meta
-    parsed = meta.get(PARSED)
-    if parsed is not None:
-        return parsed
-    usage = _usage_from_entry(entry)
-    meta[PARSED] = usage
-    return usage
+    return _new_usage(Usage, usage_fields(entry))
 
 
-def _usage_from_entry(entry: data.Custom) -> Usage:
+def usage_fields(entry: data.Custom) -> tuple:
+    """The fields of ``usage_from_entry(entry)`` as a plain tuple, in the order of Usage."""
+    parsed = entry.meta.get(PARSED)
+    if parsed is None:
+        parsed = entry.meta[PARSED] = _usage_fields(entry)
+    return parsed
+
+
+def usage_table(entries: Iterable[data.Directive]
+                ) -> tuple[list[data.Custom], list[tuple], list[tuple]]:
+    """The usage entries of a book, the fields of each (as ``usage_fields``), and
+    (entry, message) for the malformed ones: the one pass of a load's first plugin over
+    every usage entry, the later ones read the fields it kept."""
+    found, fields, bad = [], [], []
+    fresh_metas, fresh = [], []
+    custom = data.Custom
+    for entry in entries:
+        if entry.__class__ is custom and entry.type == USAGE:
+            parsed = entry.meta.get(PARSED)
+            if parsed is None:
+                try:
+                    parsed = _usage_fields(entry)
+                except ValueError as exc:
+                    bad.append((entry, str(exc)))
+                    continue
+                fresh_metas.append(entry.meta)
+                fresh.append(parsed)
+            found.append(entry)
+            fields.append(parsed)
+    if fresh:
+        # A young tuple of numbers, strings and dates is untracked by the next collection
+        # of the youngest generation (cheap: it holds little else). Kept after that, it
+        # leaves the entries' metadata dicts untracked too (see PARSED).
+        gc.collect(0)
+        for meta, parsed in zip(fresh_metas, fresh, strict=True):
+            meta[PARSED] = parsed
+    return found, fields, bad
+
+
+def _usage_fields(entry: data.Custom) -> tuple:
     # The hot path of every load: positional access, one integer check per count.
     values = entry.values
     size = len(values)
@@ -127,22 +167,16 @@ def _usage_from_entry(entry: data.Custom) -> Usage:
             outcomes[i] = _count(raw, name)
     until = get("until")
     user = get("user")
-    return _new_usage(Usage, (entry.date, customer, model, feature, action, input_tokens,
-                              cached, output, events, *outcomes, str(user) if user else "",
-                              until if isinstance(until, datetime.date) else None,
-                              f"{get('filename', '?')}:{get('lineno', 0)}"))
+    return (entry.date, customer, model, feature, action, input_tokens, cached, output,
+            events, *outcomes, str(user) if user else "",
+            until if isinstance(until, datetime.date) else None,
+            f"{get('filename', '?')}:{get('lineno', 0)}")
 
 
 def usage_records(entries: Iterable[data.Directive]) -> tuple[list[Usage], list[tuple]]:
     """All usage records of a book, and (entry, message) for entries that are malformed."""
-    records, bad = [], []
-    for entry in entries:
-        if isinstance(entry, data.Custom) and entry.type == USAGE:
-            try:
-                records.append(usage_from_entry(entry))
-            except ValueError as exc:
-                bad.append((entry, str(exc)))
-    return records, bad
+    _, fields, bad = usage_table(entries)
+    return [_new_usage(Usage, parsed) for parsed in fields], bad
 
 
 def _value(value: object) -> grammar.ValueType:

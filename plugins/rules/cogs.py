@@ -172,7 +172,7 @@ def _served(usages: Sequence[Usage], workflows: Mapping[int, str]
     refs: dict[tuple[str, str], str] = {}
     issues = []
     for n, workflow in sorted(workflows.items()):
-        usage = usages[n]
+        usage = Usage._make(usages[n])
         if not workflow or not usage.action:
             continue
         key = (usage.customer, workflow)
@@ -201,8 +201,9 @@ def attribute(inputs: Iterable[CostInput], contracts: ContractSet, grain: str = 
 def attribute_usages(usages: Sequence[Usage], contracts: ContractSet, grain: str = "month",
                      workflows: Mapping[int, str] | None = None
                      ) -> tuple[list[CostLine], list[CostIssue]]:
-    """``attribute`` over plain usage records; ``workflows`` maps the position of a record
-    in ``usages`` to its workflow, for the records that have one."""
+    """``attribute`` over usage records (Usage, or plain tuples of its fields);
+    ``workflows`` maps the position of a record in ``usages`` to its workflow, for the
+    records that have one."""
     if grain not in PERIODS:
         raise ValueError(f"period: expected one of {', '.join(PERIODS)}, got {grain!r}")
     workflows = workflows or {}
@@ -253,7 +254,8 @@ def attribute_usages(usages: Sequence[Usage], contracts: ContractSet, grain: str
             continue
         if until is not None and until != day:
             _, _, table, version, _, period_end = targets[target]
-            problem = _span_problem(usage, table, period_end, version.effective)
+            problem = _span_problem(Usage._make(usage), table, period_end,
+                                    version.effective)
             if problem:
                 issues.append(CostIssue(ref, problem))
                 continue
