@@ -233,8 +233,9 @@ def purchase_from_entry(entry: data.Transaction) -> Purchase:
 
 def purchase_records(entries: Iterable[data.Directive]) -> tuple[list[Purchase], list[tuple]]:
     records, bad = [], []
-    for entry in entries:
-        if is_purchase(entry):
+    transaction = data.Transaction
+    for entry in entries:  # every load: a class check first, not a call per entry
+        if entry.__class__ is transaction and is_purchase(entry):
             try:
                 records.append(purchase_from_entry(entry))
             except (ValueError, KeyError) as exc:
