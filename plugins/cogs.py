@@ -97,20 +97,24 @@ class CogsError(NamedTuple):
 
 
 def cogs(entries: data.Directives, options_map: dict[str, Any],
-         config: str | None = None) -> tuple[data.Directives, list]:
+         config: str | None = None, quiet: bool | None = None
+         ) -> tuple[data.Directives, list]:
+    """The plugin. ``quiet``: leave malformed usage entries to the revenue plugin (by
+    default, when the book has its plugin line)."""
     # As in the revenue plugin: records made here form no reference cycles, and the cyclic
     # collector would only rescan the whole book (seconds on a large one) to find nothing.
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return _cogs(entries, options_map, config)
+        return _cogs(entries, options_map, config, quiet)
     finally:
         if enabled:
             gc.enable()
 
 
 def _cogs(entries: data.Directives, options_map: dict[str, Any],
-          config: str | None = None) -> tuple[data.Directives, list]:
+          config: str | None = None, quiet: bool | None = None
+          ) -> tuple[data.Directives, list]:
     settings, errors = common.parse_config(config, PLUGIN)
     errors = list(errors)
     here = data.new_metadata(f"<{PLUGIN}>", 0)
@@ -126,7 +130,8 @@ def _cogs(entries: data.Directives, options_map: dict[str, Any],
     book, _ = common.load(options_map, settings)  # contract errors: the contracts plugin
 
     # A malformed usage entry is reported once: by the revenue plugin when the book runs it.
-    quiet = any(name == REVENUE_PLUGIN for name, _ in options_map.get("plugin", ()))
+    if quiet is None:
+        quiet = any(name == REVENUE_PLUGIN for name, _ in options_map.get("plugin", ()))
     found, usages, bad = ledger.usage_table(entries)
     if not quiet:
         errors += [CogsError(entry.meta, f"usage entry not costed: {message}", entry)

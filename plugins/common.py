@@ -2,7 +2,7 @@
 
 Plugins find the contracts folder from their config (``{'contracts': 'path'}``,
 relative to the top-level ledger file), else from the ``tokenbooks.plugins.contracts``
-plugin line's config, else ``contracts/`` beside the ledger. Loads are cached on the
+(or ``tokenbooks.plugins.book``) plugin line's config, else ``contracts/`` beside the ledger. Loads are cached on the
 files' names, sizes and modification times, so the several plugins of one load (and
 Fava's reloads) parse the YAML once per change.
 """
@@ -21,6 +21,7 @@ from .rules.contracts import ContractError, load_contracts
 from .rules.model import ContractSet
 
 CONTRACTS_PLUGIN = "tokenbooks.plugins.contracts"
+BOOK_PLUGIN = "tokenbooks.plugins.book"  # all the plugins as one line
 
 
 class PluginError(NamedTuple):
@@ -65,7 +66,7 @@ def contracts_dir(options_map: dict[str, Any], config: dict[str, Any]) -> Path:
     folder = config.get("contracts")
     if folder is None:
         for name, plugin_config in options_map.get("plugin", ()):
-            if name == CONTRACTS_PLUGIN and plugin_config:
+            if name in (CONTRACTS_PLUGIN, BOOK_PLUGIN) and plugin_config:
                 other, errors = parse_config(plugin_config, name)
                 if not errors:
                     folder = other.get("contracts")

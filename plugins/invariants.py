@@ -24,6 +24,7 @@ Config: ``contracts`` as for the other plugins (to know pack expiry terms).
 
 from __future__ import annotations
 
+import datetime
 from collections import defaultdict
 from typing import Any
 
@@ -42,7 +43,9 @@ DRAW_RULES = ("usage", None)
 
 
 def check_invariants(entries: data.Directives, options_map: dict[str, Any],
-                     config: str | None = None) -> tuple[data.Directives, list]:
+                     config: str | None = None, last: datetime.date | None = None
+                     ) -> tuple[data.Directives, list]:
+    """The plugin (``last`` as for ``tokenbooks.plugins.revenue.revenue``)."""
     settings, errors = common.parse_config(config, PLUGIN)
     errors = list(errors)
     if not entries:
@@ -124,7 +127,7 @@ def check_invariants(entries: data.Directives, options_map: dict[str, Any],
             if purchase.kind == "refund" and purchase.refund_of in paid:
                 f = facts(paid[purchase.refund_of], purchase.customer)
                 f.consideration.append((purchase.date, -purchase.amount))
-    as_of = entries[-1].date
+    as_of = last or entries[-1].date
     where = data.new_metadata("<" + PLUGIN + ">", 0)
     for violation in (invariants.check_lots(lots, as_of)
                       + invariants.check_priced(dict(usage_count), dict(priced))):

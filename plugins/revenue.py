@@ -119,21 +119,25 @@ def to_custom(notice: Notice, lineno: int) -> data.Custom:
 
 
 def revenue(entries: data.Directives, options_map: dict[str, Any],
-            config: str | None = None) -> tuple[data.Directives, list]:
+            config: str | None = None, last: datetime.date | None = None
+            ) -> tuple[data.Directives, list]:
+    """The plugin. ``last``: the book's last date when ``entries`` are not sorted (as
+    under ``tokenbooks.plugins.book``); else it is the last entry's."""
     # The plugin makes a record per usage entry and frees them all at the end, creating no
     # reference cycles: the cyclic garbage collector would only rescan the whole book
     # (seconds, at a few hundred thousand entries) to find nothing.
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return _revenue(entries, options_map, config)
+        return _revenue(entries, options_map, config, last)
     finally:
         if enabled:
             gc.enable()
 
 
 def _revenue(entries: data.Directives, options_map: dict[str, Any],
-             config: str | None = None) -> tuple[data.Directives, list]:
+             config: str | None = None, last: datetime.date | None = None
+             ) -> tuple[data.Directives, list]:
     settings, errors = common.parse_config(config, PLUGIN)
     errors = list(errors)
     posting = settings.get("posting", "month")
@@ -146,7 +150,7 @@ def _revenue(entries: data.Directives, options_map: dict[str, Any],
     book, _ = common.load(options_map, settings)  # contract errors: the contracts plugin
     if not entries:
         return entries, errors
-    as_of = entries[-1].date
+    as_of = last or entries[-1].date
     if settings.get("as_of"):
         try:
             as_of = datetime.date.fromisoformat(str(settings["as_of"]))

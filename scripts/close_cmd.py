@@ -42,6 +42,7 @@ from .import_cmd import run_import
 from .tables import Table
 
 LOCK_PLUGIN = "tokenbooks.plugins.lock"
+BOOK_PLUGIN = "tokenbooks.plugins.book"  # contracts, revenue, cogs, invariants, lock
 
 
 class CloseFailed(Exception):
@@ -123,10 +124,10 @@ def run_close(ledger: Path, period: str, source: Path | None = None,
     # 2. check
     entries, options = load(ledger, "check")
     plugins = [name for name, _ in options.get("plugin", ())]
-    if LOCK_PLUGIN not in plugins or plugins[-1] != LOCK_PLUGIN:
+    if not plugins or plugins[-1] not in (LOCK_PLUGIN, BOOK_PLUGIN):
         raise CloseFailed("check", f"{ledger}: expected the line plugin \"{LOCK_PLUGIN}\" "
-                                   f"after every other plugin line (a closed month must be "
-                                   f"locked)")
+                                   f"(or \"{BOOK_PLUGIN}\", which runs it last) after every "
+                                   f"other plugin line (a closed month must be locked)")
     closes = lock.closed_periods(entries)
     already = period in closes
     first = first_period(entries)

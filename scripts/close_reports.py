@@ -98,7 +98,7 @@ class Book:
 
 def _posting(options: dict[str, Any]) -> str:
     for name, config in options.get("plugin", ()):
-        if name == "tokenbooks.plugins.revenue" and config:
+        if name in ("tokenbooks.plugins.revenue", common.BOOK_PLUGIN) and config:
             settings, errors = common.parse_config(config, name)
             if not errors:
                 return str(settings.get("posting", "month"))

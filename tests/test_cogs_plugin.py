@@ -152,7 +152,7 @@ def test_template_book_bean_checks_with_the_cogs_plugin(tmp_path):
     book = tmp_path / "book"
     subprocess.run([sys.executable, "-m", "tokenbooks.scripts.cli", "init", str(book)],
                    check=True, capture_output=True)
-    assert "tokenbooks.plugins.cogs" in (book / "main.beancount").read_text()
+    assert "tokenbooks.plugins.book" in (book / "main.beancount").read_text()  # runs cogs
     result = subprocess.run([sys.executable, "-m", "beancount.scripts.check",
                              str(book / "main.beancount")], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

@@ -31,7 +31,8 @@ def test_init_creates_the_layout_of_a_book(tmp_path):
                  "contracts/customers", "contracts/costs"):
         assert (book / name).exists(), name
     main = (book / "main.beancount").read_text()
-    assert 'plugin "tokenbooks.plugins.contracts" "{\'contracts\': \'contracts\'}"' in main
+    assert ('plugin "tokenbooks.plugins.book" "{\'contracts\': \'contracts\', '
+            '\'posting\': \'month\'}"') in main
     assert 'option "title" "Test Books"' in main
     assert "2026-01-01 open Income:Revenue:Usage" in (book / "accounts.beancount").read_text()
 
