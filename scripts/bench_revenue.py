@@ -14,9 +14,10 @@ is opened in the book itself, so the book also checks without any plugin.
 Then it measures, in one run and alternating (``--rounds``, 3 by default: single runs
 on a shared machine swing by a third), ``bean-check`` (no cache, a fresh process each
 time) of the same book with the plugin lines of a new book
-(``scripts/templates/main.beancount``: contracts, revenue, cogs, invariants, lock) and with
-the plugin lines removed, and prints the best time of each, their ratio (target <= 1.5)
-and the number of entries.
+(``scripts/templates/main.beancount``: ``tokenbooks.plugins.book``, which runs
+contracts, revenue, cogs, invariants and lock), with those five as a line each, with
+contracts, revenue and invariants only, and with the plugin lines removed, and prints
+the best time of each and their ratios (target <= 1.5).
 """
 
 from __future__ import annotations
@@ -46,7 +47,18 @@ REVENUE_PLUGINS = ("contracts", "revenue", "invariants")
 GENERAL = ("Assets:Bank", "Equity:Opening-Balances", *accounts.GENERAL_ACCOUNTS)
 
 
+# The same plugins as the template's one line, one line each (as in ledgers/main.beancount).
+SEPARATE = [
+    "plugin \"tokenbooks.plugins.contracts\" \"{'contracts': 'contracts'}\"",
+    "plugin \"tokenbooks.plugins.revenue\" \"{'contracts': 'contracts', 'posting': 'month'}\"",
+    "plugin \"tokenbooks.plugins.cogs\" \"{'contracts': 'contracts'}\"",
+    "plugin \"tokenbooks.plugins.invariants\" \"{'contracts': 'contracts'}\"",
+    "plugin \"tokenbooks.plugins.lock\"",
+]
+
+
 def plugin_lines() -> list[str]:
+    """The plugin lines of a new book (``tokenbooks init``)."""
     lines = [line for line in TEMPLATE.read_text().splitlines() if line.startswith("plugin ")]
     return [line.replace("{{", "{").replace("}}", "}") for line in lines]
 
@@ -166,15 +178,18 @@ def main() -> None:
                   f"written in {time.perf_counter() - began:.1f} s ({folder})", flush=True)
         plugins = [re.sub(r"'contracts': '[^']*'", "'contracts': 'contracts'", line)
                    for line in plugin_lines()]
-        revenue_only = [line for line in plugins
+        revenue_only = [line for line in SEPARATE
                         if line.split('"')[1].rsplit(".", 1)[-1] in REVENUE_PLUGINS]
         books = {
             "without plugins": write_main(folder, "without.beancount", []),
             "all plugins": write_main(folder, "with.beancount", plugins),
+            "all plugins, a line each": write_main(folder, "separate.beancount", SEPARATE),
             "revenue plugins": write_main(folder, "revenue.beancount", revenue_only),
         }
-        print("all plugins: " + ", ".join(line.split('"')[1] for line in plugins))
-        print("revenue plugins: " + ", ".join(line.split('"')[1] for line in revenue_only))
+        for label in ("all plugins", "all plugins, a line each", "revenue plugins"):
+            lines = (plugins if label == "all plugins" else SEPARATE if label.endswith("each")
+                     else revenue_only)
+            print(f"{label}: " + ", ".join(line.split('"')[1] for line in lines))
         best = dict.fromkeys(books, float("inf"))
         best_cpu = dict.fromkeys(books, float("inf"))
         for round_ in range(args.rounds):
@@ -190,7 +205,7 @@ def main() -> None:
             print(f"bean-check {label}: {best[label]:.2f} s wall, {best_cpu[label]:.2f} s CPU "
                   f"(best of {args.rounds})")
         # CPU time is the robust figure on a shared machine; wall time is what users see.
-        for label in ("all plugins", "revenue plugins"):
+        for label in ("all plugins", "all plugins, a line each", "revenue plugins"):
             for kind, table in (("wall", best), ("CPU", best_cpu)):
                 ratio = table[label] / table["without plugins"]
                 print(f"ratio {label} / without ({kind}): {ratio:.2f} (target <= 1.5) "

@@ -14,7 +14,9 @@ def test_benchmark_book_is_valid_with_and_without_plugins(tmp_path, monkeypatch)
     monkeypatch.setenv("BEANCOUNT_DISABLE_LOAD_CACHE", "1")
     entries = bench_revenue.build(tmp_path, customers=6, days=40, seed=3)
     assert entries > 6 * 40
-    lines = [line for line in bench_revenue.plugin_lines()
+    assert bench_revenue.plugin_lines() == [
+        "plugin \"tokenbooks.plugins.book\" \"{'contracts': 'contracts', 'posting': 'month'}\""]
+    lines = [line for line in bench_revenue.SEPARATE
              if line.split('"')[1].rsplit(".", 1)[-1] in bench_revenue.REVENUE_PLUGINS]
     assert len(lines) == 3
     lines = [re.sub(r"'contracts': '[^']*'", "'contracts': 'contracts'", line) for line in lines]
