@@ -262,8 +262,9 @@ def report(args: argparse.Namespace, imports: list[dict], books: list[dict],
     lines += ["", "## Books: bean-check and Fava", "",
               "A book of C customers with one `custom \"usage\"` entry per customer, day, "
               "model and feature (`scripts/bench_revenue.py`'s book), purchases of the "
-              "prepaid customers; bean-check with the plugin lines of a new book "
-              "(contracts, revenue, cogs, invariants, lock) and with none, wall seconds "
+              "prepaid customers; bean-check with the plugin line of a new book "
+              "(`tokenbooks.plugins.book`: contracts, revenue, cogs, invariants, lock) "
+              "and with none, wall seconds "
               "and CPU seconds of the child (the ratio is of CPU seconds, robust on a "
               "shared machine); Fava's first load (`FavaLedger`) of the book with "
               "plugins.", "",
