@@ -23,6 +23,7 @@ Config (a dict literal, every key optional): ``contracts`` (all of them), ``post
 
 from __future__ import annotations
 
+import datetime
 from typing import Any, NamedTuple
 
 from beancount.core import data
@@ -50,7 +51,8 @@ def _config(settings: dict[str, Any], plugin: str) -> str:
     return repr({key: settings[key] for key in KEYS[plugin] if key in settings})
 
 
-def _last(day, added: data.Directives):
+def _last(day: datetime.date, added: data.Directives) -> datetime.date:
+    """The book's last date once ``added`` are in it (they go at the end, unsorted)."""
     return max([day, *(entry.date for entry in added)]) if added else day
 
 
