@@ -62,7 +62,6 @@ bill the payable is what the provider invoiced; paying it is an ordinary transac
 
 from __future__ import annotations
 
-import gc
 from collections import defaultdict
 from decimal import Decimal
 from typing import Any, NamedTuple
@@ -101,15 +100,8 @@ def cogs(entries: data.Directives, options_map: dict[str, Any],
          ) -> tuple[data.Directives, list]:
     """The plugin. ``quiet``: leave malformed usage entries to the revenue plugin (by
     default, when the book has its plugin line)."""
-    # As in the revenue plugin: records made here form no reference cycles, and the cyclic
-    # collector would only rescan the whole book (seconds on a large one) to find nothing.
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with common.no_cyclic_gc():
         return _cogs(entries, options_map, config, quiet)
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _cogs(entries: data.Directives, options_map: dict[str, Any],

@@ -60,7 +60,6 @@ outside any contract, a purchase of an unknown pack, a malformed usage entry.
 from __future__ import annotations
 
 import datetime
-import gc
 import logging
 from collections import defaultdict
 from typing import Any
@@ -123,16 +122,8 @@ def revenue(entries: data.Directives, options_map: dict[str, Any],
             ) -> tuple[data.Directives, list]:
     """The plugin. ``last``: the book's last date when ``entries`` are not sorted (as
     under ``tokenbooks.plugins.book``); else it is the last entry's."""
-    # The plugin makes a record per usage entry and frees them all at the end, creating no
-    # reference cycles: the cyclic garbage collector would only rescan the whole book
-    # (seconds, at a few hundred thousand entries) to find nothing.
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with common.no_cyclic_gc():
         return _revenue(entries, options_map, config, last)
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _revenue(entries: data.Directives, options_map: dict[str, Any],

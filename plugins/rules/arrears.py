@@ -15,19 +15,12 @@ from decimal import Decimal
 from fractions import Fraction
 
 from .model import Contract
-from .rounding import Cumulative
+from .rounding import Cumulative, exact_add
 from .tiers import tiered
 
 ZERO = Fraction(0)
 ZERO_DECIMAL = Decimal(0)
 Exact = Decimal | Fraction
-
-
-def _add(total: Exact, value: Exact) -> Exact:
-    try:
-        return total + value
-    except TypeError:  # a Decimal and a Fraction
-        return Fraction(total) + Fraction(value)
 
 
 class Arrears:
@@ -51,8 +44,8 @@ class Arrears:
             self.closed_actions += acts
             self.list_tokens = self.list_actions = ZERO_DECIMAL
             self.tier_key = key
-        self.list_tokens = _add(self.list_tokens, tokens)
-        self.list_actions = _add(self.list_actions, actions)
+        self.list_tokens = exact_add(self.list_tokens, tokens)
+        self.list_actions = exact_add(self.list_actions, actions)
 
     def _current(self) -> tuple[Fraction, Fraction]:
         listed = Fraction(self.list_tokens) + Fraction(self.list_actions)

@@ -154,10 +154,6 @@ def _exact_cost(rates: ModelRates, per: int, uncached: int, cached: int, output:
                     p * q * r * per)
 
 
-def _has_tokens(usage: Usage) -> bool:
-    return bool(usage.input_tokens or usage.output_tokens)
-
-
 def workflow_actions(inputs: Iterable[CostInput]) -> tuple[dict[tuple[str, str], str],
                                                           list[CostIssue]]:
     """(customer, workflow) -> the action type that workflow served, from action aggregates."""

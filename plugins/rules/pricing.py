@@ -27,6 +27,7 @@ from typing import NamedTuple
 
 from .model import Contract, PriceBook, PriceBookVersion
 from .records import Usage
+from .rounding import exact_add
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
@@ -164,7 +165,7 @@ class Pricer:
                     if each:
                         tokens = ((usage.input_tokens - cached) * rates[0]
                                   + cached * rates[1] + usage.output_tokens * rates[2])
-                        token_total = _add(token_total, tokens)
+                        token_total = exact_add(token_total, tokens)
                     else:
                         total = counts.get(model)
                         if total is None:
@@ -194,11 +195,11 @@ class Pricer:
                     actions = price.price * (usage.completed * weights["completed"]
                                              + usage.partial * weights["partial"]
                                              + usage.failed * weights["failed"])
-                    action_total = _add(action_total, actions)
+                    action_total = exact_add(action_total, actions)
             priced.append(Priced(usage, tokens, actions, effective) if each else usage)
         for model, (uncached, cached, output) in counts.items():
             rates = rates_of[model]
-            token_total = _add(token_total, uncached * rates[0] + cached * rates[1]
+            token_total = exact_add(token_total, uncached * rates[0] + cached * rates[1]
                                + output * rates[2])
         return DayPrice(priced, token_total, action_total, effective, errors)
 
@@ -211,11 +212,3 @@ class DayPrice(NamedTuple):
     actions: Decimal | Fraction  # value of the actions, exact
     version: datetime.date | None  # effective date of the price-book version used
     errors: list[PricingError]
-
-
-def _add(total: Decimal | Fraction, value: Decimal | Fraction) -> Decimal | Fraction:
-    """An exact sum: Decimals while every term is one (fast), else Fractions."""
-    try:
-        return total + value
-    except TypeError:  # a Decimal and a Fraction
-        return Fraction(total) + Fraction(value)

@@ -22,6 +22,15 @@ ZERO = Decimal("0.00")
 Exact = Fraction | Decimal | int
 
 
+def exact_add(total: Exact, value: Exact) -> Exact:
+    """``total + value`` exactly: a Decimal while both are (fast; the engine computes at a
+    precision where that is exact), else a Fraction."""
+    try:
+        return total + value
+    except TypeError:  # a Decimal and a Fraction
+        return Fraction(total) + Fraction(value)
+
+
 def to_cent(value: Exact) -> Decimal:
     """``value`` rounded half up (away from zero) to the cent: 0.125 -> 0.13, -0.125 -> -0.13."""
     if isinstance(value, Decimal):
