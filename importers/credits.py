@@ -2,7 +2,7 @@
 payment-id index of the book, and building the transactions.
 
 A purchase row becomes a ``Purchase`` (see ``tokenbooks.plugins.rules.records``) and
-then, through ``tokenbooks.plugins.ledger.purchase_entry``, a transaction:
+then, through ``tokenbooks.plugins.entries.purchases.purchase_entry``, a transaction:
 
     2026-01-03 * "Acme Corp" "Credit purchase: standard" ^acme-2026
       customer: "acme"
@@ -38,7 +38,7 @@ from pathlib import Path
 import beangulp
 from beancount.core import data
 
-from tokenbooks.plugins import ledger
+from tokenbooks.plugins.entries import purchases as purchase_entries
 from tokenbooks.plugins.rules import accounts
 from tokenbooks.plugins.rules.contracts import check_purchase
 from tokenbooks.plugins.rules.model import Contract, ContractSet
@@ -105,11 +105,11 @@ class PaymentIndex:
 
     def register(self, entries: Iterable[data.Directive]) -> None:
         for entry in entries:
-            if not ledger.is_purchase(entry) or id(entry) in self._seen:
+            if not purchase_entries.is_purchase(entry) or id(entry) in self._seen:
                 continue
             self._seen.add(id(entry))
             try:
-                purchase = ledger.purchase_from_entry(entry)
+                purchase = purchase_entries.purchase_from_entry(entry)
             except (ValueError, KeyError):
                 continue
             self.add(purchase, str(entry.meta.get("import_key", "") or ""))
@@ -251,7 +251,7 @@ class PurchaseImporter(beangulp.Importer):
                 if key:
                     provenance["import_key"] = key
                 provenance.update({"source": path.name, "sha256": sha256})
-                result.entries.append(ledger.purchase_entry(
+                result.entries.append(purchase_entries.purchase_entry(
                     purchase, self.payee(purchase.customer), provenance, self.cash_account))
                 if not dry:
                     self.index.add(purchase, key)

@@ -37,7 +37,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from beancount.core import data
 
-from .late import booked_month
+from tokenbooks.plugins.entries.usage import booked_month
 
 HEADER = "# tokenbooks event ids v1"
 COMPRESSLEVEL = 1  # fast; level 6 saves only ~7% on ids

@@ -21,11 +21,15 @@ whose event-id index holds their ids, so a later import still finds them duplica
 
 from __future__ import annotations
 
-import calendar
 import datetime
 from collections.abc import Iterable
 
 from beancount.core import data
+
+from tokenbooks.plugins.entries.usage import booked_month
+from tokenbooks.plugins.rules.periods import month_bounds, month_of
+
+__all__ = ["booked_month", "closed_until", "redate"]
 
 CLOSE = "close"
 USAGE = "usage"
@@ -38,9 +42,8 @@ def closed_until(entries: Iterable[data.Directive]) -> datetime.date | None:
         if isinstance(entry, data.Custom) and entry.type == CLOSE and entry.values:
             period = str(entry.values[0].value)
             try:
-                year, month = int(period[:4]), int(period[5:7])
-                day = datetime.date(year, month, calendar.monthrange(year, month)[1])
-            except (ValueError, IndexError):
+                _, day = month_bounds(period)
+            except ValueError:
                 continue
             last = day if last is None or day > last else last
     return last
@@ -57,13 +60,9 @@ def redate(entries: list[data.Directive], until: datetime.date | None) -> int:
         if isinstance(entry, data.Custom) and entry.type == USAGE and entry.date <= until:
             meta = dict(entry.meta)
             meta["original_date"] = entry.date
-            meta["prior_period"] = f"{entry.date:%Y-%m}"
+            meta["prior_period"] = month_of(entry.date)
             entries[i] = entry._replace(date=first_open, meta=meta)
             moved += 1
     return moved
 
 
-def booked_month(entry: data.Directive) -> str:
-    """The month whose event ids an entry's import file holds: ``original_date``'s."""
-    day = (entry.meta or {}).get("original_date")
-    return f"{day if isinstance(day, datetime.date) else entry.date:%Y-%m}"

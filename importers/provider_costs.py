@@ -2,7 +2,7 @@
 
 A provider's cost report becomes one ``custom "provider-bill"`` entry per report line (a
 day bucket and a line item, in dollars, exact as reported; see
-``tokenbooks.plugins.provider_bills``). The importer books no transaction itself: the
+``tokenbooks.plugins.entries.bills``). The importer books no transaction itself: the
 ``tokenbooks.plugins.cogs`` plugin adds the lines up per provider and posting period and,
 at every load, sets the bill against the cost attributed to usage of that provider and
 period, so the unattributed remainder stays right when usage arrives after the bill.
@@ -31,7 +31,7 @@ from typing import Any
 import beangulp
 from beancount.core import data
 
-from tokenbooks.plugins.provider_bills import KEY, PROVIDER_BILL, bill_entry, existing_keys
+from tokenbooks.plugins.entries.bills import KEY, PROVIDER_BILL, bill_entry, existing_keys
 from tokenbooks.plugins.rules import accounts
 from tokenbooks.plugins.rules.bills import BillLine
 

@@ -39,7 +39,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tokenbooks.plugins import ledger
+from tokenbooks.plugins.entries.usage import usage_entry
 from tokenbooks.plugins.rules.records import ACTION_STATUSES, Usage
 
 from .index import EventIndex
@@ -547,7 +547,7 @@ class UsageCore:
             counts = dict(zip(COUNTS, values[:len(COUNTS)], strict=True))
             usage = Usage(date=day, customer=customer, model=model, feature=feature,
                           action=action, user=user, events=values[len(COUNTS)], **counts)
-            entries.append(ledger.usage_entry(usage, {
+            entries.append(usage_entry(usage, {
                 "source": source.name, "sha256": sha256,
                 "first_event": values[len(COUNTS) + 1],
                 "last_event": values[len(COUNTS) + 2],

@@ -39,7 +39,7 @@ import pyarrow as pa
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
-from tokenbooks.plugins import ledger
+from tokenbooks.plugins.entries.usage import usage_entry
 from tokenbooks.plugins.rules.records import ACTION_STATUSES, Usage
 
 from .base import UsageImporter, file_sha256, read_head
@@ -206,7 +206,7 @@ class Importer(UsageImporter):
         counts = dict(zip((*TOKEN_FIELDS, *EVENT_COUNTS), value[0], strict=True))
         usage = Usage(date=day, customer=customer, model=model, feature=feature,
                       action=action, user=user, **counts)
-        return ledger.usage_entry(usage, {"source": path.name, "sha256": sha256,
+        return usage_entry(usage, {"source": path.name, "sha256": sha256,
                                           "first_event": value[1], "last_event": value[2]})
 
 

@@ -42,7 +42,7 @@ beanquery and Fava can group on (``model``, ``feature``, ``action``, ``billable`
 The transaction is dated on the last usage day it covers.
 
 **Provider bills.** The bill lines the provider cost importers write (``custom
-"provider-bill"``, see ``tokenbooks.plugins.provider_bills``) are added up per provider
+"provider-bill"``, see ``tokenbooks.plugins.entries.bills``) are added up per provider
 and period, rounded to the cent, and booked on the period's last day. The bill clears the
 cost attributed to that provider's usage in the period (the accruals above) and whatever
 the bill has beyond it, or short of it, is ``Expenses:COGS:Unattributed:<Provider>``:
@@ -64,88 +64,71 @@ from __future__ import annotations
 
 from collections import defaultdict
 from decimal import Decimal
-from typing import Any, NamedTuple
+from typing import Any
 
 from beancount.core import data
 
-from . import common, ledger
-from .ledger import posting, transaction
-from .provider_bills import bill_lines
+from . import config as settings
+from .entries.bills import bill_lines
+from .entries.build import posting, relative_ref, transaction
+from .errors import CogsError, PluginError, at
+from .load import Load, no_cyclic_gc
 from .rules import accounts
 from .rules.bills import Settlement, collect, settle
-from .rules.cogs import (
-    PERIODS,
-    CostLine,
-    attribute_usages,
-    attributed_by_provider,
-    exact_text,
-)
+from .rules.cogs import CostLine, attribute_usages, attributed_by_provider, exact_text
 from .rules.model import ContractSet
 
 __plugins__ = ("cogs",)
 
-PLUGIN = "tokenbooks.plugins.cogs"
-REVENUE_PLUGIN = "tokenbooks.plugins.revenue"
-CONFIG_KEYS = ("contracts", "period")
-
-
-class CogsError(NamedTuple):
-    source: data.Meta
-    message: str
-    entry: data.Directive | None
+PLUGIN = settings.COGS
 
 
 def cogs(entries: data.Directives, options_map: dict[str, Any],
-         config: str | None = None, quiet: bool | None = None
-         ) -> tuple[data.Directives, list]:
-    """The plugin. ``quiet``: leave malformed usage entries to the revenue plugin (by
-    default, when the book has its plugin line)."""
-    with common.no_cyclic_gc():
-        return _cogs(entries, options_map, config, quiet)
+         config: str | None = None) -> tuple[data.Directives, list[PluginError]]:
+    """The plugin. A malformed usage entry is left to the revenue plugin when the book
+    has its plugin line (it is reported once)."""
+    parsed, errors = settings.parse(config, PLUGIN)
+    load, more = Load.attach(options_map, parsed)
+    if "period" in parsed.invalid:
+        return entries, [*errors, *more]  # no posting period to book in
+    quiet = settings.runs(options_map, [settings.REVENUE])
+    new, found = stage(load, entries, parsed, quiet)
+    return entries + new, [*errors, *more, *found]
 
 
-def _cogs(entries: data.Directives, options_map: dict[str, Any],
-          config: str | None = None, quiet: bool | None = None
-          ) -> tuple[data.Directives, list]:
-    settings, errors = common.parse_config(config, PLUGIN)
-    errors = list(errors)
-    here = data.new_metadata(f"<{PLUGIN}>", 0)
-    unknown = sorted(set(settings) - set(CONFIG_KEYS))
-    if unknown:
-        errors.append(CogsError(here, f"{PLUGIN}: unknown config key {unknown[0]!r}; expected "
-                                      f"one of: {', '.join(CONFIG_KEYS)}", None))
-    grain = settings.get("period", "month")
-    if grain not in PERIODS:
-        errors.append(CogsError(here, f"{PLUGIN}: period: expected one of "
-                                      f"{', '.join(PERIODS)}, got {grain!r}", None))
-        return entries, errors
-    book, _ = common.load(options_map, settings)  # contract errors: the contracts plugin
+def stage(load: Load, entries: data.Directives, config: settings.PluginConfig,
+          quiet: bool) -> tuple[list[data.Directive], list[PluginError]]:
+    """The cost and provider-bill transactions of the book, and the errors; the cost
+    lines stay with ``load`` (``Load.costs``). ``quiet``: malformed usage entries are
+    another stage's to report."""
+    with no_cyclic_gc():
+        return _stage(load, entries, config, quiet)
 
-    # A malformed usage entry is reported once: by the revenue plugin when the book runs it.
-    if quiet is None:
-        quiet = any(name == REVENUE_PLUGIN for name, _ in options_map.get("plugin", ()))
-    found, usages, bad = ledger.usage_table(entries)
+
+def _stage(load: Load, entries: data.Directives, config: settings.PluginConfig,
+           quiet: bool) -> tuple[list[data.Directive], list[PluginError]]:
+    errors: list[PluginError] = []
+    here = at(f"<{PLUGIN}>")
+    book = load.contracts
+    grain = config.period
+    table = load.usage_table(entries)
     if not quiet:
         errors += [CogsError(entry.meta, f"usage entry not costed: {message}", entry)
-                   for entry, message in bad]
-    workflows: dict[int, str] = {}
-    for n, entry in enumerate(found):
-        workflow = entry.meta.get("workflow")
-        if workflow and workflow.__class__ is str:
-            workflows[n] = workflow
-    lines, issues = attribute_usages(usages, book, grain, workflows)
+                   for entry, message in table.bad]
+    lines, issues = attribute_usages(table.records, book, grain, load.served(entries))
     if issues:  # rare: find the entries they name
-        by_ref = {fields[-1]: entry for entry, fields in zip(found, usages, strict=True)}
+        by_ref = {usage.ref: entry for entry, usage in
+                  zip(table.entries, table.records, strict=True)}
         for issue in issues:
             entry = by_ref.get(issue.ref)
             errors.append(CogsError(entry.meta if entry else here, issue.message, entry))
-
-    new: list[data.Directive] = [_cost_transaction(group, book)
+    load.costs = lines
+    new: list[data.Directive] = [_cost_transaction(group, book, load)
                                  for group in _by_customer_period(lines)]
     settlements, bill_errors = _settlements(entries, lines, book, grain)
     errors += bill_errors
     new += [_bill_transaction(s) for s in settlements if _has_amounts(s)]
-    return entries + new, errors
+    return new, errors
 
 
 def _by_customer_period(lines: list[CostLine]) -> list[list[CostLine]]:
@@ -159,7 +142,8 @@ def bill_link(provider: str, period: str) -> str:
     return f"bill-{provider}-{period}"
 
 
-def _cost_transaction(lines: list[CostLine], book: ContractSet) -> data.Transaction:
+def _cost_transaction(lines: list[CostLine], book: ContractSet, load: Load
+                      ) -> data.Transaction:
     first = lines[0]
     customer = book.customers.get(first.customer)
     last_day = max(line.last_day for line in lines)
@@ -169,8 +153,10 @@ def _cost_transaction(lines: list[CostLine], book: ContractSet) -> data.Transact
         meta["contract"] = contract.id
     meta.update({"rule": "cogs", "period": first.period,
                  "usage_entries": Decimal(sum(line.usage_entries for line in lines)),
-                 "first_usage": min((x.first_day, x.first_ref) for x in lines)[1],
-                 "last_usage": max((x.last_day, x.last_ref) for x in lines)[1]})
+                 "first_usage": relative_ref(min((x.first_day, x.first_ref)
+                                                 for x in lines)[1], load.root),
+                 "last_usage": relative_ref(max((x.last_day, x.last_ref)
+                                                for x in lines)[1], load.root)})
     postings: list[data.Posting] = []
     payable: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
     for line in lines:
@@ -205,10 +191,11 @@ def _line_meta(line: CostLine) -> dict[str, object]:
 
 
 def _settlements(entries: data.Directives, lines: list[CostLine], book: ContractSet,
-                 grain: str) -> tuple[list[Settlement], list[CogsError]]:
+                 grain: str) -> tuple[list[Settlement], list[PluginError]]:
     found, bad = bill_lines(entries)
-    errors = [CogsError(entry.meta, f"provider bill line not booked: {msg}", entry)
-              for entry, msg in bad]
+    errors: list[PluginError] = [
+        CogsError(entry.meta, f"provider bill line not booked: {msg}", entry)
+        for entry, msg in bad]
     seen: dict[str, data.Custom] = {}
     kept = []
     for line, entry in found:
@@ -233,8 +220,7 @@ def _settlements(entries: data.Directives, lines: list[CostLine], book: Contract
         seen[line.key] = entry
         kept.append(line)
     bills, problems = collect(kept, grain)
-    here = data.new_metadata(f"<{PLUGIN}>", 0)
-    errors += [CogsError(here, problem, None) for problem in problems]
+    errors += [CogsError(at(f"<{PLUGIN}>"), problem, None) for problem in problems]
     return settle(bills, attributed_by_provider(lines)), errors
 
 

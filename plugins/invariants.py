@@ -19,7 +19,9 @@ hand-written posting that draws a lot twice fails the load:
     <tokenbooks.invariants>:0: lot acme-2026.standard.2026-01-03: contract liability
     negative (-4011.50) on 2026-02-01
 
-Config: ``contracts`` as for the other plugins (to know pack expiry terms).
+Config: ``contracts`` as for the other plugins (to know pack expiry terms). It reads
+the purchases and usage entries the load already parsed (``tokenbooks.plugins.load``)
+and checks them against the journal: the postings, whoever made them.
 """
 
 from __future__ import annotations
@@ -30,31 +32,34 @@ from typing import Any
 
 from beancount.core import data
 
-from . import common, ledger
-from .rules import invariants
+from . import config as settings
+from .errors import InvariantError, PluginError, at
+from .load import Load
+from .rules import accounts, invariants
 from .rules.engine import purchase_lot_ids
 from .rules.records import Purchase
 
 __plugins__ = ("check_invariants",)
 
-PLUGIN = "tokenbooks.plugins.invariants"
-LIABILITY = "Liabilities:Deferred-Revenue:"
+PLUGIN = settings.INVARIANTS
 DRAW_RULES = ("usage", None)
 
 
 def check_invariants(entries: data.Directives, options_map: dict[str, Any],
-                     config: str | None = None, last: datetime.date | None = None
-                     ) -> tuple[data.Directives, list]:
-    """The plugin (``last`` as for ``tokenbooks.plugins.revenue.revenue``)."""
-    settings, errors = common.parse_config(config, PLUGIN)
-    errors = list(errors)
+                     config: str | None = None) -> tuple[data.Directives, list[PluginError]]:
+    """The plugin (a plugin line of its own: Beancount hands it a sorted book)."""
+    parsed, errors = settings.parse(config, PLUGIN)
+    load, more = Load.attach(options_map, parsed)
     if not entries:
-        return entries, errors
-    book, _ = common.load(options_map, settings)
+        return entries, [*errors, *more]
+    return entries, [*errors, *more, *stage(load, entries, entries[-1].date)]
+
+
+def stage(load: Load, entries: data.Directives, last: datetime.date) -> list[PluginError]:
+    """The invariants broken by the journal of ``entries`` (``last``: the book's last date)."""
+    book = load.contracts
     lots: dict[str, invariants.LotFacts] = {}
-    usage_count: dict[str, int] = defaultdict(int)
     priced: dict[str, int] = defaultdict(int)
-    purchases: list[Purchase] = []
 
     def facts(lot: str, customer: str) -> invariants.LotFacts:
         found = lots.get(lot)
@@ -62,23 +67,23 @@ def check_invariants(entries: data.Directives, options_map: dict[str, Any],
             found = lots[lot] = invariants.LotFacts(lot, customer)
         return found
 
-    Custom, Transaction = data.Custom, data.Transaction
+    table = load.usage_table(entries)
+    usage_count: dict[str, int] = defaultdict(int)
+    for usage in table.records:
+        usage_count[usage.customer] += 1
+    for entry, _ in table.bad:  # malformed entries are not priced: counted all the same
+        if entry.values and isinstance(entry.values[0].value, str):
+            usage_count[entry.values[0].value] += 1
+    purchases: list[Purchase] = [purchase for purchase, _ in load.purchase_table(entries)]
+    liability = accounts.DEFERRED_REVENUE + ":"
+    transaction = data.Transaction
     for entry in entries:
-        kind = type(entry)
-        if kind is Custom:
-            if entry.type == ledger.USAGE and entry.values:
-                usage_count[entry.values[0].value] += 1
-            continue
-        if kind is not Transaction:
+        if entry.__class__ is not transaction:
             continue
         meta = entry.meta
         rule = meta.get("rule")
         customer = meta.get("customer", "")
         if rule in ("purchase", "refund") and customer:
-            try:
-                purchases.append(ledger.purchase_from_entry(entry))
-            except (ValueError, KeyError):
-                pass
             continue
         if rule == "usage":
             priced[customer] += int(meta.get("usage_entries", 0))
@@ -90,7 +95,7 @@ def check_invariants(entries: data.Directives, options_map: dict[str, Any],
             f = facts(lot, customer)
             amount = posting.units.number
             account = posting.account
-            if account.startswith(LIABILITY):
+            if account.startswith(liability):
                 if rule in ("top-up", "allowance") or pmeta.get("rule") == "consideration":
                     f.consideration.append((entry.date, -amount))
                     expires = meta.get("expires")
@@ -127,9 +132,7 @@ def check_invariants(entries: data.Directives, options_map: dict[str, Any],
             if purchase.kind == "refund" and purchase.refund_of in paid:
                 f = facts(paid[purchase.refund_of], purchase.customer)
                 f.consideration.append((purchase.date, -purchase.amount))
-    as_of = last or entries[-1].date
-    where = data.new_metadata("<" + PLUGIN + ">", 0)
-    for violation in (invariants.check_lots(lots, as_of)
-                      + invariants.check_priced(dict(usage_count), dict(priced))):
-        errors.append(common.PluginError(where, violation.message, None))
-    return entries, errors
+    where = at(f"<{PLUGIN}>")
+    return [InvariantError(where, violation.message, None)
+            for violation in (invariants.check_lots(lots, last)
+                              + invariants.check_priced(dict(usage_count), dict(priced)))]

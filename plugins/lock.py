@@ -25,36 +25,28 @@ alters the revenue of a closed month all fail ``bean-check``. (Usage that arrive
 is dated by ``tokenbooks import`` in the first open month, see ``importers.late``.)
 Paths in metadata are fingerprinted relative to the book, so the book can move.
 Closed months must follow each other; a manifest that does not match its fingerprint
-is an error too.
+is an error too. ``document`` entries are not fingerprinted: they are evidence filed
+under a month (an import may archive a source of a closed month late), not the books.
 """
 
 from __future__ import annotations
 
-import datetime
 import hashlib
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from beancount.core import data
 from beancount.parser import printer
 
-from . import common
+from .config import ledger_dir
+from .errors import LockError, PluginError
 from .rules import manifest
+from .rules.periods import month_of, next_month
 
 __plugins__ = ("lock",)
 
 CLOSE = "close"
 MAX_REPORTED = 20  # changes reported per period; the rest are counted
-
-
-class LockError(NamedTuple):
-    source: data.Meta
-    message: str
-    entry: data.Directive | None
-
-
-def book_dir(options_map: dict[str, Any]) -> Path:
-    return common.ledger_dir(options_map)
 
 
 def _prefixes(book: Path) -> list[tuple[str, str]]:
@@ -98,8 +90,11 @@ def is_close(entry: data.Directive) -> bool:
     return isinstance(entry, data.Custom) and entry.type == CLOSE
 
 
-def period_of(day: datetime.date) -> str:
-    return f"{day:%Y-%m}"
+def locked(entry: data.Directive) -> bool:
+    """Whether the lock fingerprints ``entry``: every entry but the close directives and
+    the documents (evidence filed under a month, which an import may archive late; the
+    close checks the sources themselves)."""
+    return not (is_close(entry) or entry.__class__ is data.Document)
 
 
 def closed_periods(entries: data.Directives) -> dict[str, data.Custom]:
@@ -117,8 +112,8 @@ def period_items(entries: data.Directives, periods: set[str], book: Path
     """The manifest items of the entries dated in each of ``periods``."""
     out: dict[str, list[tuple[manifest.Item, data.Directive]]] = {p: [] for p in periods}
     for entry in entries:
-        key = period_of(entry.date)
-        if key in out and not is_close(entry):
+        key = month_of(entry.date)
+        if key in out and locked(entry):
             out[key].append((manifest.Item(fingerprint(entry, book), what(entry),
                                            where(entry, book)), entry))
     return out
@@ -129,18 +124,18 @@ def manifest_path(close: data.Custom) -> Path:
     return Path(str(close.meta.get("filename", "."))).parent / name
 
 
-def next_month(period: str) -> str:
-    year, month = int(period[:4]), int(period[5:7])
-    return f"{year + month // 12:04d}-{month % 12 + 1:02d}"
-
-
 def lock(entries: data.Directives, options_map: dict[str, Any],
-         config: str | None = None) -> tuple[data.Directives, list]:
+         config: str | None = None) -> tuple[data.Directives, list[PluginError]]:
+    """The plugin (and the last stage of ``tokenbooks.plugins.book``, on a sorted book)."""
+    return entries, stage(entries, ledger_dir(options_map))
+
+
+def stage(entries: data.Directives, book: Path) -> list[PluginError]:
+    """The changes to the closed months of ``entries`` (sorted), each a ``LockError``."""
     closes = closed_periods(entries)
     if not closes:
-        return entries, []
-    book = book_dir(options_map)
-    errors: list[LockError] = []
+        return []
+    errors: list[PluginError] = []
     ordered = sorted(closes)
     for before, after in zip(ordered, ordered[1:], strict=False):
         if next_month(before) != after:
@@ -187,4 +182,4 @@ def lock(entries: data.Directives, options_map: dict[str, Any],
             errors.append(LockError(close.meta, f"closed period {period}: "
                                                 f"{len(changes) - MAX_REPORTED} more entries "
                                                 f"changed after the close", close))
-    return entries, errors
+    return errors

@@ -4,11 +4,12 @@
     plugin "tokenbooks.plugins.revenue"   "{'posting': 'month'}"
 
 Reads the book's ``custom "usage"`` entries and credit purchase/refund transactions
-(``tokenbooks.plugins.ledger``), runs the contract engine (``tokenbooks.plugins.rules``)
-per contract in date order, and adds the transactions it produces. For a prepaid
+(``tokenbooks.plugins.entries``), runs the contract engine (``tokenbooks.plugins.rules``)
+once per contract in date order, and adds the transactions it produces. For a prepaid
 customer with a $1,000 pack of 300,000 credits who uses 100,000 credits in January:
 
-    2026-01-03 * "Acme Corp" "Credit purchase: standard" ^acme-2026      ; importer
+    2026-01-03 * "Acme Corp" "Credit purchase: standard" ^acme-2026
+        ^acme-2026.standard.2026-01-03                                     ; importer
       Assets:Bank                          1000.00 USD
       Liabilities:Deferred-Revenue:Acme   -1000.00 USD
 
@@ -20,18 +21,32 @@ customer with a $1,000 pack of 300,000 credits who uses 100,000 credits in Janua
       lots: "acme-2026.standard.2026-01-03"
       price_book: "list-2026@2026-01-01"
       usage_entries: 31
-      first_usage: "imports/usage-2026-01.beancount:4"
-      last_usage: "imports/usage-2026-01.beancount:301"
+      first_usage: "imports/2026-01.usage-2026-01.jsonl.be1b2b68.beancount:4"
+      last_usage: "imports/2026-01.usage-2026-01.jsonl.be1b2b68.beancount:301"
       Liabilities:Deferred-Revenue:Acme    333.33 USD
         lot: "acme-2026.standard.2026-01-03"
-      Income:Revenue:Usage                -333.33 USD
+      Income:Revenue:Usage                -250.00 USD
         lot: "acme-2026.standard.2026-01-03"
+        model: "gpt-4o"
+        feature: "chat"
+      Income:Revenue:Usage                 -83.33 USD
+        lot: "acme-2026.standard.2026-01-03"
+        model: "gpt-4o-mini"
+        feature: "chat"
+
+Each ``Income:Revenue:Usage`` and ``:Actions`` posting of a usage transaction names the
+``model``, ``feature`` and ``action`` that earned it (the revenue split in proportion to
+the value of their usage at contract rates, to the cent), so that bean-query groups
+revenue by model without a report:
+
+    SELECT meta('model'), sum(number) WHERE account ~ '^Income:Revenue' GROUP BY 1
 
 Other rules: ``usage`` (also arrears usage, Dr Assets:Unbilled:<C>, and overage past
 prepaid credits, postings marked ``rule: "overage"``), ``expiry`` (remote breakage on a
-lot's expiry date), ``top-up``, ``allowance``, ``commitment``, ``refund``. Blocked usage
-under a hard stop is reported with a warning entry (not an error, unless the config says
-``'hard_stop': 'error'``):
+lot's expiry date), ``top-up``, ``allowance``, ``commitment``, ``refund``,
+``breakage-revision`` and ``modification``. Each purchase is linked to the lot it
+bought (and a refund to the lot it refunds). Blocked usage under a hard stop is reported
+with a warning entry (not an error, unless the config says ``'hard_stop': 'error'``):
 
     2026-02-28 custom "tokenbooks" "warning" "hard stop: customer 'hooli' ran out ..."
 
@@ -41,20 +56,17 @@ on its date, and a warning line on stderr that ``bean-check`` prints without fai
     warning: modification 'globex-amend-2' of contract 'globex-2026' on 2026-03-20 is
     pending approval (approved_by and approved_on): no revenue effect
 
-Also ``breakage-revision`` (a cumulative catch-up of a revised breakage estimate) and
-``modification`` (``rules.changes``: method and reason in the entry's metadata).
+Config (``tokenbooks.plugins.config``): ``contracts``, ``posting`` ('month' or 'day', the
+grain of the generated usage transactions: the totals of a month do not depend on it),
+``as_of`` (the last day to recognize; default the book's last date) and ``hard_stop``.
 
-Config (a dict literal, every key optional):
-  ``contracts``: the contracts folder (as for ``tokenbooks.plugins.contracts``);
-  ``posting``: ``'month'`` (default) or ``'day'``, the grain of the generated usage
-  transactions (the totals of a month do not depend on it);
-  ``as_of``: ``'YYYY-MM-DD'``, the last day to recognize (default: the book's last date);
-  ``hard_stop``: ``'warning'`` (default) or ``'error'``.
+What it computed stays with the load (``Load.revenue``: every contract's lots, month by
+month, and the value of its usage), for the invariants, the close and the reports.
 
-Errors (each a ``bean-check`` error at the entry): a usage entry whose model has no rate
-on its date or whose action the contract does not price (naming customer, model or
-action, and date: a missing price is never zero), usage of an unknown customer or
-outside any contract, a purchase of an unknown pack, a malformed usage entry.
+Errors (``RevenueError``, each at the entry): a usage entry whose model has no rate on
+its date or whose action the contract does not price (naming customer, model or action,
+and date: a missing price is never zero), usage of an unknown customer or outside any
+contract, a purchase of an unknown pack, a malformed usage entry or purchase.
 """
 
 from __future__ import annotations
@@ -66,10 +78,12 @@ from typing import Any
 
 from beancount.core import data
 from beancount.core.amount import Amount
-from beancount.parser import grammar
 
-from . import common, ledger
-from .rules.engine import run_contract
+from . import config as settings
+from .entries.build import relative_ref, value
+from .errors import PluginError, RevenueError, at, at_ref
+from .load import Load, Revenue, no_cyclic_gc
+from .rules.engine import ContractRun, run_contract
 from .rules.journal import Booking, Notice
 from .rules.records import Purchase, Usage
 
@@ -77,92 +91,52 @@ __plugins__ = ("revenue",)
 
 log = logging.getLogger(__name__)
 
-PLUGIN = "tokenbooks.plugins.revenue"
+PLUGIN = settings.REVENUE
 FILENAME = "<tokenbooks.revenue>"
 # Generated entries sort after the book's own entries of the same day.
 LINENO_BASE = 1_000_000_000
-
-
-def source_meta(ref: str) -> data.Meta:
-    filename, _, line = ref.rpartition(":")
-    try:
-        return data.new_metadata(filename or ref, int(line))
-    except ValueError:
-        return data.new_metadata(ref, 0)
-
-
-def to_transaction(booking: Booking, payee: str, lineno: int) -> data.Transaction:
-    currency = booking.meta.pop("currency", None) or "USD"
-    postings = []
-    for leg in booking.legs:
-        meta = None
-        if leg.lot or leg.rule:
-            meta = {}
-            if leg.lot:
-                meta["lot"] = leg.lot
-            if leg.rule:
-                meta["rule"] = leg.rule
-        postings.append(data.Posting(leg.account, Amount(leg.amount, currency), None, None,
-                                     None, meta))
-    return data.Transaction(
-        data.new_metadata(FILENAME, lineno, booking.meta), booking.date, "*", payee,
-        booking.narration, data.EMPTY_SET, frozenset(booking.links), postings)
-
-
-def to_custom(notice: Notice, lineno: int) -> data.Custom:
-    meta = {"customer": notice.customer, "contract": notice.contract, "rule": notice.rule,
-            **notice.meta}
-    values = [grammar.ValueType("warning", str), grammar.ValueType(notice.message, str)]
-    return data.Custom(data.new_metadata(FILENAME, lineno, meta), notice.date, "tokenbooks",
-                       values)
+REFS = ("first_usage", "last_usage")
 
 
 def revenue(entries: data.Directives, options_map: dict[str, Any],
-            config: str | None = None, last: datetime.date | None = None
-            ) -> tuple[data.Directives, list]:
-    """The plugin. ``last``: the book's last date when ``entries`` are not sorted (as
-    under ``tokenbooks.plugins.book``); else it is the last entry's."""
-    with common.no_cyclic_gc():
-        return _revenue(entries, options_map, config, last)
-
-
-def _revenue(entries: data.Directives, options_map: dict[str, Any],
-             config: str | None = None, last: datetime.date | None = None
-             ) -> tuple[data.Directives, list]:
-    settings, errors = common.parse_config(config, PLUGIN)
-    errors = list(errors)
-    posting = settings.get("posting", "month")
-    where = data.new_metadata("<" + PLUGIN + ">", 0)
-    if posting not in ("month", "day"):
-        errors.append(common.PluginError(where, f"{PLUGIN}: posting: expected 'month' or "
-                                                f"'day', got {posting!r}", None))
-        posting = "month"
-    hard_stop = settings.get("hard_stop", "warning")
-    book, _ = common.load(options_map, settings)  # contract errors: the contracts plugin
+            config: str | None = None) -> tuple[data.Directives, list[PluginError]]:
+    """The plugin (a plugin line of its own: Beancount hands it a sorted book)."""
+    parsed, errors = settings.parse(config, PLUGIN)
+    load, more = Load.attach(options_map, parsed)
     if not entries:
-        return entries, errors
-    as_of = last or entries[-1].date
-    if settings.get("as_of"):
-        try:
-            as_of = datetime.date.fromisoformat(str(settings["as_of"]))
-        except ValueError:
-            errors.append(common.PluginError(where, f"{PLUGIN}: as_of: expected a date "
-                                                    f"YYYY-MM-DD, got {settings['as_of']!r}",
-                                             None))
+        return entries, [*errors, *more]
+    out, found = stage(load, entries, parsed, entries[-1].date)
+    return out, [*errors, *more, *found]
 
-    usages, bad = ledger.usage_records(entries)
-    for entry, message in bad:
-        errors.append(common.PluginError(entry.meta, f"malformed usage entry: {message}", entry))
-    purchases, bad = ledger.purchase_records(entries)
-    for entry, message in bad:
-        errors.append(common.PluginError(entry.meta, f"malformed purchase: {message}", entry))
+
+def stage(load: Load, entries: data.Directives, config: settings.PluginConfig,
+          last: datetime.date) -> tuple[list[data.Directive], list[PluginError]]:
+    """Run the engine over the book (``last``: its last date) and record the result on
+    ``load``; the book with the generated entries added and the purchases linked to
+    their lots, and the errors."""
+    with no_cyclic_gc():
+        return _stage(load, entries, config, last)
+
+
+def _stage(load: Load, entries: data.Directives, config: settings.PluginConfig,
+           last: datetime.date) -> tuple[list[data.Directive], list[PluginError]]:
+    errors: list[PluginError] = []
+    book = load.contracts
+    as_of = config.as_of or last
+    table = load.usage_table(entries)
+    for entry, message in table.bad:
+        errors.append(RevenueError(entry.meta, f"malformed usage entry: {message}", entry))
+    purchases = load.purchase_table(entries)
+    for entry, message in load.bad_purchases:
+        errors.append(RevenueError(entry.meta, f"malformed purchase: {message}", entry))
 
     by_contract: dict[str, list[Usage]] = defaultdict(list)
     # Usage comes in date order: the contract in force is looked up once per customer and
     # day, in a cache per day keyed by the customer alone.
     per_day: dict[datetime.date, dict[str, list[Usage] | str]] = {}
-    today = lists = None
-    for usage in usages:
+    today = None
+    lists: dict[str, list[Usage] | str] = {}
+    for usage in table.records:
         day = usage.date
         if day != today:
             today = day
@@ -175,29 +149,33 @@ def _revenue(entries: data.Directives, options_map: dict[str, Any],
                 by_contract[contract.id] if contract is not None
                 else "unknown" if customer is None else "outside")
         if into.__class__ is list:
-            into.append(usage)
+            into.append(usage)  # type: ignore[union-attr]
         elif into == "unknown":
-            errors.append(common.PluginError(
-                source_meta(usage.ref), f"usage of unknown customer {usage.customer!r} on "
-                                        f"{day} (no contract file names it)", None))
+            errors.append(RevenueError(
+                at_ref(usage.ref), f"usage of unknown customer {usage.customer!r} on "
+                                   f"{day} (no contract file names it)", None))
         else:
-            errors.append(common.PluginError(
-                source_meta(usage.ref), f"usage of customer {usage.customer!r} on "
-                                        f"{day}: no contract in force", None))
+            errors.append(RevenueError(
+                at_ref(usage.ref), f"usage of customer {usage.customer!r} on "
+                                   f"{day}: no contract in force", None))
     bought: dict[str, list[Purchase]] = defaultdict(list)
-    for purchase in purchases:
+    for purchase, _ in purchases:
         customer = book.customers.get(purchase.customer)
         contract = None
         if customer is not None:
             contract = customer.contract_for(purchase.contract, purchase.date)
         if contract is None:
-            errors.append(common.PluginError(
-                source_meta(purchase.ref), f"purchase of customer {purchase.customer!r}: "
-                                           f"no contract {purchase.contract!r}", None))
+            errors.append(RevenueError(
+                at_ref(purchase.ref), f"purchase of customer {purchase.customer!r}: "
+                                      f"no contract {purchase.contract!r}", None))
             continue
         bought[contract.id].append(purchase)
+    served: dict[str, dict[str, str]] = defaultdict(dict)
+    for (customer_id, workflow), action in load.served(entries)[0].items():
+        served[customer_id][workflow] = action
 
     new: list[data.Directive] = []
+    runs: dict[str, ContractRun] = {}
     lineno = LINENO_BASE
     for customer_id in sorted(book.customers):
         customer = book.customers[customer_id]
@@ -206,21 +184,82 @@ def _revenue(entries: data.Directives, options_map: dict[str, Any],
             if price_book is None or contract.start > as_of:
                 continue
             result = run_contract(contract, price_book, by_contract.get(contract.id, []),
-                                  bought.get(contract.id, []), as_of, posting, customer.name)
+                                  bought.get(contract.id, []), as_of, config.posting,
+                                  customer.name, served.get(customer_id))
+            runs[contract.id] = result
             for booking in result.bookings:
                 lineno += 1
-                booking.meta["currency"] = contract.currency
-                new.append(to_transaction(booking, customer.name, lineno))
+                new.append(to_transaction(booking, customer.name, contract.currency,
+                                          lineno, load))
             for notice in result.notices:
                 lineno += 1
-                if hard_stop == "error" and notice.rule == "hard-stop":
-                    errors.append(common.PluginError(data.new_metadata(FILENAME, lineno),
-                                                     notice.message, None))
+                if config.hard_stop == "error" and notice.rule == "hard-stop":
+                    errors.append(RevenueError(at(FILENAME, lineno), notice.message, None))
                 else:
                     new.append(to_custom(notice, lineno))
                 if notice.meta.get("status") == "pending":
                     # bean-check prints it (stderr) and still passes: not an error
                     log.warning("warning: %s", notice.message)
             for error in result.errors:
-                errors.append(common.PluginError(source_meta(error.ref), error.message, None))
-    return entries + new, errors
+                errors.append(RevenueError(at_ref(error.ref), error.message, None))
+    load.revenue = Revenue(runs, as_of, config.posting)
+    return link_lots(entries, runs, purchases) + new, errors
+
+
+def link_lots(entries: data.Directives, runs: dict[str, ContractRun],
+              purchases: list[tuple[Purchase, data.Transaction]]) -> list[data.Directive]:
+    """The book with each purchase linked to the lot it bought, and each refund to the
+    lot it refunded (as in a copy of the list: the input is left alone)."""
+    lot_of_ref = {lot.source: lot.id for run in runs.values() for lot in run.lots}
+    lot_of_payment = {purchase.payment_id: lot_of_ref[purchase.ref]
+                      for purchase, _ in purchases
+                      if purchase.kind == "purchase" and purchase.payment_id
+                      and purchase.ref in lot_of_ref}
+    links: dict[int, str] = {}
+    for purchase, entry in purchases:
+        lot = (lot_of_ref.get(purchase.ref) if purchase.kind == "purchase"
+               else lot_of_payment.get(purchase.refund_of))
+        if lot is not None and lot not in entry.links:
+            links[id(entry)] = lot
+    out = list(entries)
+    if links:
+        transaction = data.Transaction
+        for i, entry in enumerate(out):
+            if entry.__class__ is transaction and id(entry) in links:
+                out[i] = entry._replace(links=entry.links | {links[id(entry)]})
+    return out
+
+
+def to_transaction(booking: Booking, payee: str, currency: str, lineno: int, load: Load
+                   ) -> data.Transaction:
+    postings = []
+    for leg in booking.legs:
+        meta: dict[str, Any] | None = None
+        if leg.lot or leg.rule or leg.detail:
+            meta = {}
+            if leg.lot:
+                meta["lot"] = leg.lot
+            if leg.rule:
+                meta["rule"] = leg.rule
+            if leg.detail:
+                model, feature, action = leg.detail
+                meta["model"] = model
+                meta["feature"] = feature
+                if action:
+                    meta["action"] = action
+        postings.append(data.Posting(leg.account, Amount(leg.amount, currency), None, None,
+                                     None, meta))
+    meta = dict(booking.meta)
+    for key in REFS:  # book-relative: the book can move
+        if isinstance(meta.get(key), str):
+            meta[key] = relative_ref(str(meta[key]), load.root)
+    return data.Transaction(
+        data.new_metadata(FILENAME, lineno, meta), booking.date, "*", payee,
+        booking.narration, data.EMPTY_SET, frozenset(booking.links), postings)
+
+
+def to_custom(notice: Notice, lineno: int) -> data.Custom:
+    meta = {"customer": notice.customer, "contract": notice.contract, "rule": notice.rule,
+            **notice.meta}
+    return data.Custom(data.new_metadata(FILENAME, lineno, meta), notice.date, "tokenbooks",
+                       [value("warning"), value(notice.message)])

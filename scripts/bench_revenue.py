@@ -7,7 +7,7 @@ Builds a synthetic book in a temporary folder: the contracts of the generator's 
 company (``tokenbooks.scripts.generate``: 200 customers, 5 models, a mix of prepaid with
 automatic top-up, arrears and hybrid with a monthly minimum), one ``custom "usage"``
 entry per customer, day, model and feature for a year (written directly with
-``tokenbooks.plugins.ledger.usage_entry`` and the Beancount printer, as the usage
+``tokenbooks.plugins.entries.usage.usage_entry`` and the Beancount printer, as the usage
 importer writes them), and the credit purchases of the prepaid customers. Every account
 is opened in the book itself, so the book also checks without any plugin.
 
@@ -36,7 +36,7 @@ from pathlib import Path
 
 from beancount.parser import printer
 
-from tokenbooks.plugins import ledger
+from tokenbooks.plugins.entries.usage import usage_entry
 from tokenbooks.plugins.rules import accounts
 from tokenbooks.plugins.rules.records import Usage
 from tokenbooks.scripts.generate import write_company_contracts
@@ -98,7 +98,7 @@ def build(folder: Path, customers: int, days: int, seed: int) -> int:
                                       input_tokens=tokens, cached_input_tokens=tokens // 4,
                                       output_tokens=events * profile.output_tokens,
                                       events=events)
-                        entry = ledger.usage_entry(usage, {
+                        entry = usage_entry(usage, {
                             "source": f"usage-{day:%Y-%m}.jsonl",
                             "first_event": f"{profile.customer}-{day:%Y%m%d}-000001"})
                         out.write(printer.format_entry(entry))

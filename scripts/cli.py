@@ -18,7 +18,6 @@ from tokenbooks import __version__
 from .close_cmd import close
 from .import_cmd import import_
 from .init_book import init
-from .month_reports import COMMANDS as MONTH_REPORTS
 from .report_cmd import report
 from .serve_cmd import serve
 
@@ -31,8 +30,6 @@ def cli() -> None:
 
 cli.add_command(init)
 cli.add_command(import_)
-for _command in MONTH_REPORTS:
-    report.add_command(_command)
 cli.add_command(report)
 cli.add_command(close)
 cli.add_command(serve)

@@ -27,22 +27,32 @@ from __future__ import annotations
 import datetime
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
-from beancount import loader
 from beancount.core import data
 from beancount.parser import printer
 
-from tokenbooks.plugins import lock
+from tokenbooks.plugins import config, lock, reports
+from tokenbooks.plugins.reports import (
+    Ledger,
+    Month,
+    Table,
+    credits,
+    invoices,
+    profitability,
+    rollforward,
+    tables,
+)
+from tokenbooks.plugins.reports import checks as month_checks
 from tokenbooks.plugins.rules import reconcile
+from tokenbooks.plugins.rules.periods import month_bounds, month_of, previous_month
 
-from . import close_book, close_checks, close_reports, tables
-from .close_reports import Book
+from . import close_files, loading, sources
 from .import_cmd import run_import
-from .tables import Table
 
-LOCK_PLUGIN = "tokenbooks.plugins.lock"
-BOOK_PLUGIN = "tokenbooks.plugins.book"  # contracts, revenue, cogs, invariants, lock
+LOCK_PLUGIN = config.LOCK
+BOOK_PLUGIN = config.BOOK  # contracts, revenue, cogs, invariants, lock
 
 
 class CloseFailed(Exception):
@@ -52,11 +62,9 @@ class CloseFailed(Exception):
         self.message = message
 
 
-def load(ledger: Path, step: str) -> tuple[list[data.Directive], dict]:
-    """Load without Beancount's pickle cache: it does not see a new file that an include
-    glob would match (an import, an invoice file), so it is also removed."""
-    forget_cache(ledger)
-    entries, errors, options = loader._load([(str(ledger), True)], None, None, None)
+def load(ledger: Path, step: str) -> tuple[list[data.Directive], dict[str, Any]]:
+    """The book, loaded afresh (``loading.load``); CloseFailed at ``step`` if it has errors."""
+    entries, errors, options = loading.load(ledger)
     if errors:
         shown = "\n".join(printer.format_error(e).rstrip() for e in errors[:20])
         more = f" (first 20 of {len(errors)})" if len(errors) > 20 else ""
@@ -65,21 +73,12 @@ def load(ledger: Path, step: str) -> tuple[list[data.Directive], dict]:
     return entries, options
 
 
-def forget_cache(ledger: Path) -> None:
-    cache = Path(loader.get_cache_filename(loader.PICKLE_CACHE_FILENAME, str(ledger)))
-    cache.unlink(missing_ok=True)
-
-
-def previous(period: str) -> str:
-    year, month = int(period[:4]), int(period[5:7])
-    return f"{year - 1:04d}-12" if month == 1 else f"{year:04d}-{month - 1:02d}"
-
-
 def first_period(entries: list[data.Directive]) -> str | None:
+    """The month of the book's first transaction or custom entry of its own files."""
     for entry in entries:
         if (isinstance(entry, (data.Transaction, data.Custom))
                 and not str(entry.meta.get("filename", "<")).startswith("<")):
-            return f"{entry.date:%Y-%m}"
+            return month_of(entry.date)
     return None
 
 
@@ -105,7 +104,7 @@ def run_close(ledger: Path, period: str, source: Path | None = None,
     ledger = ledger.resolve()
     root = ledger.parent
     try:
-        start, end = close_reports.month_bounds(period)
+        start, end = month_bounds(period)
     except ValueError as exc:
         raise CloseFailed("period", str(exc)) from exc
 
@@ -138,10 +137,10 @@ def run_close(ledger: Path, period: str, source: Path | None = None,
         if first is None or period < first:
             raise CloseFailed("check", f"{period} is before the book's first month "
                                        f"({first or 'none: the book is empty'})")
-        if period > first and previous(period) not in closes:
-            raise CloseFailed("check", f"{previous(period)} is not closed: close the months "
-                                       f"in order (tokenbooks close --period "
-                                       f"{previous(period)})")
+        if period > first and previous_month(period) not in closes:
+            raise CloseFailed("check", f"{previous_month(period)} is not closed: close the "
+                                       f"months in order (tokenbooks close --period "
+                                       f"{previous_month(period)})")
     quarantine = quarantined(root, entries, start, end, shas)
     if quarantine and not accept_quarantine:
         listed = ", ".join(f"{name} ({rows} rows)" for name, rows in quarantine)
@@ -151,26 +150,26 @@ def run_close(ledger: Path, period: str, source: Path | None = None,
     echo(f"check: {len(entries)} entries, no error")
 
     # 3. invoice
-    close_book.ensure_folders(root)
-    invoice_file = root / close_book.INVOICES / f"{period}.beancount"
+    close_files.ensure_folders(root)
+    invoice_file = root / close_files.INVOICES / f"{period}.beancount"
     if already:
         echo(f"invoice: {period} is closed; invoices unchanged")
     else:
         parsed_last = max((e.date for e in entries
                            if not str(e.meta.get("filename", "<")).startswith("<")),
                           default=start)
-        book = Book(entries, options, period)
+        month = month_of_book(entries, options, period)
         if parsed_last < end and not invoice_file.exists():
             # The book must reach the month's last day, or recognition stops short of it.
-            close_book.write_if_changed(invoice_file, close_book.invoices_text(
-                period, end, [], book.payees()))
+            close_files.write_if_changed(invoice_file, close_files.invoices_text(
+                period, end, [], month.payees()))
             entries, options = load(ledger, "invoice")
-            book = Book(entries, options, period)
-        items = close_reports.compute_invoices(book)
-        text = close_book.invoices_text(period, end, items, book.payees())
+            month = month_of_book(entries, options, period)
+        items = invoices.compute(month)
+        text = close_files.invoices_text(period, end, items, month.payees())
         issued = (invoice_file.exists()
                   and 'rule: "invoice"' in invoice_file.read_text(encoding="utf-8"))
-        changed = close_book.write_if_changed(invoice_file, text)
+        changed = close_files.write_if_changed(invoice_file, text)
         if changed and issued:
             echo(f"invoice: the invoices of {period} changed since the last run (the month "
                  f"is not closed yet): {invoice_file.relative_to(root)} rewritten")
@@ -178,28 +177,27 @@ def run_close(ledger: Path, period: str, source: Path | None = None,
             entries, options = load(ledger, "invoice")
         names = ", ".join(f"{i.id} {i.total} {i.currency}" for i in items) or "none"
         echo(f"invoice: {len(items)} invoice(s) in {invoice_file.relative_to(root)}: {names}")
-    book = Book(entries, options, period)
-    if not any(isinstance(e, data.Custom) and e.type == close_book.INVOICE_RUN
+    month = month_of_book(entries, options, period)
+    if not any(isinstance(e, data.Custom) and e.type == close_files.INVOICE_RUN
                and str(e.values[0].value) == period for e in entries):
         raise CloseFailed("invoice", f"{invoice_file} is not in the book: expected the line "
                                      f"include \"invoices/*.beancount\" in {ledger.name}")
 
     # 4. reconcile
-    roll = close_checks.rollforward_report(book)
-    complete, completeness_table = close_checks.completeness(book)
-    cogs_check, cogs_table = close_checks.cogs(book)
-    checks = [complete, close_checks.unbilled_check(book), close_checks.invoices_check(book),
-              cogs_check, close_checks.rollforward_check(roll)]
+    complete, completeness_table = sources.completeness(month)
+    cogs_check, cogs_table = month_checks.cogs(month)
+    checks = [complete, month_checks.unbilled(month), month_checks.invoices(month),
+              cogs_check, rollforward.check(month)]
     checks.insert(0, reconcile.Check(
         "quarantine", True, "accepted: " + ", ".join(f"{n} ({r} rows)" for n, r in quarantine)
         if quarantine else "no row of the month's sources quarantined"))
     # 5. reports (written even when a check fails, so the figures can be read)
-    made = [close_checks.checks_table(period, checks),
-              close_reports.rollforward_table(roll), close_reports.revenue_table(book),
-              close_reports.profitability_table(book), close_reports.credits_table(book),
-              close_reports.rpo_table(book, roll), close_reports.breakage_table(book),
-              close_reports.modifications_table(book), close_reports.invoices_table(book),
-              close_reports.dunning_table(book), completeness_table, cogs_table]
+    made = [month_checks.table(period, checks), rollforward.table(month),
+            profitability.revenue_table(month), profitability.table_of(month),
+            credits.credits_table(month), credits.rpo_table(month),
+            reports.build("breakage", month), reports.build("modifications", month),
+            invoices.invoices_table(month), reports.build("dunning", month),
+            completeness_table, cogs_table]
     folder = write_reports(root, period, made, checks)
     for check in checks:
         echo(f"reconcile: {check.name}: {'ok' if check.ok else 'FAILED'}: {check.detail}")
@@ -213,7 +211,7 @@ def run_close(ledger: Path, period: str, source: Path | None = None,
     if already:
         echo(f"lock: {period} was already closed; nothing changed")
         return checks
-    close_file, _, count = close_book.close_files(root, period, end, entries)
+    close_file, _, count = close_files.close_files(root, period, end, entries)
     entries, options = load(ledger, "lock")
     if period not in lock.closed_periods(entries):
         raise CloseFailed("lock", f"{close_file} is not in the book: expected the line "
@@ -223,14 +221,23 @@ def run_close(ledger: Path, period: str, source: Path | None = None,
     return checks
 
 
+def month_of_book(entries: list[data.Directive], options: dict[str, Any],
+                  period: str) -> Month:
+    """``period`` of the loaded book, as the reports library reads it."""
+    try:
+        return Ledger(entries, options).month(period)
+    except reports.NotComputed as exc:
+        raise CloseFailed("check", str(exc)) from exc
+
+
 def write_reports(root: Path, period: str, made: list[Table],
                   checks: list[reconcile.Check]) -> Path:
     folder = root / "reports" / period
     folder.mkdir(parents=True, exist_ok=True)
     for t in made:
-        close_book.write_if_changed(folder / f"{t.name}.csv", tables.to_csv(t))
-        close_book.write_if_changed(folder / f"{t.name}.json", tables.to_json(t, period))
-    close_book.write_if_changed(folder / "summary.md", summary(period, made, checks))
+        close_files.write_if_changed(folder / f"{t.name}.csv", tables.to_csv(t))
+        close_files.write_if_changed(folder / f"{t.name}.json", tables.to_json(t, period))
+    close_files.write_if_changed(folder / "summary.md", summary(period, made, checks))
     return folder
 
 

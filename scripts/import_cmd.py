@@ -42,7 +42,6 @@ from typing import Any
 import click
 import pyarrow as pa
 import yaml
-from beancount import loader
 from beancount.core import data
 from beancount.parser import printer
 from tqdm import tqdm
@@ -64,9 +63,12 @@ from tokenbooks.importers.credits import PaymentIndex, slug
 from tokenbooks.importers.index import EventIndex, sidecar_for, write_sidecar
 from tokenbooks.importers.provider_costs import ReportError
 from tokenbooks.importers.usage import Extraction, UnreadableSource
-from tokenbooks.plugins import common
+from tokenbooks.plugins.config import PluginConfig, contracts_folder
+from tokenbooks.plugins.load import Load
 from tokenbooks.plugins.rules.contracts import load_contracts
 from tokenbooks.plugins.rules.model import ContractSet
+
+from . import loading
 
 PROGRESS_BYTES = 16 << 20  # show a progress bar for sources larger than this
 
@@ -74,10 +76,8 @@ PROGRESS_BYTES = 16 << 20  # show a progress bar for sources larger than this
 def load_book(ledger: Path) -> tuple[list[data.Directive], dict[str, Any]]:
     """The book's entries and options, as bean-check loads them, never from Beancount's
     pickle cache: it does not see new files of a glob include (``imports/*.beancount``),
-    and dedupe must see every import file."""
-    path = str(ledger.resolve())
-    Path(loader.get_cache_filename(loader.PICKLE_CACHE_FILENAME, path)).unlink(missing_ok=True)
-    entries, _errors, options = loader.load_file(path)
+    and dedupe must see every import file (``loading.load``)."""
+    entries, _errors, options = loading.load(ledger)
     return entries, options
 
 
@@ -233,8 +233,11 @@ def run_import(ledger: Path, sources: Sequence[Path], config: Path | None = None
     """Import ``sources`` into the book of ``ledger``; returns what each gave and wrote."""
     book = ledger.resolve().parent
     entries, options = load_book(ledger)
-    folder = common.contracts_dir(options, {})
-    contracts, errors = load_contracts(folder)
+    load = Load.of(options)
+    if load is not None:
+        contracts, errors = load.contracts, load.contract_errors
+    else:  # the book has no tokenbooks plugin line: read the contracts beside it
+        contracts, errors = load_contracts(contracts_folder(options, PluginConfig()))
     for error in errors:
         click.echo(f"warning: {error}", err=True)
     if config is None and (book / "importers.yaml").exists():

@@ -1,38 +1,36 @@
 """``tokenbooks report``: the books' reports, as a table, CSV or JSON.
 
-    tokenbooks report profitability --ledger main.beancount --period 2026-01
     tokenbooks report profitability --ledger main.beancount --period 2026-Q1 --format csv
+    tokenbooks report rollforward --ledger main.beancount --period 2026-01
+    tokenbooks report dunning --ledger main.beancount --period 2026-03 --format json
 
-A thin adapter: load the book (plugins included), extract plain rows
-(``tokenbooks.plugins.report_rows``), compute (``tokenbooks.plugins.rules.profitability``),
-render. A book with errors gives no report: the errors are listed and the exit status is 1.
+A thin adapter over the reports library (``tokenbooks.plugins.reports``): load the book
+(plugins included, ``loading.load``), build the report, render it. The month-end reports
+are the tables ``tokenbooks close`` writes to ``reports/YYYY-MM/``, for any month,
+closed or not; ``checks`` runs the close's reconciliations, completeness against the
+archived sources included. A book with errors gives no report: the errors are listed and
+the exit status is 1.
 """
 
 from __future__ import annotations
 
 import csv
-import datetime
 import json
 import sys
-from collections.abc import Sequence
-from decimal import Decimal
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import click
-from beancount import loader
+from beancount.core import data
 from beancount.parser import printer
 
-from tokenbooks.plugins import common
-from tokenbooks.plugins.report_rows import profitability_rows, revenue_weights
-from tokenbooks.plugins.rules.profitability import (
-    CSV_COLUMNS,
-    STREAMS,
-    Line,
-    Report,
-    as_dict,
-    csv_rows,
-    parse_period,
-    profitability,
-)
+from tokenbooks.plugins import reports
+from tokenbooks.plugins.reports import Ledger, Month, Table, checks, profitability, tables
+from tokenbooks.plugins.rules import profitability as prof
+from tokenbooks.plugins.rules.periods import month_bounds, parse_period
+
+from . import loading, sources
 
 FORMATS = ("table", "csv", "json")
 
@@ -42,8 +40,9 @@ def report() -> None:
     """Reports over the books (table, CSV or JSON)."""
 
 
-def load_book(ledger: str) -> tuple[list, dict]:
-    entries, errors, options = loader.load_file(ledger)
+def load_book(ledger: str) -> tuple[list[data.Directive], dict[str, Any]]:
+    """The loaded book; a ClickException listing its errors if it has any."""
+    entries, errors, options = loading.load(Path(ledger))
     if errors:
         for error in errors[:50]:
             click.echo(printer.format_error(error).rstrip(), err=True)
@@ -51,6 +50,14 @@ def load_book(ledger: str) -> tuple[list, dict]:
         raise click.ClickException(f"{ledger}: {len(errors)} error(s) in the book{more}; "
                                    f"fix them first (bean-check {ledger})")
     return entries, options
+
+
+def load_ledger(ledger: str, require_revenue: bool = True) -> Ledger:
+    entries, options = load_book(ledger)
+    try:
+        return Ledger(entries, options, require_revenue)
+    except reports.NotComputed as exc:
+        raise click.ClickException(f"{ledger}: {exc}") from exc
 
 
 @report.command("profitability")
@@ -62,108 +69,59 @@ def load_book(ledger: str) -> tuple[list, dict]:
 def profitability_cmd(ledger: str, period: str, fmt: str, currency: str | None) -> None:
     """Revenue, inference cost and gross margin per customer, model, feature and action."""
     try:
-        start, end = parse_period(period)
+        parse_period(period)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--period") from exc
-    entries, options = load_book(ledger)
-    currency = currency or (options.get("operating_currency") or ["USD"])[0]
-    rows, actions = profitability_rows(entries, start, end)
-    others = sorted({row.currency for row in rows} - {currency})
-    if others:  # the report would not tie to the balances: say so rather than drop them
-        raise click.ClickException(
-            f"{ledger}: revenue or cost in {', '.join(others)} in {period}; this report is in "
-            f"{currency} (expected one currency; choose with --currency)")
-    contracts, _ = common.load(options, {})  # its errors are the book's (checked above)
-    weights = revenue_weights(entries, contracts, start, end)
-    result = profitability(rows, actions, period, currency, weights)
+    book = load_ledger(ledger, require_revenue=False)  # postings alone make the report
+    try:
+        result = profitability.report(book, period, currency)
+    except profitability.OtherCurrency as exc:
+        raise click.ClickException(f"{ledger}: {exc}") from exc
     if fmt == "json":
-        click.echo(json.dumps(as_dict(result), indent=2))
+        click.echo(json.dumps(prof.as_dict(result), indent=2))
     elif fmt == "csv":
-        writer = csv.DictWriter(sys.stdout, fieldnames=CSV_COLUMNS, lineterminator="\n")
+        writer = csv.DictWriter(sys.stdout, fieldnames=prof.CSV_COLUMNS, lineterminator="\n")
         writer.writeheader()
-        writer.writerows(csv_rows(result))
+        writer.writerows(prof.csv_rows(result))
     else:
-        click.echo(render_table(result))
+        click.echo(profitability.text(result))
 
 
-# --- Table --------------------------------------------------------------------------------
+def month_checks(month: Month) -> Table:
+    """The close's reconciliations of the month, completeness at the sources included."""
+    complete, _ = sources.completeness(month)
+    return checks.table(month.period, [complete, *checks.of_book(month)])
 
 
-def _cell(value: object) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, Decimal):  # money to the cent; finer figures (cost/action) as they are
-        return f"{value:,.2f}" if value.as_tuple().exponent >= -2 else f"{value:,}"
-    if isinstance(value, int) and not isinstance(value, bool):
-        return f"{value:,}"
-    return str(value)
+def builders() -> dict[str, tuple[Callable[[Month], Table], str]]:
+    """The month-end reports of the library, with ``checks`` run as the close runs it."""
+    out = dict(reports.REPORTS)
+    out["checks"] = (month_checks, out["checks"][1])
+    return out
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    """A plain text table: text left-aligned, numbers right-aligned."""
-    cells = [[_cell(v) for v in row] for row in rows]
-    numeric = [all(isinstance(row[i], (Decimal, int)) or row[i] is None for row in rows)
-               for i in range(len(headers))]
-    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
+def make_command(name: str, build: Callable[[Month], Table], help_text: str) -> click.Command:
+    @click.command(name, help=help_text)
+    @click.option("--ledger", required=True, type=click.Path(exists=True, dir_okay=False),
+                  help="The book's main.beancount.")
+    @click.option("--period", required=True, help="The month, YYYY-MM.")
+    @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table",
+                  show_default=True)
+    def command(ledger: str, period: str, fmt: str) -> None:
+        try:
+            month_bounds(period)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--period") from exc
+        table = build(load_ledger(ledger).month(period))
+        if fmt == "json":
+            click.echo(tables.to_json(table, period), nl=False)
+        elif fmt == "csv":
+            click.echo(tables.to_csv(table), nl=False)
+        else:
+            click.echo(tables.to_text(table))
 
-    def fmt(values: Sequence[str]) -> str:
-        return "  ".join(v.rjust(w) if n else v.ljust(w)
-                         for v, w, n in zip(values, widths, numeric, strict=True)).rstrip()
-
-    out = [fmt(headers), fmt(["-" * w for w in widths])]
-    out += [fmt(r) for r in cells]
-    return "\n".join(out)
-
-
-def _flag(line: Line) -> str:
-    return "NEGATIVE" if line.negative else ""
-
-
-def _margin_rows(lines: Sequence[Line]) -> list[list[object]]:
-    return [[x.name, x.revenue_total, x.cogs, x.non_billable_cogs, x.margin, x.margin_pct,
-             x.tokens, x.token_share, x.cost_share, _flag(x)] for x in lines]
+    return command
 
 
-MARGIN_HEADERS = ("revenue", "cogs", "non-billable", "margin", "margin %", "tokens",
-                  "tokens %", "cost %", "flag")
-
-
-def render_table(report: Report) -> str:
-    last = report.end - datetime.timedelta(days=1)
-    parts = [f"Profitability {report.period} ({report.start} to {last}), "
-             f"{report.currency}", ""]
-    parts += ["Customers (by attributed inference cost)",
-              table(("customer", *[s.lower() for s in STREAMS], "revenue", "cogs", "margin",
-                     "margin %", "tokens %", "cost %", "flag"),
-                    [[x.name, *[x.revenue.get(s, Decimal(0)) for s in STREAMS],
-                      x.revenue_total, x.cogs, x.margin, x.margin_pct, x.token_share,
-                      x.cost_share, _flag(x)] for x in report.customers]), ""]
-    c = report.concentration
-    if c.customers:
-        def pct(value: Decimal | None) -> str:
-            return "n/a" if value is None else f"{value}%"
-
-        parts += [f"Concentration: the top {len(c.top)} of {c.customers} customers (5%: "
-                  f"{', '.join(c.top)}) use {pct(c.cost_share)} of inference cost "
-                  f"({pct(c.token_share)} of tokens) and pay {pct(c.revenue_share)} "
-                  f"of revenue", ""]
-    parts += ["By model", table(("model", *MARGIN_HEADERS), _margin_rows(report.models)), ""]
-    parts += ["By feature", table(("feature", *MARGIN_HEADERS), _margin_rows(report.features)),
-              ""]
-    if report.actions:
-        parts += ["Cost per action type (usage tied to an action by its workflow)",
-                  table(("action", "actions", "cogs", "cost/action", "revenue",
-                         "revenue/action", "margin", "flag"),
-                        [[x.name, x.actions, x.cogs, x.cost_per_action, x.revenue_total,
-                          x.revenue_per_action, x.margin, _flag(x)] for x in report.actions]),
-                  ""]
-    parts += ["Unattributed inference cost (provider bills beyond attributed usage)",
-              table(("provider", "cogs"),
-                    [[p, v] for p, v in report.unattributed.items()] or [["(none)", None]]),
-              ""]
-    total = report.total
-    parts += ["Total", table(
-        ("revenue", "attributed cogs", "unattributed", "total cogs", "gross margin", "margin %"),
-        [[total.revenue_total, total.cogs, report.unattributed_total, report.cogs_total,
-          report.gross_margin, report.gross_margin_pct]])]
-    return "\n".join(parts)
+for _name, (_build, _text) in builders().items():
+    report.add_command(make_command(_name, _build, _text))

@@ -13,16 +13,41 @@ through a reverse proxy with authentication.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
+
+from . import loading
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 LOCAL = ("127.0.0.1", "localhost", "::1")
 
 
-def create_app(ledger: Path):  # -> flask.Flask
+def pause_gc_in_fava_loads() -> None:
+    """Every load of a book by Fava in this process (the first one and each reload after a
+    change) runs with the cyclic GC paused (``loading.paused_gc``)."""
+    from fava.core import FavaLedger
+
+    original = FavaLedger.load_file
+    if getattr(original, "tokenbooks_paused_gc", False):
+        return
+
+    def load_file(self: FavaLedger) -> None:
+        with loading.paused_gc():
+            original(self)
+
+    load_file.tokenbooks_paused_gc = True  # type: ignore[attr-defined]
+    FavaLedger.load_file = load_file  # type: ignore[method-assign]
+
+
+def create_app(ledger: Path) -> Flask:
     """The read-only Fava application for ``ledger`` (loaded at once)."""
     from fava.application import create_app as fava_app
 
+    pause_gc_in_fava_loads()
+    loading.forget_cache(ledger.resolve())
     return fava_app([str(ledger.resolve())], load=True, read_only=True)
 
 

@@ -10,9 +10,9 @@ from fractions import Fraction
 from enginekit import balance, contract, day, monthly, purchase, run, usage
 
 from tokenbooks.plugins.rules import accounts
-from tokenbooks.plugins.rules.changes import classify, rate_of
 from tokenbooks.plugins.rules.lots import Lot
 from tokenbooks.plugins.rules.model import Breakage, BreakageRevision, Modification, Pack
+from tokenbooks.plugins.rules.modifications import classify, rate_of
 from tokenbooks.plugins.rules.recognition import recognize
 
 D = Decimal

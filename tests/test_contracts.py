@@ -11,8 +11,9 @@ import jsonschema
 import pytest
 import yaml
 
+from tokenbooks.plugins.rules.accounts import component as customer_component
 from tokenbooks.plugins.rules.contracts import check_purchase, load_contracts, schema
-from tokenbooks.plugins.rules.model import Term, add_months, customer_component
+from tokenbooks.plugins.rules.model import Term, add_months
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data"

@@ -23,8 +23,9 @@ import pytest
 from favakit import ROOT, closed_sample, loaded_sample  # noqa: F401
 
 from tokenbooks.plugins.fava_ext import pages as page_data
-from tokenbooks.scripts import close_reports
-from tokenbooks.scripts.month_reports import REPORTS
+from tokenbooks.plugins.reports import REPORTS, Ledger
+from tokenbooks.plugins.reports import profitability as month_profitability
+from tokenbooks.plugins.reports.checks import recorded
 
 SLUG = "tokenbooks-sample-company"
 SHOTS = ROOT / "build" / "screenshots"
@@ -133,7 +134,8 @@ def tab(browser, server: str) -> Page:
 @pytest.fixture(scope="module")
 def book(loaded_sample):  # noqa: F811
     entries, options = loaded_sample
-    return {p: close_reports.Book(entries, options, p) for p in ("2026-01", "2026-03")}
+    ledger = Ledger(entries, options)
+    return {p: ledger.month(p) for p in ("2026-01", "2026-03")}
 
 
 def _chart_drawn(tab: Page) -> None:
@@ -203,7 +205,7 @@ def test_revenue(tab: Page, book) -> None:
 
 def test_profitability(tab: Page, book) -> None:
     tab.open("Profitability", "?period=2026-03")
-    report = close_reports.profitability_report(book["2026-03"])
+    report = month_profitability.of_month(book["2026-03"])
     for line in report.customers:
         row = f'table[data-tb-table="profitability-customers"] tr[data-tb-row="{line.name}"]'
         assert tab.text(f'{row} td[data-tb-col="margin"]') == page_data.cell(line.margin)
@@ -258,7 +260,9 @@ def test_close_status(tab: Page, book) -> None:
     for period in ("2026-01", "2026-02", "2026-03"):
         assert tab.text(f'table[data-tb-table="closes"] tr[data-tb-row="{period}"] '
                         f'td[data-tb-col="status"]').startswith("closed")
-    checks = REPORTS["checks"][0](book["2026-03"])
+    # a closed month shows the reconciliations its close recorded
+    checks = recorded(book["2026-03"].root, "2026-03")
+    assert checks is not None and [r["status"] for r in checks.rows] == ["ok"] * 6
     for row in checks.rows:
         assert tab.text(f'table[data-tb-table="checks"] tr[data-tb-row="{row["check"]}"] '
                         f'td[data-tb-col="status"]') == row["status"]

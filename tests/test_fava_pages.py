@@ -17,10 +17,11 @@ from fava.application import create_app
 from fava.core.filters import AdvancedFilter
 from favakit import PERIODS, closed_sample, copy_sample, loaded_sample  # noqa: F401
 
-from tokenbooks.plugins import close_rows
-from tokenbooks.plugins.fava_ext import MODULE, parse_config, state_of
+from tokenbooks.plugins.fava_ext import MODULE, STATE, parse_config
 from tokenbooks.plugins.fava_ext import pages as page_data
-from tokenbooks.plugins.fava_ext.pages import Pages
+from tokenbooks.plugins.fava_ext.pages import Pages, Scope
+from tokenbooks.plugins.reports import REPORTS, Ledger, tables
+from tokenbooks.plugins.reports.rows import liability_rows
 from tokenbooks.plugins.rules import breakage_rates, rollforward
 from tokenbooks.plugins.rules import profitability as prof
 from tokenbooks.plugins.rules.lots import Lot
@@ -32,9 +33,7 @@ from tokenbooks.plugins.rules.model import (
     Customer,
     Pack,
 )
-from tokenbooks.scripts import close_reports, tables
 from tokenbooks.scripts.cli import cli
-from tokenbooks.scripts.month_reports import REPORTS
 
 SLUG = "tokenbooks-sample-company"
 
@@ -68,8 +67,11 @@ def test_months_setting_keeps_the_last_months(pages: Pages, loaded_sample) -> No
 def test_tables_are_the_reports_tables(pages: Pages, loaded_sample, name: str) -> None:  # noqa: F811
     entries, options = loaded_sample
     field = {"rollforward": "rollforward"}.get(name, name)
+    ledger = Ledger(entries, options)  # a view of its own: nothing shared with the pages
     for period in PERIODS:
-        expected = REPORTS[name][0](close_reports.Book(entries, options, period))
+        expected = REPORTS[name][0](ledger.month(period))
+        if name == "checks":  # the pages show what the close recorded for a closed month
+            expected = page_data.checks.recorded(ledger.root, period)
         shown = getattr(pages.months[period], field)
         assert tables.to_json(shown, period) == tables.to_json(expected, period)
 
@@ -89,9 +91,8 @@ def test_same_figures_as_the_command_line(pages: Pages, closed_sample: Path) -> 
 
 def test_every_movement_figure_links_to_exactly_its_entries(pages: Pages,
                                                             loaded_sample) -> None:  # noqa: F811
-    entries, _ = loaded_sample
-    ids = close_rows.customer_ids(close_reports.Book(entries, loaded_sample[1],
-                                                     "2026-01").contracts)
+    entries, options = loaded_sample
+    ids = Ledger(entries, options).ids
     checked = 0
     for period, month in pages.months.items():
         rows = {r["customer"]: r for r in month.rollforward.rows}
@@ -110,7 +111,7 @@ def test_every_movement_figure_links_to_exactly_its_entries(pages: Pages,
                 chosen = AdvancedFilter(link.filter).apply(entries)
                 assert len(chosen) == link.entries
                 assert all(month.start <= e.date <= month.end for e in chosen)
-                _, moves, _ = close_rows.liability_rows(chosen, ids, month.start, month.end)
+                _, moves, _ = liability_rows(chosen, ids, month.start, month.end)
                 again = rollforward.rollforward(period, "USD", {}, moves, {}, [])
                 by = {r["customer"]: r for r in rollforward.rows(again)}
                 assert by[customer][column] == figure, (period, customer, column, link)
@@ -192,19 +193,81 @@ def test_bad_config_is_an_error_in_fava_not_a_crash(tmp_path: Path) -> None:
     assert client.post(f"/{SLUG}/extension/ContractLiabilities/").status_code == 401
 
 
-def test_computed_once_per_load(tmp_path: Path) -> None:
+def state_of(fava_ledger):  # noqa: ANN001, ANN201
+    return fava_ledger.extensions.get_extension(STATE).current()
+
+
+PAGES = ("ContractLiabilities", "Revenue", "Profitability", "CreditsAndBreakage",
+         "Modifications", "CloseStatus")
+
+
+def test_computed_once_per_load(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     ledger = copy_sample(tmp_path)
     app = create_app([str(ledger)], load=True, read_only=True)
     client = app.test_client()
     fava_ledger = app.config["LEDGERS"][SLUG]
     state = state_of(fava_ledger)
     assert state.pages is not None and state.errors == []
-    for name in ("ContractLiabilities", "Revenue", "Profitability", "CreditsAndBreakage",
-                 "Modifications", "CloseStatus"):
-        assert client.get(f"/{SLUG}/extension/{name}/").status_code == 200
-    assert state_of(fava_ledger) is state  # no request computed anything again
+    # every figure of a month is computed once per load: count the engine-side reads and
+    # the month computations over two rounds of every page and month
+    calls = {"lot_states": 0, "month": 0}
+    revenue = state.pages.ledger.revenue
+    original = type(revenue).lot_states
+
+    def counted(self, start, end):  # noqa: ANN001, ANN202
+        calls["lot_states"] += 1
+        return original(self, start, end)
+
+    monkeypatch.setattr(type(revenue), "lot_states", counted)
+    for _ in range(2):
+        for name in PAGES:
+            for period in ("", *PERIODS):
+                query = f"?period={period}" if period else ""
+                assert client.get(f"/{SLUG}/extension/{name}/{query}").status_code == 200
+    assert calls["lot_states"] == len(PERIODS)  # once per month, whatever the pages
+    assert state_of(fava_ledger) is state  # no request computed the state again
     fava_ledger.load_file()  # a reload computes once more
     assert state_of(fava_ledger) is not state
+
+
+def _page(client, name: str, query: str) -> str:  # noqa: ANN001
+    page = client.get(f"/{SLUG}/extension/{name}/{query}")
+    assert page.status_code == 200
+    return page.get_data(as_text=True)
+
+
+def test_the_time_filter_picks_the_months_shown(closed_sample: Path) -> None:  # noqa: F811
+    app = create_app([str(closed_sample)], load=True, read_only=True)
+    client = app.test_client()
+    body = _page(client, "ContractLiabilities", "?time=2026-02")
+    assert 'data-tb-period="2026-02"' in body
+    assert 'data-tb-period="2026-01"' not in body and 'data-tb-period="2026-03"' not in body
+    assert "Contract liabilities 2026-02" in body  # the last month of the range by default
+    body = _page(client, "Revenue", "?time=2026-01+-+2026-02")
+    assert '<th class="num">2026-01</th>' in body and '<th class="num">2026-02</th>' in body
+    assert '<th class="num">2026-03</th>' not in body
+
+
+def test_the_filter_bar_narrows_to_the_customers_it_selects(
+        pages: Pages, closed_sample: Path) -> None:  # noqa: F811
+    app = create_app([str(closed_sample)], load=True, read_only=True)
+    client = app.test_client()
+    body = _page(client, "ContractLiabilities", '?period=2026-01&filter=customer:"acme"')
+    assert 'data-tb-row="acme"' in body and 'data-tb-row="umbrella"' not in body
+    assert "Filtered: customers acme" in body
+    # the total is acme's alone: the same figures as acme's row of the whole book
+    whole = {r["customer"]: r for r in pages.months["2026-01"].rollforward.rows}
+    only = pages.scoped(Scope(customers=frozenset({"acme"}))).months["2026-01"]
+    total = only.rollforward.rows[-1]
+    assert total["customer"] == "(total)"
+    for column in ("opening", "additions", "revenue", "closing", "gl_closing",
+                   "subledger_closing"):
+        assert total[column] == whole["acme"][column]
+    assert total["ties"] == "yes"
+    # an account filter selects the customers whose accounts it names
+    body = _page(client, "Profitability",
+                 "?period=2026-01&account=Liabilities:Deferred-Revenue:Umbrella")
+    assert 'data-tb-row="umbrella"' in body and 'data-tb-row="globex"' not in body
 
 
 def test_a_book_with_errors_shows_no_figures(tmp_path: Path) -> None:

@@ -12,10 +12,23 @@ from beancount import loader
 from click.testing import CliRunner
 
 from tokenbooks.importers.index import read_sidecar
-from tokenbooks.plugins.ledger import purchase_records, usage_records
+from tokenbooks.plugins.entries.purchases import parse_purchases
+from tokenbooks.plugins.entries.usage import parse_usage
 from tokenbooks.scripts.cli import cli
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def usage_records(entries: list) -> tuple[list, list]:
+    table = parse_usage(entries)
+    return table.records, table.bad
+
+
+def purchase_records(entries: list) -> tuple[list, list]:
+    found, bad = parse_purchases(entries)
+    return [purchase for purchase, _ in found], bad
+
+
 CUSTOMERS = ("acme", "globex", "hooli", "initech", "umbrella")
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from tokenbooks.importers import purchases, stripe
 from tokenbooks.importers.credits import PaymentIndex
-from tokenbooks.plugins.ledger import purchase_from_entry
+from tokenbooks.plugins.entries.purchases import purchase_from_entry
 from tokenbooks.plugins.rules.contracts import load_contracts
 
 ROOT = Path(__file__).resolve().parents[1]

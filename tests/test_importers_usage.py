@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from tokenbooks.importers import litellm, usage_csv, usage_jsonl, usage_parquet
 from tokenbooks.importers.index import EventIndex, read_sidecar, write_sidecar
 from tokenbooks.importers.usage import UnreadableSource, UsageCore
-from tokenbooks.plugins.ledger import usage_from_entry
+from tokenbooks.plugins.entries.usage import usage_from_entry
 from tokenbooks.plugins.rules.contracts import load_contracts
 
 ROOT = Path(__file__).resolve().parents[1]

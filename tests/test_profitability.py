@@ -14,8 +14,12 @@ from beanquery.query import run_query
 from click.testing import CliRunner
 from cogs_book import balance, bill_line, ledger_text, load, make_contracts, revenue, usage
 
-from tokenbooks.plugins import common
-from tokenbooks.plugins.report_rows import profitability_rows, revenue_weights
+from tokenbooks.plugins import revenue as revenue_plugin
+from tokenbooks.plugins.config import PluginConfig
+from tokenbooks.plugins.entries.usage import parse_usage
+from tokenbooks.plugins.load import Load
+from tokenbooks.plugins.reports.ledger import Ledger
+from tokenbooks.plugins.reports.rows import profitability_rows as rows_of
 from tokenbooks.plugins.rules.profitability import (
     ActionCount,
     Row,
@@ -25,6 +29,12 @@ from tokenbooks.plugins.rules.profitability import (
 from tokenbooks.scripts.cli import cli
 
 D = datetime.date
+
+
+def profitability_rows(entries, start, end):
+    """The report's rows of a loaded book: its transactions and its usage records."""
+    return rows_of([e for e in entries if e.__class__.__name__ == "Transaction"],
+                   parse_usage(entries).records, start, end)
 
 # January 2026. acme: revenue 10.00 usage (gpt-4o chat) + 1.50 actions; cost gpt-4o chat
 # 2.50, retry (non-billable) 1.00. globex: revenue 0.50 usage (gpt-5-mini); cost 1.20.
@@ -215,9 +225,11 @@ def test_revenue_without_model_metadata_is_allocated_by_value_at_contract_rates(
     assert errors == []
     start, end = D(2026, 1, 1), D(2026, 2, 1)
     rows, actions = profitability_rows(entries, start, end)
-    book, _ = common.load(options, {"contracts": str(contracts)})
-    report = profitability(rows, actions, "2026-01", "USD",
-                           revenue_weights(entries, book, start, end))
+    # the weights are the engine's values of the usage: run the revenue stage on the load
+    # (the book has hand-written revenue, not the plugin's)
+    revenue_plugin.stage(Load.of(options), entries, PluginConfig(), entries[-1].date)
+    weights = Ledger(entries, options).revenue.weights(start, end)
+    report = profitability(rows, actions, "2026-01", "USD", weights)
     features, models = by_name(report.features), by_name(report.models)
     # 12.00 over list values 5.00 (chat) and 0.20 (support): 11.538... and 0.461...
     assert features["chat"].revenue["Usage"] == Decimal("11.54")

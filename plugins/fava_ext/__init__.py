@@ -6,13 +6,16 @@ Enable it in ``main.beancount`` (``tokenbooks init`` and the sample book have th
     2026-01-01 custom "fava-extension" "tokenbooks.plugins.fava_ext" "{'months': 12}"
 
 Six pages appear in Fava's sidebar: Contract liabilities, Revenue, Profitability, Credits
-and breakage, Modifications, Close status. Their figures come from the functions behind
-``tokenbooks report`` (``pages.Pages.compute``), computed once per load of the book in
-``after_load_file``, never per request. The pages only read: nothing here writes.
+and breakage, Modifications, Close status. Their figures are the reports library's
+(``tokenbooks.plugins.reports``) over what the load of the book computed: one ``Pages``
+per load, owned by the hidden ``TokenbooksState`` extension (the pages share it), each
+month's figures computed when first shown and kept until the book is loaded again. The
+pages honour Fava's time filter (the months shown) and its filter bar (the customers of
+the entries it selects). The pages only read: nothing here writes.
 
 Configuration (optional, a Python dict literal): ``months``, how many of the book's last
-months to compute (default: all). A bad configuration is an error in Fava's error list
-and on every page; the pages then use the defaults. A book with errors shows no figures,
+months to show (default: all). A bad configuration is an error in Fava's error list and
+on every page; the pages then use the defaults. A book with errors shows no figures,
 as ``tokenbooks report`` refuses such a book.
 """
 
@@ -23,17 +26,25 @@ import datetime
 from decimal import Decimal
 from typing import Any
 
+from beancount.core import data
+from fava.context import g
 from fava.core.charts import DateAndBalanceWithBudget
 from fava.core.inventory import SimpleCounterInventory
 from fava.ext import FavaExtensionBase, FavaExtensionError
 from fava.internal_api import BarChart
 from flask import request
 
+from tokenbooks.plugins.reports import NotComputed
+from tokenbooks.plugins.rules import accounts
+
 from . import pages as page_data
-from .pages import Pages
+from .pages import MonthPage, Pages, Scope
 
 MODULE = "tokenbooks.plugins.fava_ext"
 OPTIONS = {"months": "how many of the book's last months to compute (an integer >= 1)"}
+STATE = "TokenbooksState"
+CUSTOMER_ROOTS = (accounts.RECEIVABLE, accounts.UNBILLED, accounts.CONTRACT_ASSETS,
+                  accounts.DEFERRED_REVENUE)
 
 
 def parse_config(text: str | None) -> tuple[dict[str, Any], list[str]]:
@@ -63,14 +74,13 @@ def parse_config(text: str | None) -> tuple[dict[str, Any], list[str]]:
     return settings, errors
 
 
-class _State:
-    """What one load of a book gives every page: computed once, shared."""
+class State:
+    """What one load of a book gives every page: the pages' data, and what is wrong."""
 
     def __init__(self, ledger: Any) -> None:
         self.entries = ledger.all_entries
         self.errors: list[str] = []
         self.pages: Pages | None = None
-        self.settings: dict[str, Any] = {}
         entry = None
         for custom in ledger.all_entries_by_type.Custom:
             if (custom.type == "fava-extension" and custom.values
@@ -87,39 +97,78 @@ class _State:
                                f"as `tokenbooks report` does.")
             return
         try:
-            self.pages = Pages.compute(ledger.all_entries, ledger.options,
-                                       self.settings.get("months"))
+            self.pages = Pages(ledger.all_entries, ledger.options, self.settings.get("months"))
+        except NotComputed as exc:
+            self.errors.append(f"{MODULE}: {exc}")
         except Exception as exc:  # noqa: BLE001 - shown in Fava, never a crash
             self.errors.append(f"{MODULE}: the reports could not be computed: "
                                f"{type(exc).__name__}: {exc}")
 
-
-_STATES: dict[int, _State] = {}
-
-
-def state_of(ledger: Any) -> _State:
-    """The state of the ledger's current load, computed by the first page to ask."""
-    state = _STATES.get(id(ledger))
-    if state is None or state.entries is not ledger.all_entries:
-        state = _State(ledger)
-        _STATES[id(ledger)] = state
-        for message in state.errors:
+    def report(self, ledger: Any) -> None:
+        """List what is wrong in Fava's errors."""
+        for message in self.errors:
             ledger.extensions.errors.append(FavaExtensionError(
-                state.entry.meta if state.entry is not None else None, message, state.entry))
-    return state
+                self.entry.meta if self.entry is not None else None, message, self.entry))
+
+
+class TokenbooksState(FavaExtensionBase):
+    """The pages' shared state, one per load of the book (no page of its own)."""
+
+    def __init__(self, ledger: Any, config: str | None = None) -> None:
+        super().__init__(ledger, None)
+        self.state: State | None = None
+
+    def after_load_file(self) -> None:
+        self.current()
+
+    def current(self) -> State:
+        """The state of the ledger's current load, made by the first to ask."""
+        if self.state is None or self.state.entries is not self.ledger.all_entries:
+            self.state = State(self.ledger)
+            self.state.report(self.ledger)
+        return self.state
+
+
+def scope() -> Scope:
+    """What Fava's time filter and filter bar of the current request show."""
+    filtered = g.filtered
+    begin = end = None
+    if filtered.date_range is not None:
+        begin, end = filtered.date_range.begin, filtered.date_range.end
+    customers = None
+    if request.args.get("filter") or request.args.get("account"):
+        found: set[str] = set()
+        for entry in filtered.entries:
+            customer = (entry.meta or {}).get("customer")
+            if isinstance(customer, str):
+                found.add(customer)
+            if isinstance(entry, data.Transaction):
+                for posting in entry.postings:
+                    for root in CUSTOMER_ROOTS:
+                        if accounts.sub_component(posting.account, root) is not None:
+                            found.add(accounts.owner(posting.account, root,
+                                                     _ids(filtered.ledger)))
+        customers = frozenset(found)
+    return Scope(begin, end, customers)
+
+
+def _ids(ledger: Any) -> dict[str, str]:
+    state = ledger.extensions.get_extension(STATE)
+    pages = state.current().pages if state is not None else None
+    return pages.ledger.ids if pages is not None else {}
 
 
 def _bars(label: str, series: list[tuple[datetime.date, dict[str, Decimal]]],
           currency: str) -> BarChart:
-    data = []
+    rows = []
     for day, parts in series:
         total = sum(parts.values(), Decimal(0))
-        data.append(DateAndBalanceWithBudget(
+        rows.append(DateAndBalanceWithBudget(
             day, SimpleCounterInventory({currency: total}),
             {name: SimpleCounterInventory({currency: value})
              for name, value in sorted(parts.items()) if value},
             {}))
-    return BarChart(label, data)
+    return BarChart(label, rows)
 
 
 class _Page(FavaExtensionBase):
@@ -129,27 +178,42 @@ class _Page(FavaExtensionBase):
 
     def __init__(self, ledger: Any, config: str | None = None) -> None:
         # The base class would literal_eval the config and raise on a bad one: the
-        # config is read (and its errors reported) in after_load_file instead.
+        # config is read (and its errors reported) by the shared state instead.
         super().__init__(ledger, None)
         self.raw_config = config
 
-    def after_load_file(self) -> None:
-        state_of(self.ledger)
-
     @property
-    def state(self) -> _State:
-        return state_of(self.ledger)
+    def state(self) -> State:
+        holder = self.ledger.extensions.get_extension(STATE)
+        return holder.current()  # type: ignore[no-any-return, union-attr]
 
     @property
     def pages(self) -> Pages | None:
-        return self.state.pages
+        pages = self.state.pages
+        if pages is None:
+            return None
+        cached = getattr(g, "_tokenbooks_pages", None)
+        if cached is not None and cached[0] is pages:
+            return cached[1]  # type: ignore[no-any-return]
+        view = pages.scoped(scope())
+        g._tokenbooks_pages = (pages, view)
+        return view
 
     @property
     def errors(self) -> list[str]:
         return self.state.errors
 
-    def month(self) -> page_data.Month | None:
-        return self.pages.month(_arg("period")) if self.pages else None
+    def month(self) -> MonthPage | None:
+        pages = self.pages
+        return pages.month(_arg("period")) if pages else None
+
+    def filtered_note(self) -> str:
+        """What the filter bar narrowed the page to, or ''."""
+        pages = self.pages
+        if pages is None or pages.scope.customers is None:
+            return ""
+        shown = ", ".join(sorted(pages.scope.customers)) or "none"
+        return f"Filtered: customers {shown} (totals are of these customers)."
 
     # helpers for the templates
     cell = staticmethod(page_data.cell)

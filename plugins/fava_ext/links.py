@@ -3,8 +3,8 @@
 Each movement figure (additions, revenue by kind, refunds, other) of a customer and month
 is the sum of what some transactions did to ``Liabilities:Deferred-Revenue:<C>``. The
 entries behind a figure are found with the rollforward's own classification: every
-transaction of the month is passed alone through ``close_rows.liability_rows`` and
-``rules.rollforward``, and belongs to each column where it moves the liability.
+transaction of the month is classified alone (``reports.rows.movements``,
+``rules.rollforward``), and belongs to each column where it moves the liability.
 
 The link is a Fava advanced filter that selects exactly those entries:
 
@@ -12,24 +12,24 @@ The link is a Fava advanced filter that selects exactly those entries:
 
 When rules alone would also select entries that are not behind the figure (one rule in
 two columns, an entry without ``rule``), the filter names the entries one by one by
-their source position: ``(filename:"^...$" lineno:"^12$"),(...)``.
+their source position: ``(filename:"^...$" lineno:"^12$"),(...)``. The month's
+transactions are indexed once, by customer and rule, so that deciding which filter a
+figure gets costs what the figure's entries cost, not a pass over the book.
 """
 
 from __future__ import annotations
 
-import datetime
 import re
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from beancount.core import data
 
-from tokenbooks.plugins import close_rows
-from tokenbooks.plugins.rules import rollforward
-from tokenbooks.plugins.rules.model import customer_component
+from tokenbooks.plugins.reports.rows import deferred_legs, movements, rule_of
+from tokenbooks.plugins.rules import accounts, rollforward
 
-DEFERRED = "Liabilities:Deferred-Revenue"
+DEFERRED = accounts.DEFERRED_REVENUE
 TOTAL = rollforward.TOTAL
 MOVEMENTS = ("additions", "revenue", "refunds", "other")  # plus revenue_<kind> columns
 
@@ -45,7 +45,7 @@ class Link:
 def account_pattern(customer: str) -> str:
     if customer == TOTAL:
         return f"^{DEFERRED}:"
-    return f"^{_escape(DEFERRED + ':' + customer_component(customer))}$"
+    return f"^{_escape(DEFERRED + ':' + accounts.component(customer))}$"
 
 
 def _escape(text: str) -> str:
@@ -62,14 +62,24 @@ def _is_movement(column: str) -> bool:
         "revenue_from_opening_50_8b")
 
 
-def behind(entries: Sequence[data.Directive], ids: dict[str, str], period: str,
-           start: datetime.date, end: datetime.date, currency: str) -> dict[tuple[str, str], list[data.Transaction]]:
-    """(customer or TOTAL, column) -> the transactions of the month behind that figure."""
-    out: dict[tuple[str, str], list[data.Transaction]] = defaultdict(list)
-    for entry in entries:
-        if not isinstance(entry, data.Transaction) or not start <= entry.date <= end:
+def month_links(transactions: Sequence[data.Transaction], ids: Mapping[str, str],
+                period: str, currency: str) -> dict[tuple[str, str], Link]:
+    """(customer or TOTAL, column) -> the filter of the figure, for the month's
+    ``transactions``."""
+    behind: dict[tuple[str, str], list[data.Transaction]] = defaultdict(list)
+    # customer (and TOTAL) -> rule -> the ids of the month's transactions that move it
+    touching: dict[str, dict[str, set[int]]] = defaultdict(lambda: defaultdict(set))
+    for entry in transactions:
+        legs = deferred_legs(entry, ids)
+        if not legs:
             continue
-        _, moves, _ = close_rows.liability_rows([entry], ids, start, end)
+        rule = rule_of(entry)
+        touching[TOTAL][rule].add(id(entry))
+        moves = []
+        for customer, deferred in legs.items():
+            touching[customer][rule].add(id(entry))
+            change = -sum((p.units.number for p in deferred), rollforward.ZERO)
+            moves += movements(entry, customer, deferred, change)
         if not moves:
             continue
         report = rollforward.rollforward(period, currency, {}, moves, {}, [])
@@ -77,29 +87,22 @@ def behind(entries: Sequence[data.Directive], ids: dict[str, str], period: str,
         for row in rollforward.rows(report):
             for col in cols:
                 if row.get(col):
-                    out[(str(row["customer"]), col)].append(entry)
-    return dict(out)
+                    behind[(str(row["customer"]), col)].append(entry)
+    return {key: link(period, key[0], chosen, touching[key[0]])
+            for key, chosen in behind.items()}
 
 
-def link(entries: Sequence[data.Directive], period: str, start: datetime.date,
-         end: datetime.date, customer: str, chosen: list[data.Transaction]) -> Link:
-    """The filter that selects exactly ``chosen`` among the month's ``entries``."""
-    pattern = account_pattern(customer)
-    match = re.compile(pattern, re.IGNORECASE).search
-    rules = {str((e.meta or {}).get("rule") or "") for e in chosen}
-    ids = {id(e) for e in chosen}
-    exact = "" not in rules
-    if exact:
-        for entry in entries:
-            if (isinstance(entry, data.Transaction) and start <= entry.date <= end
-                    and id(entry) not in ids
-                    and str((entry.meta or {}).get("rule") or "") in rules
-                    and any(match(p.account) for p in entry.postings)):
-                exact = False
-                break
+def link(period: str, customer: str, chosen: list[data.Transaction],
+         touching: Mapping[str, set[int]]) -> Link:
+    """The filter that selects exactly ``chosen`` among the month's entries that move
+    the customer's liability (``touching``: by rule)."""
+    rules = {rule_of(e) for e in chosen}
+    mine = {id(e) for e in chosen}
+    exact = "" not in rules and all(touching.get(r, set()) <= mine for r in rules)
     if exact:
         alternatives = "|".join(_escape(r) for r in sorted(rules))
-        text = (f"date:{_quote('^' + period + '-')} any(account:{_quote(pattern)}) "
+        text = (f"date:{_quote('^' + period + '-')} any(account:"
+                f"{_quote(account_pattern(customer))}) "
                 f"rule:{_quote('^(' + alternatives + ')$')}")
     else:
         terms = [f"(filename:{_quote('^' + _escape(str(e.meta['filename'])) + '$')} "

@@ -1,15 +1,33 @@
-"""Account names of the public interface (DESIGN.md, "Accounts"), as plain functions."""
+"""Account names of the public interface (DESIGN.md, "Accounts"): the only place that
+builds or takes apart an account name.
+
+    >>> deferred_revenue("big-co")
+    'Liabilities:Deferred-Revenue:Big-Co'
+    >>> owner("Liabilities:Deferred-Revenue:Big-Co", DEFERRED_REVENUE, {"Big-Co": "big-co"})
+    'big-co'
+"""
 
 from __future__ import annotations
 
-from .model import customer_component
+import re
+from collections.abc import Mapping
 
 BANK = "Assets:Bank"
+REVENUE = "Income:Revenue"
 REVENUE_USAGE = "Income:Revenue:Usage"
 REVENUE_ACTIONS = "Income:Revenue:Actions"
 REVENUE_BREAKAGE = "Income:Revenue:Breakage"
 REVENUE_COMMITMENT = "Income:Revenue:Commitment"
 REVENUE_ADJUSTMENTS = "Income:Revenue:Adjustments"
+
+# The roots of the per-customer and per-provider accounts (``<root>:<Component>``).
+RECEIVABLE = "Assets:Receivable"
+UNBILLED = "Assets:Unbilled"
+CONTRACT_ASSETS = "Assets:Contract-Assets"
+DEFERRED_REVENUE = "Liabilities:Deferred-Revenue"
+COGS_INFERENCE = "Expenses:COGS:Inference"
+COGS_UNATTRIBUTED = "Expenses:COGS:Unattributed"
+PAYABLE = "Liabilities:Payable"
 
 GENERAL_ACCOUNTS = (
     BANK,
@@ -21,20 +39,59 @@ GENERAL_ACCOUNTS = (
 )
 
 
+def component(name: str) -> str:
+    """A customer or provider id made into a Beancount account component.
+
+    ``acme`` -> ``Acme``, ``big-co`` -> ``Big-Co``, ``cust_00017`` -> ``Cust-00017``.
+    """
+    parts = [p for p in re.split(r"[-_.\s]+", name) if p]
+    return "-".join(p[:1].upper() + p[1:] for p in parts)
+
+
+def under(account: str, root: str) -> bool:
+    """Whether ``account`` is ``root`` or one of its sub-accounts."""
+    return account == root or account.startswith(root + ":")
+
+
+def sub_component(account: str, root: str) -> str | None:
+    """The component right under ``root`` (``Acme`` of ``Assets:Unbilled:Acme``), or None
+    when ``account`` is not a sub-account of ``root``."""
+    if not account.startswith(root + ":"):
+        return None
+    return account[len(root) + 1:].split(":")[0]
+
+
+def owner(account: str, root: str, ids: Mapping[str, str]) -> str:
+    """The customer (or provider) id of ``<root>:<Component>``: ``ids`` maps components
+    to ids; an unknown component is given back in lower case."""
+    found = sub_component(account, root) or ""
+    return ids.get(found, found.lower())
+
+
+def stream(account: str) -> str:
+    """The revenue stream of an ``Income:Revenue:<Stream>`` account (``Usage``, ...)."""
+    parts = account.split(":")
+    return parts[2] if len(parts) > 2 else "Other"
+
+
+def _of(root: str, name: str) -> str:
+    return f"{root}:{component(name)}"
+
+
 def receivable(customer: str) -> str:
-    return f"Assets:Receivable:{customer_component(customer)}"
+    return _of(RECEIVABLE, customer)
 
 
 def unbilled(customer: str) -> str:
-    return f"Assets:Unbilled:{customer_component(customer)}"
+    return _of(UNBILLED, customer)
 
 
 def contract_assets(customer: str) -> str:
-    return f"Assets:Contract-Assets:{customer_component(customer)}"
+    return _of(CONTRACT_ASSETS, customer)
 
 
 def deferred_revenue(customer: str) -> str:
-    return f"Liabilities:Deferred-Revenue:{customer_component(customer)}"
+    return _of(DEFERRED_REVENUE, customer)
 
 
 def customer_accounts(customer: str) -> tuple[str, ...]:
@@ -43,15 +100,15 @@ def customer_accounts(customer: str) -> tuple[str, ...]:
 
 
 def cogs_inference(provider: str) -> str:
-    return f"Expenses:COGS:Inference:{customer_component(provider)}"
+    return _of(COGS_INFERENCE, provider)
 
 
 def cogs_unattributed(provider: str) -> str:
-    return f"Expenses:COGS:Unattributed:{customer_component(provider)}"
+    return _of(COGS_UNATTRIBUTED, provider)
 
 
 def payable(provider: str) -> str:
-    return f"Liabilities:Payable:{customer_component(provider)}"
+    return _of(PAYABLE, provider)
 
 
 def provider_accounts(provider: str) -> tuple[str, ...]:

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
-from .cogs import period_of
+from .periods import posting_period
 from .rounding import to_cent
 
 
@@ -70,7 +70,7 @@ def collect(lines: Iterable[BillLine], grain: str = "month") -> tuple[list[Bill]
     """The bills per provider and period, and problems (a period billed in two currencies)."""
     groups: dict[tuple[str, str], list[BillLine]] = {}
     for line in lines:
-        label, _, _ = period_of(line.day, grain)
+        label, _, _ = posting_period(line.day, grain)
         groups.setdefault((line.provider, label), []).append(line)
     bills, problems = [], []
     for (provider, label), group in sorted(groups.items()):
@@ -79,7 +79,7 @@ def collect(lines: Iterable[BillLine], grain: str = "month") -> tuple[list[Bill]
             problems.append(f"bill of {provider!r} for {label} mixes currencies "
                             f"{', '.join(currencies)}; expected one currency per provider")
             continue
-        _, start, end = period_of(group[0].day, grain)
+        _, start, end = posting_period(group[0].day, grain)
         bills.append(Bill(
             provider=provider, period=label, start=start, end=end, currency=currencies[0],
             exact=sum((line.amount for line in group), Decimal(0)), lines=len(group),

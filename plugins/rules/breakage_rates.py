@@ -3,7 +3,7 @@
 Pure computation (no Beancount import). The estimate in force on a day is the pack's
 ``breakage.rate``, or the latest approved revision (with ``approved_by``) dated on or
 before that day (``revisions`` take effect on their date as a cumulative catch-up,
-``rules.changes``; the engine does not apply one without ``approved_by``). The history's
+``rules.modifications``; the engine does not apply one without ``approved_by``). The history's
 rate is what the lots of the pack that have expired left unused: credits unused at expiry
 divided by credits, over every lot of the pack whose expiry date is on or before the
 day. A pack whose lots have not expired yet has no history (``None``), never a zero.

@@ -30,7 +30,6 @@ what they compute.
 
 from __future__ import annotations
 
-import calendar
 import datetime
 import re
 from collections import defaultdict
@@ -41,6 +40,7 @@ from fractions import Fraction
 from typing import NamedTuple
 
 from .model import ContractSet, ModelRates, PriceBook
+from .periods import posting_period
 from .records import Usage
 from .rounding import Cumulative
 
@@ -109,14 +109,6 @@ def exact_text(value: Fraction | Decimal, places: int = 12) -> str:
     return text
 
 
-def period_of(day: datetime.date, grain: str) -> tuple[str, datetime.date, datetime.date]:
-    """(label, first day, last day) of the posting period that contains ``day``."""
-    if grain == "day":
-        return day.isoformat(), day, day
-    last = calendar.monthrange(day.year, day.month)[1]
-    return (f"{day.year:04d}-{day.month:02d}", day.replace(day=1), day.replace(day=last))
-
-
 def resolve_model(costs: Mapping[str, PriceBook], model: str, day: datetime.date
                   ) -> tuple[str, str, PriceBook] | None:
     """(provider, model id of the table, table) pricing ``model`` on ``day``, or None.
@@ -157,18 +149,23 @@ def _exact_cost(rates: ModelRates, per: int, uncached: int, cached: int, output:
 def workflow_actions(inputs: Iterable[CostInput]) -> tuple[dict[tuple[str, str], str],
                                                           list[CostIssue]]:
     """(customer, workflow) -> the action type that workflow served, from action aggregates."""
-    inputs = list(inputs)
-    return _served([item.usage for item in inputs],
-                   {n: item.workflow for n, item in enumerate(inputs) if item.workflow})
+    return served_actions([_with_workflow(item) for item in inputs])
 
 
-def _served(usages: Sequence[Usage], workflows: Mapping[int, str]
-            ) -> tuple[dict[tuple[str, str], str], list[CostIssue]]:
+def _with_workflow(item: CostInput) -> Usage:
+    usage = item.usage
+    return usage._replace(workflow=item.workflow) if item.workflow else usage
+
+
+def served_actions(usages: Iterable[Usage]) -> tuple[dict[tuple[str, str], str],
+                                                      list[CostIssue]]:
+    """(customer, workflow) -> the action type of the action aggregates of that workflow,
+    and an issue for each workflow that serves two action types (the first one stands)."""
     found: dict[tuple[str, str], str] = {}
     refs: dict[tuple[str, str], str] = {}
     issues = []
-    for n, workflow in sorted(workflows.items()):
-        usage = Usage._make(usages[n])
+    for usage in usages:
+        workflow = usage.workflow
         if not workflow or not usage.action:
             continue
         key = (usage.customer, workflow)
@@ -189,21 +186,18 @@ def attribute(inputs: Iterable[CostInput], contracts: ContractSet, grain: str = 
 
     Lines come out sorted by customer, period, provider, model, feature, action, version.
     """
-    inputs = list(inputs)
-    return attribute_usages([item.usage for item in inputs], contracts, grain,
-                            {n: item.workflow for n, item in enumerate(inputs) if item.workflow})
+    return attribute_usages([_with_workflow(item) for item in inputs], contracts, grain)
 
 
 def attribute_usages(usages: Sequence[Usage], contracts: ContractSet, grain: str = "month",
-                     workflows: Mapping[int, str] | None = None
+                     served: tuple[dict[tuple[str, str], str], list[CostIssue]] | None = None
                      ) -> tuple[list[CostLine], list[CostIssue]]:
-    """``attribute`` over usage records (Usage, or plain tuples of its fields);
-    ``workflows`` maps the position of a record in ``usages`` to its workflow, for the
-    records that have one."""
+    """``attribute`` over usage records; ``served``: ``served_actions(usages)`` when the
+    caller has it already."""
     if grain not in PERIODS:
         raise ValueError(f"period: expected one of {', '.join(PERIODS)}, got {grain!r}")
-    workflows = workflows or {}
-    served, issues = _served(usages, workflows)
+    by_workflow, found_issues = served if served is not None else served_actions(usages)
+    issues = list(found_issues)
     # The hot path of every load (one pass over all usage). A book has few (model, day)
     # and (customer, day) pairs against many entries: each is resolved once, the first
     # into a small integer standing for (provider, table model, version, currency,
@@ -215,10 +209,10 @@ def attribute_usages(usages: Sequence[Usage], contracts: ContractSet, grain: str
     targets: list[tuple] = []  # by resolution number
     target_ids: dict[tuple, int] = {}
     groups: dict[tuple, list] = {}
-    for n, usage in enumerate(usages):
+    for usage in usages:
         # one unpacking of the record instead of an attribute lookup per field
         (day, customer, model, feature, action, input_tokens, cached, output, events,
-         _, _, _, _, _, until, ref) = usage
+         _, _, _, _, _, until, workflow, ref) = usage
         if not (input_tokens or output):
             continue
         if not model:
@@ -250,15 +244,15 @@ def attribute_usages(usages: Sequence[Usage], contracts: ContractSet, grain: str
             continue
         if until is not None and until != day:
             _, _, table, version, _, period_end = targets[target]
-            problem = _span_problem(Usage._make(usage), table, period_end,
+            problem = _span_problem(usage, table, period_end,
                                     version.effective)
             if problem:
                 issues.append(CostIssue(ref, problem))
                 continue
         else:
             until = day
-        if not action and workflows and n in workflows:
-            action = served.get((customer, workflows[n]), "")
+        if not action and workflow:
+            action = by_workflow.get((customer, workflow), "")
         non_billable = billing_today.get(customer, False)
         if non_billable is False:
             non_billable = billing_today[customer] = _non_billable_features(
@@ -317,7 +311,7 @@ def _resolve(contracts: ContractSet, model: str, day: datetime.date, grain: str
     if found is None:
         return None
     provider, name, table = found
-    label, _, period_end = period_of(day, grain)
+    label, _, period_end = posting_period(day, grain)
     return provider, name, table, table.version_on(day), label, period_end
 
 

@@ -51,7 +51,6 @@ from .model import (
     Term,
     Tiers,
     TopUp,
-    customer_component,
 )
 
 CENT = Decimal("0.01")
@@ -625,7 +624,7 @@ def load_contracts(folder: str | os.PathLike,
     for customer in list(customers.values()):
         name, lines = sources[customer.id]
         bad = len(errors)
-        comp = customer_component(customer.id)
+        comp = customer.component
         if comp in components:
             errors.append(ContractError(name, _line(lines, ("customer",)), "customer",
                                         f"account component {comp!r} is also that of customer "

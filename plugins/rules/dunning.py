@@ -22,6 +22,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
+from .periods import previous_months
+
 ZERO = Decimal("0.00")
 BUCKETS = ("current", "1-30", "31-60", "61-90", "90+")
 JUMP_RATIO = Decimal("1.20")
@@ -114,23 +116,12 @@ class Jump:
     flagged: bool
 
 
-def previous_months(period: str, n: int = 3) -> list[str]:
-    year, month = int(period[:4]), int(period[5:7])
-    out = []
-    for _ in range(n):
-        month -= 1
-        if month == 0:
-            year, month = year - 1, 12
-        out.append(f"{year:04d}-{month:02d}")
-    return out
-
-
 def jumps(period: str, current: Mapping[str, Decimal],
           history: Mapping[tuple[str, str], Decimal], ratio: Decimal = JUMP_RATIO,
           first_period: str | None = None) -> list[Jump]:
     """``current[customer]`` against the average of ``history[(customer, month)]`` over the
     three months before ``period`` that the book covers (from ``first_period`` on)."""
-    months = [m for m in previous_months(period) if first_period is None or m >= first_period]
+    months = [m for m in previous_months(period, 3) if first_period is None or m >= first_period]
     out = []
     for customer in sorted(current):
         amount = current[customer]

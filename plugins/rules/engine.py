@@ -32,23 +32,25 @@ import datetime
 import math
 import operator
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Context, Decimal, localcontext
 from fractions import Fraction
 
 from . import accounts
+from .allocation import allocate
 from .allowances import UserLimits, allowance_lot, trim_rollover
 from .arrears import Arrears
-from .changes import Changes, change_days
 from .commitments import CommitmentState
 from .journal import Booking, EngineError, Leg, Notice
 from .lots import Lot, LotBook
 from .model import Contract, PriceBook
-from .periods import next_period_start, period_end
-from .pricing import Priced, Pricer
+from .modifications import Changes, change_days
+from .periods import month_of, next_period_start, period_end
+from .pricing import Key, Priced, Pricer
 from .recognition import recognize
 from .records import Purchase, Usage
+from .rounding import exact_add
 
 ZERO = Fraction(0)
 ONE_DAY = datetime.timedelta(days=1)
@@ -58,7 +60,13 @@ MAX_TOP_UPS = 1000  # automatic purchases for one day's usage of one contract, a
 
 @dataclass
 class ContractRun:
-    """Everything the engine produced for one contract."""
+    """Everything the engine produced for one contract.
+
+    Besides the bookings: the lots as they end the run, and as they stood at the end of
+    every month (``lots_at``: the contract sub-ledger that the close ties the ledger
+    to); and the value at contract rates of the usage priced, per month and ``Key``
+    (model, feature, action served), that revenue is split by in reports and invoices.
+    """
 
     contract: Contract
     bookings: list[Booking] = field(default_factory=list)
@@ -67,6 +75,16 @@ class ContractRun:
     lots: list[Lot] = field(default_factory=list)
     priced: int = 0  # usage entries priced (each exactly once)
     blocked_events: int = 0
+    # (day, the lots at the end of that day): every month end of the run, and its last day
+    snapshots: list[tuple[datetime.date, list[Lot]]] = field(default_factory=list)
+    # month (YYYY-MM) -> Key -> [value of the tokens, value of the actions], exact
+    values: dict[str, dict[Key, list]] = field(default_factory=dict)
+
+    def lots_at(self, day: datetime.date) -> list[Lot]:
+        """The lots as they stood at the end of ``day`` (a month end or later): copies,
+        from the last snapshot on or before it ([] before the first)."""
+        i = bisect.bisect_right(self.snapshots, day, key=operator.itemgetter(0))
+        return self.snapshots[i - 1][1] if i else []
 
 
 # The order of a day's usage: user, model, feature, action, ref (a C-level key: every
@@ -122,6 +140,7 @@ class _Segment:
         self.last = ""
         self.lots: dict[str, Lot] = {}
         self.versions: set[datetime.date] = set()
+        self.values: dict[Key, list] = {}  # what the segment's revenue is split by
         self.credits = ZERO
         self.blocked_events = 0
         self.blocked_credits = ZERO
@@ -130,14 +149,17 @@ class _Segment:
 
 class ContractEngine:
     def __init__(self, contract: Contract, book: PriceBook, customer_name: str,
-                 as_of: datetime.date, posting: str = "month") -> None:
+                 as_of: datetime.date, posting: str = "month",
+                 served: Mapping[str, str] | None = None) -> None:
         self.contract = contract
         self.book = book
+        self.served = served or {}
         self.customer = contract.customer
         self.payee = customer_name
         self.as_of = as_of
         self.posting = posting
         self.pricer = Pricer(contract, book)
+        self.pricer.served = self.served
         self.lots = LotBook(contract.draw_order)
         self.arrears = Arrears(contract)
         self.commit = (CommitmentState(contract, contract.commitment)
@@ -153,7 +175,7 @@ class ContractEngine:
         self.top_up_refused: datetime.date | None = None
         top_up = contract.overage.top_up
         self.top_up_threshold = Fraction(top_up.below) if top_up is not None else ZERO
-        self.changes = Changes(self)  # breakage revisions and modifications (rules.changes)
+        self.changes = Changes(self)  # breakage revisions and modifications (rules.modifications)
 
     # --- helpers -------------------------------------------------------------------------
 
@@ -208,6 +230,7 @@ class ContractEngine:
             self.contract, discount=self.contract.discount if mod.discount is None
             else mod.discount, rates={**self.contract.rates, **mod.rates})
         self.pricer = Pricer(self.contract, self.book)
+        self.pricer.served = self.served
 
     def add_lot(self, lot: Lot) -> Lot:
         self.changes.lot_created(lot)
@@ -356,12 +379,25 @@ class ContractEngine:
         # and to split a day among users with limits; otherwise the day is priced whole.
         each = self.has_credits and (self.limits.limit is not None
                                      or self.contract.overage.policy == "hard_stop")
-        priced, tokens, actions, version, errors = self.pricer.price_day(day, usages, each)
+        priced, tokens, actions, version, errors, values = self.pricer.price_day(
+            day, usages, each)
         for exc in errors:
             self.error(exc.usage.date, exc.message, exc.usage.ref)
         if not priced:
             return
         seg = self.open_segment(day)
+        if values:
+            month = self.run.values.get(month_of(day))
+            if month is None:
+                month = self.run.values[month_of(day)] = {}
+            for into in (seg.values, month):
+                for key, (value, action_value) in values.items():
+                    found = into.get(key)
+                    if found is None:
+                        into[key] = [value, action_value]
+                    else:
+                        found[0] = exact_add(found[0], value)
+                        found[1] = exact_add(found[1], action_value)
         seg.entries += len(priced)
         first, last = (priced[0].usage, priced[-1].usage) if each else (priced[0], priced[-1])
         seg.first = seg.first or first.ref
@@ -531,6 +567,7 @@ class ContractEngine:
                 {"blocked_events": Decimal(seg.blocked_events),
                  "blocked_credits": _credits(seg.blocked_credits)}))
         meta = {k: v for k, v in meta.items() if v is not None}
+        legs = split(legs, seg.values)
         if not any(leg.amount for leg in legs):
             # Priced and nothing to bill (blocked, non-billable): keep the provenance.
             legs = [Leg(unbilled, Decimal("0.00")), Leg(accounts.REVENUE_USAGE, Decimal("0.00"))]
@@ -628,6 +665,24 @@ class ContractEngine:
                 best = boundary
         return best
 
+    def snapshot(self, day: datetime.date) -> None:
+        """Keep the lots as they stand at the end of ``day`` (a lot closed and unchanged
+        since the last snapshot is kept as it was, not copied again)."""
+        if not self.run.lots:
+            return
+        last = {lot.id: lot for lot in self.run.snapshots[-1][1]} if self.run.snapshots else {}
+        kept = []
+        for lot in self.run.lots:
+            before = last.get(lot.id)
+            if (before is not None and lot.closed and before.closed
+                    and before.posted_total.posted == lot.posted_total.posted
+                    and before.used == lot.used and before.forfeited == lot.forfeited
+                    and before.price == lot.price and before.credits == lot.credits):
+                kept.append(before)
+            else:
+                kept.append(lot.snapshot())
+        self.run.snapshots.append((day, kept))
+
     def run_all(self, usages: list[Usage], purchases: list[Purchase]) -> ContractRun:
         contract = self.contract
         if self.commit is not None:
@@ -664,7 +719,11 @@ class ContractEngine:
         batch = (contract.billing == "arrears" and contract.allowance is None and not buys
                  and not changes)
         last = min(self.as_of, contract.end) if contract.end else self.as_of
+        month_end = period_end(day, "month") if day is not None else None
         while day is not None and day <= self.as_of:
+            while month_end < day:  # nothing happened since: the state of that month end
+                self.snapshot(month_end)
+                month_end = period_end(month_end + ONE_DAY, "month")
             if allowance_next is not None and allowance_next <= min(day, last):
                 self.start_allowance(allowance_next)
                 allowance_next = next_period_start(allowance_next,
@@ -694,7 +753,15 @@ class ContractEngine:
                 self.expire(day)
             if periods:
                 self.close_periods(day)
+            if day == month_end:
+                self.snapshot(day)
+                month_end = period_end(day + ONE_DAY, "month")
             day = self.next_day(day, event_days)
+        while month_end is not None and month_end <= self.as_of:
+            self.snapshot(month_end)
+            month_end = period_end(month_end + ONE_DAY, "month")
+        if self.run.snapshots and self.run.snapshots[-1][0] < self.as_of:
+            self.snapshot(self.as_of)
         for day in sorted(d for d in event_days if d > last):
             for usage in by_day.get(day, ()):
                 self.error(day, f"usage of customer {self.customer!r} on {day} is after the "
@@ -702,11 +769,34 @@ class ContractEngine:
         return self.run
 
 
+def split(legs: list[Leg], values: Mapping[Key, list]) -> list[Leg]:
+    """Each Usage and Actions leg split over the (model, feature, action) that earned it,
+    in proportion to the value of their usage at contract rates (``rules.allocation``);
+    other legs, and legs with no usage value to split by, as they are."""
+    if not values:
+        return legs
+    tokens = {key: Fraction(v[0]) for key, v in values.items() if v[0]}
+    actions = {key: Fraction(v[1]) for key, v in values.items() if v[1]}
+    out = []
+    for leg in legs:
+        weights = (tokens if leg.account == accounts.REVENUE_USAGE
+                   else actions if leg.account == accounts.REVENUE_ACTIONS else None)
+        if weights and leg.amount and leg.detail is None:
+            out += [dataclasses.replace(leg, amount=share, detail=key)
+                    for key, share in allocate(leg.amount, weights)]
+        else:
+            out.append(leg)
+    return out
+
+
 def run_contract(contract: Contract, book: PriceBook, usages: list[Usage],
                  purchases: list[Purchase], as_of: datetime.date, posting: str = "month",
-                 customer_name: str = "") -> ContractRun:
-    """Run one contract's usage and purchases up to ``as_of`` (see the module doc)."""
-    engine = ContractEngine(contract, book, customer_name or contract.customer, as_of, posting)
+                 customer_name: str = "", served: Mapping[str, str] | None = None
+                 ) -> ContractRun:
+    """Run one contract's usage and purchases up to ``as_of`` (see the module doc).
+    ``served``: workflow -> the action it served, for the contract's customer."""
+    engine = ContractEngine(contract, book, customer_name or contract.customer, as_of, posting,
+                            served)
     # Decimal arithmetic (prices x tokens, sums) is exact at this precision; rates that do
     # not terminate are Fractions (rules.pricing).
     with localcontext(Context(prec=EXACT_DIGITS)):

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
 
-from .rounding import Cumulative
+from .allocation import allocate
 
 ZERO = Decimal("0.00")
 STREAM_ORDER = ("usage", "actions", "overage-usage", "overage-actions", "commitment")
@@ -83,17 +83,11 @@ def _stream_key(stream: str) -> tuple[int, str]:
 
 
 def split_by_model(amount: Decimal, weights: Mapping[str, Fraction]) -> list[tuple[str, Decimal]]:
-    """``amount`` over models in proportion to ``weights``, cumulatively rounded."""
-    total = sum(weights.values(), Fraction(0))
-    if not total:
+    """``amount`` over models in proportion to ``weights``, cumulatively rounded
+    (``rules.allocation``); all of it on no model when there is no weight."""
+    if not any(weights.values()):
         return [("", amount)]
-    out, running, posted = [], Fraction(0), Cumulative()
-    for model in sorted(weights):
-        running += weights[model]
-        share = posted.post_to(Fraction(amount) * running / total)
-        if share:
-            out.append((model, share))
-    return out
+    return allocate(amount, weights)
 
 
 def invoices(period: str, period_end: datetime.date, items: Iterable[UnbilledItem],

@@ -1,8 +1,8 @@
 """What the engine produces: bookings (balanced transactions), notices and errors.
 
 Plain data, no Beancount type: ``tokenbooks.plugins.revenue`` turns a ``Booking`` into a
-``Transaction`` (one posting per ``Leg``, the leg's ``lot`` and ``rule`` as posting
-metadata), a ``Notice`` into a ``custom "tokenbooks"`` warning entry and an
+``Transaction`` (one posting per ``Leg``, the leg's ``lot``, ``rule`` and ``detail`` as
+posting metadata), a ``Notice`` into a ``custom "tokenbooks"`` warning entry and an
 ``EngineError`` into a ``bean-check`` error.
 """
 
@@ -19,6 +19,9 @@ class Leg:
     amount: Decimal
     lot: str = ""
     rule: str = ""
+    # (model, feature, action) the revenue of a Usage or Actions leg was earned by, when
+    # the engine split it so (``ContractEngine.split``); posting metadata in the book.
+    detail: tuple[str, str, str] | None = None
 
 
 @dataclass

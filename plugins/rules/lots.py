@@ -25,6 +25,7 @@ untouched); ``LotBook.add`` takes any new lot (a ``separate`` modification).
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import datetime
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -60,6 +61,14 @@ class Lot:
     base_revenue: Decimal = Decimal(0)
     base_credits: Fraction = ZERO
     notes: list[str] = field(default_factory=list)
+
+    def snapshot(self) -> Lot:
+        """A copy of the lot as it is now, that later draws and postings leave alone (the
+        engine keeps one per month end: ``ContractRun.lots_at``)."""
+        return dataclasses.replace(
+            self, posted_actions=Cumulative(self.posted_actions.posted),
+            posted_usage=Cumulative(self.posted_usage.posted),
+            posted_total=Cumulative(self.posted_total.posted), notes=list(self.notes))
 
     @property
     def remaining(self) -> Fraction:

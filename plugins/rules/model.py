@@ -15,21 +15,13 @@ from __future__ import annotations
 
 import calendar
 import datetime
-import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from . import accounts
+
 ZERO = Decimal(0)
-
-
-def customer_component(customer: str) -> str:
-    """The customer id made into a Beancount account component.
-
-    ``acme`` -> ``Acme``, ``big-co`` -> ``Big-Co``, ``cust_00017`` -> ``Cust-00017``.
-    """
-    parts = [p for p in re.split(r"[-_.\s]+", customer) if p]
-    return "-".join(p[:1].upper() + p[1:] for p in parts)
 
 
 def add_months(day: datetime.date, months: int) -> datetime.date:
@@ -249,7 +241,7 @@ class Customer:
 
     @property
     def component(self) -> str:
-        return customer_component(self.id)
+        return accounts.component(self.id)
 
     def contract_for(self, contract_id: str | None, day: datetime.date) -> Contract | None:
         """The contract a purchase names by id, or else the one in force on ``day``."""

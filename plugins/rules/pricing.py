@@ -20,7 +20,7 @@ the date: a missing price is never zero.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from fractions import Fraction
 from typing import NamedTuple
@@ -32,6 +32,9 @@ from .rounding import exact_add
 ZERO = Decimal(0)
 ONE = Decimal(1)
 _UNSEEN = object()
+# What revenue is split by: model, feature and the action served (the usage's own
+# action, else that of its workflow).
+Key = tuple[str, str, str]
 
 
 class PricingError(Exception):
@@ -74,6 +77,8 @@ class Pricer:
         self._rates: dict[tuple[datetime.date | None, str], tuple | None] = {}
         self._versions: dict[datetime.date, PriceBookVersion | None] = {}
         self._by_version: dict[datetime.date | None, dict[str, tuple | None]] = {}
+        # workflow -> the action it served, for the customer (``rules.cogs.served_actions``)
+        self.served: Mapping[str, str] = {}
 
     def _version(self, day: datetime.date) -> PriceBookVersion | None:
         try:
@@ -122,19 +127,22 @@ class Pricer:
 
         The engine's hot path (a book prices every usage entry at every load): the day's
         version and rates are found once, and unless ``each`` value is asked for, token
-        counts are summed per model and priced once per model. The sum is exact either
-        way: rates are exact and prices are linear in the counts.
+        counts are summed per model, feature and action served (``Key``) and priced once
+        per key. The sum is exact either way: rates are exact and prices are linear in the
+        counts. The values per key are what revenue is split by (``DayPrice.values``).
         """
         version = self._version(day)
         effective = version.effective if version else None
         contract = self.contract
         non_billable = contract.non_billable_features
+        served = self.served
         rates_of = self._by_version.get(effective)
         if rates_of is None:
             rates_of = self._by_version[effective] = {}
         priced: list = []
         errors: list[PricingError] = []
-        counts: dict[str, list[int]] = {}
+        counts: dict[Key, list[int]] = {}
+        values: dict[Key, list] = {}
         token_total: Decimal | Fraction = ZERO
         action_total: Decimal | Fraction = ZERO
         for usage in usages:
@@ -149,6 +157,9 @@ class Pricer:
                     continue
             billable = usage.feature not in non_billable
             model = usage.model
+            action = usage.action
+            key = (model, usage.feature,
+                   action or (served.get(usage.workflow, "") if usage.workflow else ""))
             tokens: Decimal | Fraction = ZERO
             if model:
                 rates = rates_of.get(model, _UNSEEN)
@@ -167,10 +178,10 @@ class Pricer:
                                   + cached * rates[1] + usage.output_tokens * rates[2])
                         token_total = exact_add(token_total, tokens)
                     else:
-                        total = counts.get(model)
+                        total = counts.get(key)
                         if total is None:
-                            counts[model] = [usage.input_tokens - cached, cached,
-                                             usage.output_tokens]
+                            counts[key] = [usage.input_tokens - cached, cached,
+                                           usage.output_tokens]
                         else:
                             total[0] += usage.input_tokens - cached
                             total[1] += cached
@@ -181,11 +192,11 @@ class Pricer:
                     f"no model")))
                 continue
             actions: Decimal | Fraction = ZERO
-            if usage.action:
-                price = contract.actions.get(usage.action)
+            if action:
+                price = contract.actions.get(action)
                 if price is None:
                     errors.append(PricingError(usage, (
-                        f"action {usage.action!r} of customer {usage.customer!r} on "
+                        f"action {action!r} of customer {usage.customer!r} on "
                         f"{usage.date} "
                         f"is not priced by contract {contract.id!r} (expected it under "
                         f"'actions')")))
@@ -196,12 +207,31 @@ class Pricer:
                                              + usage.partial * weights["partial"]
                                              + usage.failed * weights["failed"])
                     action_total = exact_add(action_total, actions)
-            priced.append(Priced(usage, tokens, actions, effective) if each else usage)
-        for model, (uncached, cached, output) in counts.items():
-            rates = rates_of[model]
-            token_total = exact_add(token_total, uncached * rates[0] + cached * rates[1]
-                               + output * rates[2])
-        return DayPrice(priced, token_total, action_total, effective, errors)
+            if each:
+                priced.append(Priced(usage, tokens, actions, effective))
+                if tokens or actions:
+                    _add(values, key, tokens, actions)
+            else:
+                priced.append(usage)
+                if actions:
+                    _add(values, key, ZERO, actions)
+        for key, (uncached, cached, output) in counts.items():
+            rates = rates_of[key[0]]
+            value = uncached * rates[0] + cached * rates[1] + output * rates[2]
+            token_total = exact_add(token_total, value)
+            if value:
+                _add(values, key, value, ZERO)
+        return DayPrice(priced, token_total, action_total, effective, errors, values)
+
+
+def _add(values: dict[Key, list], key: Key, tokens: Decimal | Fraction,
+         actions: Decimal | Fraction) -> None:
+    found = values.get(key)
+    if found is None:
+        values[key] = [tokens, actions]
+    else:
+        found[0] = exact_add(found[0], tokens)
+        found[1] = exact_add(found[1], actions)
 
 
 class DayPrice(NamedTuple):
@@ -212,3 +242,5 @@ class DayPrice(NamedTuple):
     actions: Decimal | Fraction  # value of the actions, exact
     version: datetime.date | None  # effective date of the price-book version used
     errors: list[PricingError]
+    # (model, feature, action served) -> [value of the tokens, value of the actions]
+    values: dict[Key, list]

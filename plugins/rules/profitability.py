@@ -29,21 +29,20 @@ commitment, adjustments, revenue of a month without usage) is ``(unassigned)``.
 
 from __future__ import annotations
 
-import calendar
 import datetime
 import math
-import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 
+from .accounts import COGS_INFERENCE, COGS_UNATTRIBUTED, REVENUE
+from .periods import month_of, parse_period
 from .rounding import Cumulative
 
-REVENUE = "Income:Revenue"
-INFERENCE = "Expenses:COGS:Inference"
-UNATTRIBUTED = "Expenses:COGS:Unattributed"
+INFERENCE = COGS_INFERENCE
+UNATTRIBUTED = COGS_UNATTRIBUTED
 STREAMS = ("Usage", "Actions", "Breakage", "Commitment", "Adjustments")
 NO_CUSTOMER = "(no customer)"
 UNASSIGNED = "(unassigned)"
@@ -182,24 +181,6 @@ def percent(part: Decimal | int, whole: Decimal | int) -> Decimal | None:
     return (Decimal(part) * 100 / Decimal(whole)).quantize(Decimal("0.01"), ROUND_HALF_UP)
 
 
-def parse_period(text: str) -> tuple[datetime.date, datetime.date]:
-    """``2026-01``, ``2026-Q1`` or ``2026`` -> (first day, day after the last)."""
-    text = text.strip()
-    if m := re.fullmatch(r"(\d{4})-(\d{2})", text):
-        year, month = int(m[1]), int(m[2])
-        if 1 <= month <= 12:
-            last = calendar.monthrange(year, month)[1]
-            return datetime.date(year, month, 1), datetime.date(year, month, last) + _DAY
-    elif m := re.fullmatch(r"(\d{4})-[Qq]([1-4])", text):
-        year, quarter = int(m[1]), int(m[2])
-        start = datetime.date(year, 3 * quarter - 2, 1)
-        end = datetime.date(year + 1, 1, 1) if quarter == 4 else datetime.date(year, 3 * quarter + 1, 1)
-        return start, end
-    elif m := re.fullmatch(r"(\d{4})", text):
-        return datetime.date(int(m[1]), 1, 1), datetime.date(int(m[1]) + 1, 1, 1)
-    raise ValueError(f"period: expected YYYY-MM, YYYY-Qn or YYYY, got {text!r}")
-
-
 _DAY = datetime.timedelta(days=1)
 
 
@@ -238,7 +219,7 @@ def profitability(rows: Iterable[Row], actions: Iterable[ActionCount], period: s
                 line.revenue[stream] -= row.amount
             said = row.model is not None or row.feature is not None or row.action is not None
             if not said and stream in ALLOCATED:
-                pools[(customer, f"{row.date:%Y-%m}", stream)] -= row.amount
+                pools[(customer, month_of(row.date), stream)] -= row.amount
                 continue
             targets = [_line(models, _name(row.model)), _line(features, _name(row.feature))]
             if stream == "Actions" or row.action:
@@ -283,7 +264,7 @@ def _allocate(pools: dict[tuple[str, str, str], Decimal], weights: Iterable[Weig
     shares: dict[tuple[str, str, str], dict[tuple[str, str, str], Fraction]] = defaultdict(
         lambda: defaultdict(Fraction))
     for w in weights:
-        key = (w.customer, f"{w.date:%Y-%m}", w.stream)
+        key = (w.customer, month_of(w.date), w.stream)
         if key in pools and w.value:
             shares[key][(w.model, w.feature, w.action)] += Fraction(w.value)
     for key, amount in sorted(pools.items()):

@@ -108,9 +108,9 @@ def invoices(ids: Iterable[tuple[str, str, str]], period: str) -> Check:
         if n > 1:
             failures.append(f"invoice {inv} is in the book {n} times (issued twice)")
     per = Counter((c, p) for _, c, p in ids)
-    for (customer, period), n in sorted(per.items()):
+    for (customer, month), n in sorted(per.items()):
         if n > 1 and not failures:
-            failures.append(f"{customer}: {n} invoices for {period}, expected one")
+            failures.append(f"{customer}: {n} invoices for {month}, expected one")
     mine = sum(1 for _, _, p in ids if p == period)
     return Check("invoices", not failures, f"{mine} invoice(s) for {period}, each id once "
                                            f"in the book", failures)

@@ -1,6 +1,6 @@
 """Plain records the rules consume: usage aggregates and credit purchases.
 
-They mirror what the importers write into the book (see ``tokenbooks.plugins.ledger``
+They mirror what the importers write into the book (see ``tokenbooks.plugins.entries``
 for the Beancount form) and carry no Beancount type, so the rules can be tested on
 plain data.
 
@@ -24,7 +24,8 @@ class Usage(NamedTuple):
     A NamedTuple rather than a frozen dataclass: a book makes one per usage entry at
     every load, and a NamedTuple is built about four times faster.
 
-    ``until`` is the last day covered (the same day at day grain; the month grain
+    ``workflow`` (entry metadata) ties token aggregates to the action aggregate of the same
+    workflow, whose action they served (``rules.cogs``). ``until`` is the last day covered (the same day at day grain; the month grain
     covers several days that the contracts treat alike). ``ref`` points back at the
     entry in the book (``file:line``) for provenance.
     """
@@ -44,6 +45,7 @@ class Usage(NamedTuple):
     unbilled_events: int = 0  # e.g. failed provider requests: counted, never billed
     user: str = ""
     until: datetime.date | None = None
+    workflow: str = ""  # ties the model calls of one action or agent run together
     ref: str = ""
 
     @property

@@ -1,4 +1,4 @@
-"""What ``tokenbooks close`` writes into the book: the invoices and the lock of a month.
+"""The files ``tokenbooks close`` writes into the book: the invoices and the lock of a month.
 
     invoices/2026-01.beancount   the month's invoice run and one invoice per customer
     closes/2026-01.beancount     the close directive (fingerprint of the manifest)
@@ -13,17 +13,22 @@ the same book.
 from __future__ import annotations
 
 import datetime
+import os
+import tempfile
 from decimal import Decimal
 from pathlib import Path
 
 from beancount.core import data
 from beancount.core.amount import Amount
-from beancount.parser import grammar, printer
+from beancount.parser import printer
 
 from tokenbooks.plugins import lock
+from tokenbooks.plugins.entries.build import value
 from tokenbooks.plugins.rules import accounts, manifest
 from tokenbooks.plugins.rules.invoicing import Invoice
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 INVOICES = "invoices"
 CLOSES = "closes"
 INVOICE_RUN = "invoice-run"
@@ -63,7 +68,7 @@ def invoices_text(period: str, period_end: datetime.date, items: list[Invoice],
             f"; Each bills the month's Assets:Unbilled of one customer to "
             f"Assets:Receivable.\n")
     run = data.Custom(data.new_metadata("<close>", 0, {"invoices": Decimal(len(items))}),
-                      period_end, INVOICE_RUN, [_str(period)])
+                      period_end, INVOICE_RUN, [value(period)])
     parts = [printer.format_entry(run)]
     for inv in items:
         parts.append(printer.format_entry(invoice_entry(inv, payees.get(inv.customer,
@@ -72,15 +77,24 @@ def invoices_text(period: str, period_end: datetime.date, items: list[Invoice],
     return head + "\n" + "\n".join(parts)
 
 
-def _str(value: str) -> grammar.ValueType:
-    return grammar.ValueType(value, str)
-
-
 def write_if_changed(path: Path, text: str) -> bool:
+    """Write ``text`` to ``path`` unless it holds it already; atomically (a temporary file
+    beside it, flushed, then renamed over it), so that a crash leaves the old file or the
+    new one, never a part. Whether it wrote."""
     if path.exists() and path.read_text(encoding="utf-8") == text:
         return False
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
+            os.fchmod(out.fileno(), 0o666 & ~_UMASK)  # as a plain write would make it
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(name, path)
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
     return True
 
 
@@ -101,7 +115,7 @@ def close_files(book: Path, period: str, period_end: datetime.date,
     write_if_changed(manifest_file, text)
     close = data.Custom(data.new_metadata("<close>", 0, {
         "manifest": manifest_file.name, "fingerprint": manifest.digest(text),
-        "entries": Decimal(len(items))}), period_end, lock.CLOSE, [_str(period)])
+        "entries": Decimal(len(items))}), period_end, lock.CLOSE, [value(period)])
     directive = (f"; {period} is closed: `tokenbooks close` wrote this file and "
                  f"{manifest_file.name}.\n; Any later change to an entry dated in "
                  f"{period} is a bean-check error (tokenbooks.plugins.lock).\n\n"

@@ -1,9 +1,9 @@
-"""Report tables and their renderings: CSV, JSON, a text table, Markdown.
+"""Report tables and their renderings: CSV, JSON, a text table, Markdown, a page cell.
 
 A ``Table`` is a name, a title, columns, rows (dicts of Decimal, int, str, dates) and
 notes. Every rendering is deterministic: the same table gives the same bytes. Money is
 written as it is posted (``1234.50``) in CSV and JSON, with thousands separators in the
-text and Markdown tables.
+text and Markdown tables and on the Fava pages (``cell``): one formatter for all.
 """
 
 from __future__ import annotations
@@ -56,10 +56,40 @@ def _used(columns: Sequence[str], rows: Sequence[dict[str, object]]) -> list[str
     return [c for c in columns if any(row.get(c) not in (None, "") for row in rows)]
 
 
+def cell(value: object, empty: str = "") -> str:
+    """A figure as text: money to the cent with thousands separators (finer figures, such
+    as a cost per action, as they are), whole numbers with separators, dates ISO."""
+    if value is None:
+        return empty
+    if isinstance(value, Decimal):
+        exponent = value.as_tuple().exponent
+        return f"{value:,.2f}" if isinstance(exponent, int) and exponent >= -2 else f"{value:,}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    return str(value)
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A plain text table: text left-aligned, numbers right-aligned, ``-`` for none."""
+    cells = [[cell(v, "-") for v in row] for row in rows]
+    numeric = [all(isinstance(row[i], (Decimal, int)) or row[i] is None for row in rows)
+               for i in range(len(headers))]
+    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
+
+    def fmt(values: Sequence[str]) -> str:
+        return "  ".join(v.rjust(w) if n else v.ljust(w)
+                         for v, w, n in zip(values, widths, numeric, strict=True)).rstrip()
+
+    out = [fmt(headers), fmt(["-" * w for w in widths])]
+    out += [fmt(r) for r in cells]
+    return "\n".join(out)
+
+
 def to_text(t: Table) -> str:
     """A text table; a table with a ``section`` column prints one block per section, each
     with the columns its rows use."""
-    from .report_cmd import table  # the house text table (imported late: no cycle)
     if not t.rows:
         blocks = ["(none)"]
     elif "section" in t.columns and len({row.get("section") for row in t.rows}) > 1:
@@ -77,10 +107,8 @@ def to_text(t: Table) -> str:
 
 
 def _cell(v: object) -> str:
-    if v is None:
-        return ""
-    if isinstance(v, Decimal):
-        return f"{v:,.2f}" if v.as_tuple().exponent >= -2 else f"{v:,}"
+    if isinstance(v, Decimal) or v is None:
+        return cell(v)
     return str(_plain(v)).replace("|", "\\|")
 
 

@@ -24,22 +24,17 @@ from decimal import Decimal
 
 from beancount.core import data
 from beancount.core.amount import Amount
-from beancount.parser import grammar
 
-from .rules.bills import BillLine
+from ..rules.bills import BillLine
+from .build import ref, value
 
 PROVIDER_BILL = "provider-bill"
 KEY = "bill_key"
 
 
-def _ref(meta: data.Meta) -> str:
-    return f"{meta.get('filename', '?')}:{meta.get('lineno', 0)}"
-
-
 def bill_entry(line: BillLine, meta: dict[str, object]) -> data.Custom:
     """The ``custom "provider-bill"`` entry of one bill line, with provenance ``meta``."""
-    values = [grammar.ValueType(line.provider, str), grammar.ValueType(line.label, str),
-              grammar.ValueType(Amount(line.amount, line.currency), Amount)]
+    values = [value(line.provider), value(line.label), value(Amount(line.amount, line.currency))]
     full = {KEY: line.key, **meta}
     return data.Custom(data.new_metadata(str(meta.get("source", "<import>")), 0, full),
                        line.day, PROVIDER_BILL, values)
@@ -47,7 +42,7 @@ def bill_entry(line: BillLine, meta: dict[str, object]) -> data.Custom:
 
 def line_from_entry(entry: data.Custom) -> BillLine:
     """The bill line of a ``custom "provider-bill"`` entry (ValueError if malformed)."""
-    values = [v.value for v in entry.values]
+    values = [item.value for item in entry.values]
     if (len(values) != 3 or not isinstance(values[0], str) or not values[0]
             or not isinstance(values[1], str) or not isinstance(values[2], Amount)):
         raise ValueError('expected custom "provider-bill" "<provider>" "<line item>" '
@@ -57,7 +52,7 @@ def line_from_entry(entry: data.Custom) -> BillLine:
         raise ValueError(f"{KEY}: expected the report's natural key as a string")
     amount = values[2]
     return BillLine(provider=values[0], day=entry.date, amount=Decimal(amount.number),
-                    currency=amount.currency, key=key, label=values[1], ref=_ref(entry.meta))
+                    currency=amount.currency, key=key, label=values[1], ref=ref(entry.meta))
 
 
 def bill_lines(entries: Iterable[data.Directive]

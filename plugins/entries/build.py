@@ -1,0 +1,43 @@
+"""Postings, transactions and references of the entries tokenbooks writes."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+from pathlib import Path
+
+from beancount.core import data
+from beancount.core.amount import Amount
+from beancount.parser import grammar
+
+
+def ref(meta: data.Meta) -> str:
+    """``file:line`` of an entry, for provenance and error messages."""
+    return f"{meta.get('filename', '?')}:{meta.get('lineno', 0)}"
+
+
+def relative_ref(reference: str, root: Path) -> str:
+    """A ``file:line`` reference with the file relative to the book's folder ``root``
+    (as written in generated metadata: the book can move)."""
+    prefix = f"{root}/"
+    return reference[len(prefix):] if reference.startswith(prefix) else reference
+
+
+def value(item: object) -> grammar.ValueType:
+    """A value of a ``custom`` entry."""
+    return grammar.ValueType(item, type(item))
+
+
+def posting(account: str, number: Decimal, currency: str,
+            meta: dict[str, object] | None = None) -> data.Posting:
+    return data.Posting(account, Amount(number, currency), None, None, None, meta)
+
+
+def transaction(meta: dict[str, object], date: datetime.date, payee: str, narration: str,
+                postings: Sequence[data.Posting], links: Iterable[str] = (),
+                filename: str = "<tokenbooks>", lineno: int = 0) -> data.Transaction:
+    return data.Transaction(
+        data.new_metadata(filename, lineno, dict(meta)), date, "*", payee, narration,
+        data.EMPTY_SET, frozenset(links), list(postings),
+    )

@@ -1,0 +1,169 @@
+"""The usage sub-ledger: ``custom "usage"`` aggregates, written by the importers and read
+back into ``rules.records.Usage`` by the plugins.
+
+One customer, UTC day, model, feature and action, with its provenance:
+
+    2026-01-05 custom "usage" "acme" "gpt-4o" "chat" ""
+      input_tokens: 120000
+      cached_input_tokens: 20000
+      output_tokens: 30000
+      events: 42
+      source: "usage-2026-01.jsonl"
+      sha256: "9f2c..."
+      first_event: "evt-000001"
+      last_event: "evt-000042"
+
+An action aggregate has the action as fourth value and its outcomes in metadata
+(``completed``, ``partial``, ``failed``); ``user``, ``until`` (the last day a month-grain
+aggregate covers) and ``workflow`` are optional. At load, ``parse_usage`` also gives every
+usage entry a ``customer`` metadata (its first value), so that Fava's filter
+``customer:"acme"`` shows a customer's usage beside the entries generated for it.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from beancount.core import data
+
+from ..rules.periods import month_of
+from ..rules.records import Usage
+from .build import value
+
+USAGE = "usage"
+COUNT_FIELDS = ("input_tokens", "cached_input_tokens", "output_tokens", "events",
+                "completed", "partial", "failed", "unbilled_events")
+OUTCOME_FIELDS = COUNT_FIELDS[4:]
+_new_usage = tuple.__new__  # Usage's fields in order, without its keyword-handling __new__
+
+
+@dataclass
+class UsageTable:
+    """The usage entries of a book, parsed once per load: each well-formed entry and its
+    record (in book order), and (entry, message) for the malformed ones."""
+
+    entries: list[data.Custom] = field(default_factory=list)
+    records: list[Usage] = field(default_factory=list)
+    bad: list[tuple[data.Custom, str]] = field(default_factory=list)
+
+
+def is_usage(entry: data.Directive) -> bool:
+    return entry.__class__ is data.Custom and entry.type == USAGE
+
+
+def parse_usage(entries: Iterable[data.Directive]) -> UsageTable:
+    """Every usage entry of ``entries``, parsed (the one pass of a load over them)."""
+    table = UsageTable()
+    found, records, bad = table.entries, table.records, table.bad
+    custom = data.Custom
+    for entry in entries:
+        if entry.__class__ is custom and entry.type == USAGE:
+            try:
+                fields = _usage_fields(entry)
+            except ValueError as exc:
+                bad.append((entry, str(exc)))
+                continue
+            if "customer" not in entry.meta:
+                entry.meta["customer"] = fields[1]
+            found.append(entry)
+            records.append(_new_usage(Usage, fields))
+    return table
+
+
+def booked_month(entry: data.Directive) -> str:
+    """The month whose event ids an entry's import file holds: ``original_date``'s (late
+    usage of a closed month is dated in the first open month, ``importers.late``)."""
+    day = (entry.meta or {}).get("original_date")
+    return month_of(day if isinstance(day, datetime.date) else entry.date)
+
+
+def usage_from_entry(entry: data.Custom) -> Usage:
+    """The Usage record of one ``custom "usage"`` entry (raises ValueError if malformed)."""
+    return _new_usage(Usage, _usage_fields(entry))
+
+
+def _count(raw: object, name: str) -> int:
+    if raw.__class__ is Decimal:
+        numerator, denominator = raw.as_integer_ratio()  # type: ignore[attr-defined]
+        if denominator == 1 and numerator >= 0:
+            return int(numerator)
+    elif raw.__class__ is int and raw >= 0:  # type: ignore[operator]
+        return int(raw)  # type: ignore[call-overload]
+    raise ValueError(f"{name}: expected a whole number >= 0, got {raw!r}")
+
+
+def _usage_fields(entry: data.Custom) -> tuple:
+    # The hot path of every load: positional access, one integer check per count.
+    values = entry.values
+    size = len(values)
+    customer = values[0].value if size else None
+    if not customer or not isinstance(customer, str):
+        raise ValueError('expected custom "usage" "<customer>" "<model>" "<feature>" "<action>"')
+    model = (values[1].value or "") if size > 1 else ""
+    feature = (values[2].value or "") if size > 2 else ""
+    action = (values[3].value or "") if size > 3 else ""
+    get = entry.meta.get
+    # Unrolled for the four counts every entry has (a loop measured 13% slower).
+    raw = get("input_tokens")
+    input_tokens = 0
+    if raw is not None:
+        input_tokens, one = raw.as_integer_ratio() if raw.__class__ is Decimal else (-1, 0)
+        if one != 1 or input_tokens < 0:
+            input_tokens = _count(raw, "input_tokens")
+    raw = get("cached_input_tokens")
+    cached = 0
+    if raw is not None:
+        cached, one = raw.as_integer_ratio() if raw.__class__ is Decimal else (-1, 0)
+        if one != 1 or cached < 0:
+            cached = _count(raw, "cached_input_tokens")
+    raw = get("output_tokens")
+    output = 0
+    if raw is not None:
+        output, one = raw.as_integer_ratio() if raw.__class__ is Decimal else (-1, 0)
+        if one != 1 or output < 0:
+            output = _count(raw, "output_tokens")
+    raw = get("events")
+    events = 0
+    if raw is not None:
+        events, one = raw.as_integer_ratio() if raw.__class__ is Decimal else (-1, 0)
+        if one != 1 or events < 0:
+            events = _count(raw, "events")
+    if cached > input_tokens:
+        raise ValueError("cached_input_tokens: expected at most input_tokens")
+    outcomes = [0, 0, 0, 0]  # completed, partial, failed, unbilled_events: often absent
+    for i, name in enumerate(OUTCOME_FIELDS):
+        raw = get(name)
+        if raw is not None:
+            outcomes[i] = _count(raw, name)
+    until = get("until")
+    user = get("user")
+    workflow = get("workflow")
+    return (entry.date, customer, model, feature, action, input_tokens, cached, output,
+            events, *outcomes, str(user) if user else "",
+            until if isinstance(until, datetime.date) else None,
+            workflow if workflow.__class__ is str else "",
+            f"{get('filename', '?')}:{get('lineno', 0)}")
+
+
+def usage_entry(usage: Usage, provenance: dict[str, object]) -> data.Custom:
+    """The ``custom "usage"`` entry for ``usage``, with provenance metadata."""
+    meta: dict[str, object] = {}
+    for name in COUNT_FIELDS:
+        count = getattr(usage, name)
+        if count or name == "events":
+            meta[name] = Decimal(count)
+    if usage.user:
+        meta["user"] = usage.user
+    if usage.until and usage.until != usage.date:
+        meta["until"] = usage.until
+    if usage.workflow:
+        meta["workflow"] = usage.workflow
+    meta.update(provenance)
+    return data.Custom(
+        data.new_metadata(str(provenance.get("source", "<import>")), 0, meta), usage.date,
+        USAGE, [value(usage.customer), value(usage.model), value(usage.feature),
+                value(usage.action)],
+    )

@@ -1,0 +1,107 @@
+"""The close's reconciliations of a month, each a named ``reconcile.Check`` with its
+figures: unbilled zero after invoicing, each invoice once, COGS = provider bills, the
+contract-liability rollforward tied out, and usage completeness (its source side is
+counted by the close command: ``tokenbooks.scripts.sources``).
+
+The close writes them to ``reports/YYYY-MM/checks.json``; ``recorded`` reads that record
+back (Fava's Close status page shows what the close found, it does not re-read the
+sources).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Sequence
+from decimal import Decimal
+from pathlib import Path
+
+from ..rules import accounts, reconcile
+from ..rules.rounding import to_cent
+from . import rollforward
+from .invoices import booked_invoices
+from .ledger import Month
+from .rows import balances
+from .tables import Table
+
+ZERO = Decimal("0.00")
+COLUMNS = ["check", "status", "detail", "failures"]
+NOT_RUN = "not run"
+
+
+def unbilled(month: Month) -> reconcile.Check:
+    return reconcile.unbilled(balances(month.ledger.transactions, accounts.UNBILLED,
+                                       month.ids, month.end))
+
+
+def invoices(month: Month) -> reconcile.Check:
+    ids = [(str(e.meta.get("invoice")), str(e.meta.get("customer")),
+            str(e.meta.get("period"))) for e in booked_invoices(month.ledger.transactions)]
+    return reconcile.invoices(ids, month.period)
+
+
+def cogs(month: Month) -> tuple[reconcile.Check, Table]:
+    """Per provider: attributed + unattributed cost of the month = its bills."""
+    exact: dict[str, Decimal] = defaultdict(Decimal)
+    names: dict[str, str] = {}
+    for line, _entry in month.ledger.bills:
+        if month.start <= line.day <= month.end:
+            component = accounts.component(line.provider)
+            names[component] = line.provider
+            exact[component] += line.amount
+    attributed: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    unattributed: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    for entry in month.transactions:
+        for p in entry.postings:
+            for root, target in ((accounts.COGS_INFERENCE, attributed),
+                                 (accounts.COGS_UNATTRIBUTED, unattributed)):
+                found = accounts.sub_component(p.account, root)
+                if found is not None and p.units is not None:
+                    target[found] += p.units.number
+    providers = [reconcile.ProviderCost(names.get(c, c.lower()), to_cent(exact.get(c, 0)),
+                                        attributed.get(c, ZERO), unattributed.get(c, ZERO))
+                 for c in sorted(set(exact) | set(attributed) | set(unattributed))]
+    result = reconcile.cogs(providers)
+    rows: list[dict[str, object]] = [
+        {"provider": p.provider, "bills": p.billed, "attributed": p.attributed,
+         "unattributed": p.unattributed, "difference": p.difference} for p in providers]
+    return result, Table("cogs", f"COGS tie-out {month.period}",
+                         ["provider", "bills", "attributed", "unattributed", "difference"],
+                         rows)
+
+
+def of_book(month: Month) -> list[reconcile.Check]:
+    """The checks that need nothing but the loaded book: unbilled, invoices, COGS and the
+    rollforward (completeness also needs the source files: the close's)."""
+    return [unbilled(month), invoices(month), cogs(month)[0], rollforward.check(month)]
+
+
+def not_run(name: str, why: str) -> reconcile.Check:
+    """A check this reader cannot run (shown as such, never as passed)."""
+    return reconcile.Check(name, True, why, [])
+
+
+def table(period: str, checks: Sequence[reconcile.Check],
+          skipped: Sequence[str] = ()) -> Table:
+    """The checks as a table; ``skipped``: names of checks not run here (status
+    ``not run``)."""
+    rows: list[dict[str, object]] = []
+    for c in checks:
+        status = NOT_RUN if c.name in skipped else "ok" if c.ok else "FAILED"
+        rows.append({"check": c.name, "status": status,
+                     "detail": c.detail, "failures": "; ".join(c.failures)})
+    return Table("checks", f"Reconciliations {period}", list(COLUMNS), rows)
+
+
+def recorded(root: Path, period: str) -> Table | None:
+    """The reconciliations the close of ``period`` recorded (``reports/<period>/
+    checks.json``), or None when there is no readable record."""
+    path = root / "reports" / period / "checks.json"
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        rows = [{c: str(row.get(c, "")) for c in COLUMNS} for row in doc["rows"]]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return Table("checks", str(doc.get("title") or f"Reconciliations {period}"),
+                 list(COLUMNS), rows, [f"As recorded by the close of {period} in "
+                                       f"reports/{period}/checks.json."])

@@ -1,0 +1,69 @@
+"""The month's invoices: what each customer owes for it, billed from ``Assets:Unbilled``
+(``rules.invoicing``), and the invoices the book holds, line by line.
+
+The close computes the invoices (``compute``) and writes them into the book; the
+``invoices`` report lists those booked in the month.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from decimal import Decimal
+from fractions import Fraction
+
+from beancount.core import data
+
+from ..rules import accounts, invoicing
+from ..rules.periods import ONE_DAY
+from .ledger import Month
+from .rows import unbilled_items
+from .tables import Table
+
+ZERO = Decimal("0.00")
+INVOICE = "invoice"
+
+
+def model_weights(month: Month) -> dict[tuple[str, str], dict[str, Fraction]]:
+    """(customer, "Usage"|"Actions") -> model -> value of the month's usage at contract
+    rates (the engine's), what an invoice's usage lines are split by."""
+    out: dict[tuple[str, str], dict[str, Fraction]] = defaultdict(lambda: defaultdict(Fraction))
+    for w in month.ledger.revenue.weights(month.start, month.end + ONE_DAY):
+        out[(w.customer, w.stream)][w.model] += Fraction(w.value)
+    return out
+
+
+def compute(month: Month) -> list[invoicing.Invoice]:
+    """The invoices of the month from its unbilled amounts."""
+    items = unbilled_items(month.transactions, month.ids, month.start, month.end)
+    return invoicing.invoices(month.period, month.end, items, model_weights(month),
+                              month.terms())
+
+
+def booked_invoices(entries: Iterable[data.Transaction]) -> list[data.Transaction]:
+    return [e for e in entries if (e.meta or {}).get("rule") == INVOICE]
+
+
+def invoices_table(month: Month) -> Table:
+    rows: list[dict[str, object]] = []
+    for entry in booked_invoices(month.transactions):
+        meta = entry.meta
+        head = {"invoice": meta.get("invoice"), "customer": meta.get("customer"),
+                "contracts": meta.get("contract"), "date": entry.date.isoformat(),
+                "due": str(meta.get("due")), "terms_days": int(meta.get("payment_terms_days",
+                                                                         30))}
+        total = ZERO
+        currency = ""
+        for p in entry.postings:
+            if accounts.under(p.account, accounts.RECEIVABLE):
+                pm = p.meta or {}
+                currency = p.units.currency
+                total += p.units.number
+                rows.append({**head, "currency": currency, "line": int(pm.get("line", 0)),
+                             "stream": pm.get("stream", ""), "model": pm.get("model", ""),
+                             "amount": p.units.number})
+        rows.append({**head, "currency": currency, "line": "total", "stream": "",
+                     "model": "", "amount": total})
+    notes = [] if rows else [f"No invoice for {month.period}: no arrears usage, overage, "
+                             f"actions or commitment shortfall was unbilled."]
+    return Table("invoices", f"Invoices {month.period}", list(invoicing.COLUMNS), rows, notes)
