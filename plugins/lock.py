@@ -25,8 +25,9 @@ alters the revenue of a closed month all fail ``bean-check``. (Usage that arrive
 is dated by ``tokenbooks import`` in the first open month, see ``importers.late``.)
 Paths in metadata are fingerprinted relative to the book, so the book can move.
 Closed months must follow each other; a manifest that does not match its fingerprint
-is an error too. ``document`` entries are not fingerprinted: they are evidence filed
-under a month (an import may archive a source of a closed month late), not the books.
+is an error too. Not fingerprinted: ``document`` entries (evidence filed under a month;
+an import may archive a source of a closed month late) and Fava's configuration lines
+(``custom "fava-extension"``, ``custom "fava-option"``: how the books are shown).
 """
 
 from __future__ import annotations
@@ -91,10 +92,18 @@ def is_close(entry: data.Directive) -> bool:
 
 
 def locked(entry: data.Directive) -> bool:
-    """Whether the lock fingerprints ``entry``: every entry but the close directives and
-    the documents (evidence filed under a month, which an import may archive late; the
-    close checks the sources themselves)."""
-    return not (is_close(entry) or entry.__class__ is data.Document)
+    """Whether the lock fingerprints ``entry``: every entry but the close directives, the
+    documents (evidence filed under a month, which an import may archive late; the close
+    checks the sources themselves) and Fava's configuration lines (``custom "fava-..."``:
+    how the books are shown, not the books)."""
+    if entry.__class__ is data.Document or is_close(entry):
+        return False
+    return not (entry.__class__ is data.Custom and entry.type.startswith("fava-"))
+
+
+def _configuration(item: manifest.Item) -> bool:
+    """An item of a manifest written before Fava's lines were left out of it."""
+    return " custom fava-" in item.what
 
 
 def closed_periods(entries: data.Directives) -> dict[str, data.Custom]:
@@ -162,6 +171,7 @@ def stage(entries: data.Directives, book: Path) -> list[PluginError]:
                                     close))
             continue
         items = current[period]
+        closed = [item for item in closed if not _configuration(item)]
         changes = manifest.compare(closed, [item for item, _ in items])
         for change in changes[:MAX_REPORTED]:
             if change.kind == "removed":

@@ -32,7 +32,9 @@ def create_book(directory: Path, title: str, currency: str, start: datetime.date
     main = directory / "main.beancount"
     if main.exists() and not force:
         raise click.ClickException(f"{main} exists; not overwriting a book (use --force)")
-    values = {"title": title, "currency": currency, "start": start.isoformat(),
+    # The title goes into a Beancount string (and the comment line above it): quoted.
+    quoted = title.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ")
+    values = {"title": quoted, "currency": currency, "start": start.isoformat(),
               "year": str(start.year)}
     import json
 
