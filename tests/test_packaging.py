@@ -26,7 +26,9 @@ def test_wheel_installs_under_the_tokenbooks_namespace(tmp_path):
                    "tokenbooks/scripts/templates/main.beancount",
                    "tokenbooks/plugins/fava_ext/__init__.py",
                    "tokenbooks/plugins/fava_ext/templates/ContractLiabilities.html",
-                   "tokenbooks/plugins/fava_ext/templates/_tokenbooks.html"):
+                   "tokenbooks/plugins/fava_ext/templates/_tokenbooks.html",
+                   "tokenbooks/plugins/reports/rollforward.py",
+                   "tokenbooks/plugins/entries/usage.py", "tokenbooks/plugins/load.py"):
         assert needed in names, needed
 
     site = tmp_path / "site"
@@ -54,3 +56,19 @@ def test_wheel_installs_under_the_tokenbooks_namespace(tmp_path):
                            capture_output=True, text=True,
                            env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"})
     assert check.returncode == 0, check.stderr
+
+
+def test_the_checkout_runs_like_an_install() -> None:
+    """From the repository's root the ``tokenbooks/`` folder is found first; the
+    subpackages are the folders beside it. ``-S``: no site-packages, so no installed
+    (or editable) tokenbooks either: the checkout alone."""
+    code = ("import tokenbooks.plugins.rules.periods as p, tokenbooks.plugins.rules as r; "
+            "print(p.__file__); print(r.__file__)")
+    done = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True,
+                          cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [str(ROOT / "plugins" / "rules" / "periods.py"),
+                                   str(ROOT / "plugins" / "rules" / "__init__.py")]
+    done = subprocess.run([sys.executable, "-m", "tokenbooks.scripts.cli", "--help"],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0 and "serve" in done.stdout, done.stderr
