@@ -70,7 +70,7 @@ from beancount.core import data
 
 from . import config as settings
 from .entries.bills import bill_lines
-from .entries.build import posting, relative_ref, transaction
+from .entries.build import posting, ref_order, relative_ref, transaction
 from .errors import CogsError, PluginError, at
 from .load import Load, no_cyclic_gc
 from .rules import accounts
@@ -153,10 +153,12 @@ def _cost_transaction(lines: list[CostLine], book: ContractSet, load: Load
         meta["contract"] = contract.id
     meta.update({"rule": "cogs", "period": first.period,
                  "usage_entries": Decimal(sum(line.usage_entries for line in lines)),
-                 "first_usage": relative_ref(min((x.first_day, x.first_ref)
-                                                 for x in lines)[1], load.root),
-                 "last_usage": relative_ref(max((x.last_day, x.last_ref)
-                                                for x in lines)[1], load.root)})
+                 "first_usage": relative_ref(min(
+                     lines, key=lambda x: (x.first_day, ref_order(x.first_ref))).first_ref,
+                     load.root),
+                 "last_usage": relative_ref(max(
+                     lines, key=lambda x: (x.last_day, ref_order(x.last_ref))).last_ref,
+                     load.root)})
     postings: list[data.Posting] = []
     payable: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
     for line in lines:

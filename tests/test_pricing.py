@@ -131,3 +131,20 @@ def test_cumulative_rounding_thirds():
     assert [c.post_to(Fraction(1000, 3) * k) for k in (1, 2, 3)] == [
         D("333.33"), D("333.34"), D("333.33")]
     assert c.posted == D("1000.00")
+
+
+def test_rates_that_do_not_terminate_are_priced_exactly_with_the_others():
+    # per 3 tokens: 3.00 -> 1 a token, but 1.00 -> 1/3 (a Fraction): one exact sum, whether
+    # the day is priced whole or per usage, with an action's fee beside it
+    book = PriceBook("thirds", "USD", 3, (PriceBookVersion(day("2026-01-01"), {
+        "m": ModelRates(D("3.00"), D("1.00"), D("3.00"))}),))
+    c = contract(price_book="thirds", actions={"done": ActionPrice(D("0.50"), {
+        "completed": D(1), "partial": D("0.5"), "failed": D(0)})})
+    pricer = Pricer(c, book)
+    usage = use("2026-01-05", "m", input_tokens=10, cached_input_tokens=2, output_tokens=1,
+                action="done", completed=1)
+    priced = pricer.price(usage)
+    # 8 x 1 + 2 x 1/3 + 1 x 1 = 29/3; the fee 0.50
+    assert priced.tokens == Fraction(29, 3) and priced.value == Fraction(29, 3) + Fraction(1, 2)
+    whole = pricer.price_day(day("2026-01-05"), [usage, usage])
+    assert whole.tokens == Fraction(58, 3) and whole.actions == D("1.00")

@@ -17,6 +17,13 @@ def ref(meta: data.Meta) -> str:
     return f"{meta.get('filename', '?')}:{meta.get('lineno', 0)}"
 
 
+def ref_order(reference: str) -> tuple[str, int]:
+    """A ``file:line`` reference as it sorts in the book: by file, then line number (not
+    as text: line 11 comes after line 5)."""
+    filename, _, line = reference.rpartition(":")
+    return (filename, int(line)) if line.isdigit() else (reference, 0)
+
+
 def relative_ref(reference: str, root: Path) -> str:
     """A ``file:line`` reference with the file relative to the book's folder ``root``
     (as written in generated metadata: the book can move)."""

@@ -60,5 +60,5 @@ class Arrears:
         return self.closed_total + total, self.closed_actions + acts
 
     @property
-    def posted(self):
+    def posted(self) -> Decimal:
         return self.posted_usage.posted

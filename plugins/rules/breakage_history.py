@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
+from typing import overload
 
 from .lots import Lot
 from .rounding import to_cent
@@ -29,6 +30,12 @@ from .rounding import to_cent
 RATE = Decimal("0.0001")
 
 
+@overload
+def show(rate: Fraction) -> Decimal: ...
+@overload
+def show(rate: None) -> None: ...
+@overload
+def show(rate: Fraction | None) -> Decimal | None: ...
 def show(rate: Fraction | None) -> Decimal | None:
     """A rate as a Decimal fraction to four places (0.2145 = 21.45%)."""
     if rate is None:

@@ -37,15 +37,23 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
-from typing import NamedTuple
+from typing import Any, Literal, NamedTuple
 
-from .model import ContractSet, ModelRates, PriceBook
+from .model import ContractSet, ModelRates, PriceBook, PriceBookVersion
 from .periods import posting_period
 from .records import Usage
 from .rounding import Cumulative
 
 PERIODS = ("month", "day")
 _SNAPSHOT = re.compile(r"^(?P<base>.+?)-(?:\d{4}-\d{2}-\d{2}|\d{8})$")
+# What a (model, day) resolves to (``_resolve``): provider, model id of the table, table,
+# version, posting period label, posting period end.
+_Target = tuple[str, str, PriceBook, PriceBookVersion, str, datetime.date]
+# A group of usage: customer, target number, feature, action served, billable.
+_GroupKey = tuple[str, int, str, str, bool]
+# A cost line's sort key: customer, period, provider, model, feature, action,
+# not billable, version, currency.
+_LineKey = tuple[str, str, str, str, str, str, bool, datetime.date, str]
 
 
 class CostInput(NamedTuple):
@@ -204,11 +212,19 @@ def attribute_usages(usages: Sequence[Usage], contracts: ContractSet, grain: str
     # period), so that a group's key stays short. Rates are fixed within a group, so a
     # group sums tokens and its exact cost is computed once, from the sums.
     # day -> ({model: resolution number or None}, {customer: non-billable features})
-    per_day: dict[datetime.date, tuple[dict, dict]] = {}
-    today = models_today = billing_today = None
-    targets: list[tuple] = []  # by resolution number
-    target_ids: dict[tuple, int] = {}
-    groups: dict[tuple, list] = {}
+    per_day: dict[datetime.date, tuple[dict[str, int | None],
+                                       dict[str, frozenset[str] | None]]] = {}
+    today: datetime.date | None
+    models_today: dict[str, int | None]
+    billing_today: dict[str, frozenset[str] | None]
+    non_billable: frozenset[str] | None | Literal[False]  # (False: not looked up yet)
+    # (None until the first usage costed sets them: its day is never None)
+    today = models_today = billing_today = None  # type: ignore[assignment]
+    targets: list[_Target] = []  # by resolution number
+    target_ids: dict[tuple[str, str, datetime.date, str, str], int] = {}
+    # [input, cached, output, events, entries, first day, last day, day and ref of the
+    # first entry, day and ref of the last]: updated in place, items of several types
+    groups: dict[_GroupKey, list[Any]] = {}
     for usage in usages:
         # one unpacking of the record instead of an attribute lookup per field
         (day, customer, model, feature, action, input_tokens, cached, output, events,
@@ -273,12 +289,14 @@ def attribute_usages(usages: Sequence[Usage], contracts: ContractSet, grain: str
             group[5] = day
         if until > group[6]:
             group[6] = until
-        # first and last entry by (day, ref), without building a tuple per entry
-        if day < group[7] or (day == group[7] and ref < group[8]):
+        # first and last entry in book order: the records come sorted by day, and within
+        # a day in the book's order (comparing the "file:line" texts would put line 11
+        # before line 5)
+        if day < group[7]:
             group[7], group[8] = day, ref
-        if day > group[9] or (day == group[9] and ref > group[10]):
+        if day >= group[9]:
             group[9], group[10] = day, ref
-    rows = []
+    rows: list[tuple[_LineKey, list[Any], ModelRates, int]] = []
     for (customer, target, feature, action, billable), g in groups.items():
         provider, model, table, version, label, _ = targets[target]
         rows.append(((customer, label, provider, model, feature, action, not billable,
@@ -288,9 +306,9 @@ def attribute_usages(usages: Sequence[Usage], contracts: ContractSet, grain: str
     lines = []
     exact_so_far: dict[tuple[str, str, str], Fraction] = defaultdict(Fraction)
     streams: dict[tuple[str, str, str], Cumulative] = defaultdict(Cumulative)
-    for key, g, rates, per in rows:
+    for line_key, g, rates, per in rows:
         customer, label, provider, model, feature, action, not_billable, effective, currency \
-            = key
+            = line_key
         exact = _exact_cost(rates, per, g[0] - g[1], g[1], g[2])
         stream = (customer, label, provider)
         exact_so_far[stream] += exact
@@ -305,14 +323,16 @@ def attribute_usages(usages: Sequence[Usage], contracts: ContractSet, grain: str
 
 
 def _resolve(contracts: ContractSet, model: str, day: datetime.date, grain: str
-             ) -> tuple | None:
+             ) -> _Target | None:
     """(provider, table model, table, version, period label, period end) for a model/day."""
     found = resolve_model(contracts.costs, model, day)
     if found is None:
         return None
     provider, name, table = found
     label, _, period_end = posting_period(day, grain)
-    return provider, name, table, table.version_on(day), label, period_end
+    # (the table has rates for the model on ``day``: so a version in force)
+    return (provider, name, table, table.version_on(day),  # type: ignore[return-value]
+            label, period_end)
 
 
 def _non_billable_features(contracts: ContractSet, customer_id: str, day: datetime.date

@@ -50,6 +50,7 @@ class CommitmentState:
         if terms.method == "proportional" and terms.expected_usage:
             rate = max(Fraction(1), self.amount / Fraction(terms.expected_usage))
         self.rate = rate
+        # The period tracked now (``enter``): start and end are set whenever key is.
         self.key: str | None = None
         self.start: datetime.date | None = None
         self.end: datetime.date | None = None
@@ -68,7 +69,8 @@ class CommitmentState:
 
     def covers(self, day: datetime.date) -> bool:
         """Whether ``day`` is in the period tracked now (then ``enter`` is a no-op)."""
-        return self.key is not None and self.start <= day <= self.end
+        return (self.key is not None
+                and self.start <= day <= self.end)  # type: ignore[operator]
 
     def enter(self, day: datetime.date, arrears_total: Fraction, posted: Decimal) -> None:
         """Start tracking the period containing ``day`` if not already."""
@@ -89,9 +91,9 @@ class CommitmentState:
     def accrue(self, day: datetime.date, arrears_total: Fraction, customer: str) -> list[Leg]:
         """Legs to post at a flush on ``day`` (ratable accrual, proportional advance)."""
         legs: list[Leg] = []
-        if self.terms.method == "ratable":
-            days = (self.end - self.start).days + 1
-            elapsed = (day - self.start).days + 1
+        if self.terms.method == "ratable":  # (in a period: start and end are set)
+            days = (self.end - self.start).days + 1  # type: ignore[operator]
+            elapsed = (day - self.start).days + 1  # type: ignore[operator]
             delta = self.ratable.post_to(self.ratable_closed + self.amount * elapsed / days)
             if delta:
                 legs += [Leg(accounts.unbilled(customer), delta, rule="commitment"),

@@ -28,7 +28,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import jsonschema
+import jsonschema  # type: ignore[import-untyped]  # (no type stubs installed)
 import yaml
 
 from .model import (
@@ -56,6 +56,13 @@ from .model import (
 CENT = Decimal("0.01")
 DEFAULT_PER = 1_000_000
 ACTION_STATUSES = ("completed", "partial", "failed")
+
+# Where a value is in a YAML document: mapping keys and list indexes, from the root.
+FieldPath = tuple[str | int, ...]
+# The line (1-based) of every path in a document (``read_yaml``).
+Lines = dict[FieldPath, int]
+# Raw YAML data: a mapping as parsed (validated by the schema, untyped).
+Raw = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -103,19 +110,23 @@ _Loader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp)
 # The same loader on libyaml when PyYAML has it: the contracts are read at every load, and
 # it parses several times faster. A file it rejects is read again with ``_Loader``, so
 # that error messages do not depend on which parser is installed.
-_FastLoader: type | None = None
+_FastLoader: type[yaml.CSafeLoader] | None = None
 if getattr(yaml, "__with_libyaml__", False):
     class _FastLoader(yaml.CSafeLoader):  # type: ignore[no-redef]
         """``_Loader`` on libyaml."""
 
-    _FastLoader.add_constructor("tag:yaml.org,2002:float", _decimal)
-    _FastLoader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp)
+    # (the class just defined: not None)
+    _FastLoader.add_constructor(  # type: ignore[union-attr]
+        "tag:yaml.org,2002:float", _decimal)
+    _FastLoader.add_constructor(  # type: ignore[union-attr]
+        "tag:yaml.org,2002:timestamp", _timestamp)
 
 
-def _walk_lines(node: yaml.Node, path: tuple, lines: dict, dupes: list) -> None:
+def _walk_lines(node: yaml.Node, path: FieldPath, lines: Lines,
+                dupes: list[tuple[FieldPath, int]]) -> None:
     lines[path] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
-        seen: set = set()
+        seen: set[Any] = set()
         for key_node, value_node in node.value:
             key = key_node.value
             if key in seen:
@@ -129,22 +140,24 @@ def _walk_lines(node: yaml.Node, path: tuple, lines: dict, dupes: list) -> None:
             _walk_lines(item, path + (index,), lines, dupes)
 
 
-def _parse(loader_class: type, text: str) -> tuple[Any, dict, list] | None:
+def _parse(loader_class: type[yaml.SafeLoader] | type[yaml.CSafeLoader], text: str
+           ) -> tuple[Any, Lines, list[tuple[FieldPath, int]]] | None:
     """(data, {path tuple: line}, duplicate keys) of one YAML document, None if empty."""
     loader = loader_class(text)
     try:
         node = loader.get_single_node()
         if node is None:
             return None
-        lines: dict = {}
-        dupes: list = []
+        lines: Lines = {}
+        dupes: list[tuple[FieldPath, int]] = []
         _walk_lines(node, (), lines, dupes)
         return loader.construct_document(node), lines, dupes
     finally:
         loader.dispose()
 
 
-def read_yaml(path: Path, name: str | None = None) -> tuple[Any, dict, list[ContractError]]:
+def read_yaml(path: Path, name: str | None = None
+              ) -> tuple[Any, Lines, list[ContractError]]:
     """Parse one YAML file into (data, {path tuple: line}, errors)."""
     name = name or str(path)
     try:
@@ -182,7 +195,7 @@ def read_yaml(path: Path, name: str | None = None) -> tuple[Any, dict, list[Cont
     return data, lines, errors
 
 
-def _field(path: tuple) -> str:
+def _field(path: FieldPath) -> str:
     out = ""
     for part in path:
         if isinstance(part, int):
@@ -192,7 +205,7 @@ def _field(path: tuple) -> str:
     return out
 
 
-def _line(lines: dict, path: tuple) -> int | None:
+def _line(lines: Lines, path: FieldPath) -> int | None:
     path = tuple(path)
     while path not in lines and path:
         path = path[:-1]
@@ -203,10 +216,11 @@ def _line(lines: dict, path: tuple) -> int | None:
 
 
 @functools.cache
-def schema() -> dict:
+def schema() -> dict[str, Any]:
     """The JSON Schema for contract files, as shipped in the package."""
     text = resources.files("tokenbooks.contracts").joinpath("tokenbooks.schema.json").read_text()
-    return json.loads(text)
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
 
 
 @functools.cache
@@ -227,7 +241,7 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _describe(error: jsonschema.ValidationError) -> tuple[tuple, str]:
+def _describe(error: jsonschema.ValidationError) -> tuple[FieldPath, str]:
     """(path, message) for a schema error, phrased as what was expected."""
     path = tuple(error.absolute_path)
     desc = error.schema.get("description") if isinstance(error.schema, dict) else None
@@ -248,7 +262,7 @@ def _describe(error: jsonschema.ValidationError) -> tuple[tuple, str]:
         allowed = ", ".join(repr(v) for v in error.validator_value)
         return path, f"expected one of {allowed}, got {value!r}"
     if kind == "type":
-        expected = error.validator_value
+        expected: str | list[str] = error.validator_value  # a type name, or a list of them
         what = {"number": "a number", "integer": "a whole number", "string": "text",
                 "object": "a mapping", "array": "a list", "boolean": "true or false"}
         if isinstance(expected, list):
@@ -277,7 +291,7 @@ def _show(value: Any) -> str:
     return repr(value)
 
 
-def validate_schema(data: Any, kind: str, name: str, lines: dict) -> list[ContractError]:
+def validate_schema(data: Any, kind: str, name: str, lines: Lines) -> list[ContractError]:
     errors = []
     for error in _validator(kind).iter_errors(_jsonable(data)):
         path, message = _describe(error)
@@ -291,15 +305,15 @@ def validate_schema(data: Any, kind: str, name: str, lines: dict) -> list[Contra
 class _Builder:
     """Turns schema-valid data into model objects, collecting semantic errors."""
 
-    def __init__(self, name: str, lines: dict) -> None:
+    def __init__(self, name: str, lines: Lines) -> None:
         self.name = name
         self.lines = lines
         self.errors: list[ContractError] = []
 
-    def error(self, path: tuple, message: str) -> None:
+    def error(self, path: FieldPath, message: str) -> None:
         self.errors.append(ContractError(self.name, _line(self.lines, path), _field(path), message))
 
-    def date(self, value: Any, path: tuple) -> datetime.date | None:
+    def date(self, value: Any, path: FieldPath) -> datetime.date | None:
         if value is None:
             return None
         if isinstance(value, datetime.date) and not isinstance(value, datetime.datetime):
@@ -310,19 +324,21 @@ class _Builder:
             self.error(path, f"expected a date YYYY-MM-DD that exists, got {value!r}")
             return None
 
-    def money(self, value: Any, path: tuple) -> Decimal:
+    def money(self, value: Any, path: FieldPath) -> Decimal:
         amount = Decimal(value)
         if amount != amount.quantize(CENT):
             self.error(path, f"expected an amount to the cent (2 decimal places), got {value}")
         return amount
 
     def term(self, value: str) -> Term:
-        count, unit = re.match(r"^(\d+) *(day|month|year)s?$", value.strip()).groups()
+        # (the schema's "term" pattern: it matches)
+        count, unit = re.match(  # type: ignore[union-attr]
+            r"^(\d+) *(day|month|year)s?$", value.strip()).groups()
         return Term(int(count), unit)
 
     # price books and cost tables
 
-    def price_book(self, data: dict, stem: str, provider: str | None) -> PriceBook:
+    def price_book(self, data: Raw, stem: str, provider: str | None) -> PriceBook:
         if data["id"] != stem:
             self.error(("id",), f"expected the file name {stem!r} as id, got {data['id']!r}")
         versions = []
@@ -350,7 +366,7 @@ class _Builder:
             provider=provider, aliases=self.aliases(data.get("aliases") or {}, versions),
         )
 
-    def aliases(self, raw: dict, versions: list[PriceBookVersion]) -> dict[str, str]:
+    def aliases(self, raw: Raw, versions: list[PriceBookVersion]) -> dict[str, str]:
         known = {m for v in versions for m in v.models}
         for alias, target in raw.items():
             if target not in known:
@@ -360,7 +376,7 @@ class _Builder:
 
     # customers
 
-    def customer(self, data: dict) -> Customer:
+    def customer(self, data: Raw) -> Customer:
         contracts = tuple(
             self.contract(raw, data["customer"], ("contracts", i))
             for i, raw in enumerate(data["contracts"])
@@ -375,7 +391,7 @@ class _Builder:
         return Customer(id=data["customer"], name=data["name"], contracts=contracts,
                         segment=data.get("segment"), source=self.name)
 
-    def contract(self, raw: dict, customer: str, path: tuple) -> Contract:
+    def contract(self, raw: Raw, customer: str, path: FieldPath) -> Contract:
         start = self.date(raw["start"], path + ("start",)) or datetime.date.min
         end = self.date(raw.get("end"), path + ("end",))
         if end is not None and end < start:
@@ -442,7 +458,7 @@ class _Builder:
             source=self.name, line=_line(self.lines, path),
         )
 
-    def pack(self, name: str, raw: dict, path: tuple) -> Pack:
+    def pack(self, name: str, raw: Raw, path: FieldPath) -> Pack:
         if "expires" in raw and "expires_after" in raw:
             self.error(path + ("expires",), "expected either 'expires' or 'expires_after', not both")
         b = raw.get("breakage") or {"method": "remote"}
@@ -454,7 +470,9 @@ class _Builder:
                        "expected 'proportional' when a rate or revisions are given, got 'remote'")
         revisions = tuple(
             BreakageRevision(
-                date=self.date(r["date"], path + ("breakage", "revisions", i, "date")),
+                # (None only for a bad date, an error: the file contributes nothing)
+                date=self.date(  # type: ignore[arg-type]
+                    r["date"], path + ("breakage", "revisions", i, "date")),
                 rate=Decimal(r["rate"]), approved_by=r.get("approved_by"), basis=r.get("basis"),
             )
             for i, r in enumerate(b.get("revisions") or [])
@@ -469,7 +487,7 @@ class _Builder:
                               revisions=revisions, approved_by=b.get("approved_by")),
         )
 
-    def overage(self, raw: dict | None, packs: dict, path: tuple) -> Overage:
+    def overage(self, raw: Raw | None, packs: dict[str, Pack], path: FieldPath) -> Overage:
         if not raw:
             return Overage()
         top_up = None
@@ -485,7 +503,7 @@ class _Builder:
         return Overage(policy=raw["policy"], multiplier=Decimal(raw.get("multiplier", 1)),
                        top_up=top_up)
 
-    def allowance(self, raw: dict | None, path: tuple) -> Allowance | None:
+    def allowance(self, raw: Raw | None, path: FieldPath) -> Allowance | None:
         if not raw:
             return None
         per_user = raw.get("per_user")
@@ -496,7 +514,7 @@ class _Builder:
             per_user=Decimal(per_user) if per_user is not None else None,
         )
 
-    def tiers(self, raw: dict | None, path: tuple) -> Tiers | None:
+    def tiers(self, raw: Raw | None, path: FieldPath) -> Tiers | None:
         if not raw:
             return None
         bands = []
@@ -516,7 +534,7 @@ class _Builder:
             bands.append(Band(up_to, Decimal(b["multiplier"])))
         return Tiers(mode=raw["mode"], period=raw.get("period", "month"), bands=tuple(bands))
 
-    def modification(self, raw: dict, path: tuple, start: datetime.date,
+    def modification(self, raw: Raw, path: FieldPath, start: datetime.date,
                      end: datetime.date | None) -> Modification:
         day = self.date(raw["date"], path + ("date",)) or start
         if day < start or (end is not None and day > end):
@@ -552,8 +570,8 @@ def _display(path: Path, base: Path | None) -> str:
     return str(path)
 
 
-def load_contracts(folder: str | os.PathLike,
-                   display_base: str | os.PathLike | None = None
+def load_contracts(folder: str | os.PathLike[str],
+                   display_base: str | os.PathLike[str] | None = None
                    ) -> tuple[ContractSet, list[ContractError]]:
     """Read and validate every contract file under ``folder``.
 
@@ -571,7 +589,8 @@ def load_contracts(folder: str | os.PathLike,
     price_books: dict[str, PriceBook] = {}
     costs: dict[str, PriceBook] = {}
     customers: dict[str, Customer] = {}
-    sources: dict[str, tuple[str, dict]] = {}
+    sources: dict[str, tuple[str, Lines]] = {}
+    book: PriceBook | None
 
     for kind, sub in (("price-book", "price-books"), ("cost", "costs")):
         for path in _yaml_files(root / sub):
@@ -631,9 +650,9 @@ def load_contracts(folder: str | os.PathLike,
                                         f"{components[comp]!r}; expected distinct ids"))
         components[comp] = customer.id
         for i, contract in enumerate(customer.contracts):
-            path = ("contracts", i)
+            here = ("contracts", i)
             if contract.id in contract_ids:
-                errors.append(ContractError(name, _line(lines, path + ("id",)), _field(path + ("id",)),
+                errors.append(ContractError(name, _line(lines, here + ("id",)), _field(here + ("id",)),
                                             f"duplicate contract id {contract.id!r}, also in "
                                             f"{contract_ids[contract.id]}"))
             contract_ids[contract.id] = name
@@ -641,21 +660,21 @@ def load_contracts(folder: str | os.PathLike,
             if book is None:
                 known = ", ".join(sorted(price_books)) or "none"
                 errors.append(ContractError(
-                    name, _line(lines, path + ("price_book",)), _field(path + ("price_book",)),
+                    name, _line(lines, here + ("price_book",)), _field(here + ("price_book",)),
                     f"price book {contract.price_book!r} not found in price-books/ "
                     f"(expected one of: {known})"))
                 continue
             if book.currency != contract.currency:
                 errors.append(ContractError(
-                    name, _line(lines, path + ("currency",)), _field(path + ("currency",)),
+                    name, _line(lines, here + ("currency",)), _field(here + ("currency",)),
                     f"expected the price book's currency {book.currency}, got {contract.currency}"))
             known_models = {m for v in book.versions for m in v.models}
             for model, override in contract.rates.items():
                 if model not in known_models and set(override) < {"input", "cached_input", "output"}:
                     if not {"input", "output"} <= set(override):
                         errors.append(ContractError(
-                            name, _line(lines, path + ("rates", model)),
-                            _field(path + ("rates", model)),
+                            name, _line(lines, here + ("rates", model)),
+                            _field(here + ("rates", model)),
                             f"model {model!r} is not in price book {book.id!r}; expected input "
                             f"and output rates for it"))
         if len(errors) > bad:

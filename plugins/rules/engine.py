@@ -32,7 +32,7 @@ import datetime
 import math
 import operator
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Context, Decimal, localcontext
 from fractions import Fraction
@@ -44,10 +44,10 @@ from .arrears import Arrears
 from .commitments import CommitmentState
 from .journal import Booking, EngineError, Leg, Notice
 from .lots import Lot, LotBook
-from .model import Contract, PriceBook
+from .model import Allowance, Contract, Modification, PriceBook, TopUp
 from .modifications import Changes, change_days
 from .periods import month_of, next_period_start, period_end
-from .pricing import Key, Priced, Pricer
+from .pricing import Key, Priced, Pricer, Values
 from .recognition import recognize
 from .records import Purchase, Usage
 from .rounding import exact_add
@@ -78,7 +78,7 @@ class ContractRun:
     # (day, the lots at the end of that day): every month end of the run, and its last day
     snapshots: list[tuple[datetime.date, list[Lot]]] = field(default_factory=list)
     # month (YYYY-MM) -> Key -> [value of the tokens, value of the actions], exact
-    values: dict[str, dict[Key, list]] = field(default_factory=dict)
+    values: dict[str, dict[Key, Values]] = field(default_factory=dict)
 
     def lots_at(self, day: datetime.date) -> list[Lot]:
         """The lots as they stood at the end of ``day`` (a month end or later): copies,
@@ -93,7 +93,7 @@ usage_order = operator.itemgetter(Usage._fields.index("user"), 2, 3, 4,
                                   Usage._fields.index("ref"))
 
 
-def purchase_order(purchase: Purchase) -> tuple:
+def purchase_order(purchase: Purchase) -> tuple[datetime.date, bool, str, str, str]:
     return (purchase.date, purchase.kind != "purchase", purchase.pack, purchase.payment_id,
             purchase.ref)
 
@@ -140,7 +140,7 @@ class _Segment:
         self.last = ""
         self.lots: dict[str, Lot] = {}
         self.versions: set[datetime.date] = set()
-        self.values: dict[Key, list] = {}  # what the segment's revenue is split by
+        self.values: dict[Key, Values] = {}  # what the segment's revenue is split by
         self.credits = ZERO
         self.blocked_events = 0
         self.blocked_credits = ZERO
@@ -224,7 +224,7 @@ class ContractEngine:
             {"customer": self.customer, "contract": self.contract.id, "rule": rule, **meta},
             tuple([self.contract.id, *sorted(set(lots))])))
 
-    def reprice_usage(self, mod) -> None:
+    def reprice_usage(self, mod: Modification) -> None:
         """A modification's new discount or rates price usage from its date on."""
         self.contract = dataclasses.replace(
             self.contract, discount=self.contract.discount if mod.discount is None
@@ -316,7 +316,9 @@ class ContractEngine:
 
     def can_top_up(self, day: datetime.date) -> bool:
         """False (and an error, once a day) when the top-up pack cannot be bought on ``day``."""
-        pack = self.contract.packs[self.contract.overage.top_up.pack]
+        # (policy top_up: run_all checked that top_up is set)
+        pack = self.contract.packs[
+            self.contract.overage.top_up.pack]  # type: ignore[union-attr]
         expires = pack.expiry_for(day)
         if expires is None or expires >= day:
             return True
@@ -327,7 +329,8 @@ class ContractEngine:
         return False
 
     def top_up(self, day: datetime.date, balance: Fraction) -> Lot:
-        terms = self.contract.overage.top_up
+        # (policy top_up: set, as in can_top_up)
+        terms: TopUp = self.contract.overage.top_up  # type: ignore[assignment]
         pack = self.contract.packs[terms.pack]
         lot_id = self.lots.new_id(self.contract.id, f"top-up-{pack.name}", day)
         lot = self.add_lot(Lot(lot_id, self.contract.id, pack.name, pack.price,
@@ -346,7 +349,8 @@ class ContractEngine:
         self.run.lots.append(lot)
         if self.segment is not None and lot.expires is not None and lot.expires < self.segment.end:
             self.segment.end = lot.expires
-        allowance = self.contract.allowance
+        # (run_all starts allowance periods only when the contract has an allowance)
+        allowance: Allowance = self.contract.allowance  # type: ignore[assignment]
         self.book_it(day, "allowance", f"Credit allowance {lot.id.rsplit('.', 1)[-1]}",
                      [Leg(accounts.receivable(self.customer), allowance.fee, lot.id),
                       Leg(accounts.deferred_revenue(self.customer), -allowance.fee, lot.id)],
@@ -399,7 +403,12 @@ class ContractEngine:
                         found[0] = exact_add(found[0], value)
                         found[1] = exact_add(found[1], action_value)
         seg.entries += len(priced)
-        first, last = (priced[0].usage, priced[-1].usage) if each else (priced[0], priced[-1])
+        # (``priced`` holds Priced entries with ``each``, else Usage: ``DayPrice.priced``)
+        first: Usage
+        last: Usage
+        first, last = (
+            (priced[0].usage, priced[-1].usage)  # type: ignore[union-attr,assignment]
+            if each else (priced[0], priced[-1]))
         seg.first = seg.first or first.ref
         seg.last = last.ref
         if version is not None:
@@ -411,7 +420,7 @@ class ContractEngine:
         if self.limits.limit is None:
             self.draw_group(day, seg, "", priced, tokens, actions)
         else:
-            self.draw_users(day, seg, priced)
+            self.draw_users(day, seg, priced)  # type: ignore[arg-type]  # each: Priced
         overage = self.contract.overage
         if self.contract.billing == "prepaid" and overage.policy == "top_up":
             self.top_up_below(day)
@@ -439,14 +448,17 @@ class ContractEngine:
                         f"threshold")
 
     def draw_group(self, day: datetime.date, seg: _Segment, user: str,
-                   priced: list[Priced], tokens: Decimal | Fraction,
+                   priced: list[Priced] | list[Usage], tokens: Decimal | Fraction,
                    actions: Decimal | Fraction) -> None:
-        """Draw the credits of ``priced`` (worth ``tokens`` + ``actions``) for ``user``."""
+        """Draw the credits of ``priced`` (worth ``tokens`` + ``actions``) for ``user``
+        (Priced entries when a hard stop may block them: ``use`` prices them ``each``)."""
         if not actions:  # the common case: tokens / credit value, one Fraction made
             if not tokens:
                 return
             numerator, denominator = tokens.as_integer_ratio()
-            credit_value = self.credit_value
+            # (credits need a credit value: ``contracts`` requires one with prepaid
+            # billing or an allowance)
+            credit_value: Fraction = self.credit_value  # type: ignore[assignment]
             need = Fraction(numerator * credit_value.denominator,
                             denominator * credit_value.numerator)
             actions = ZERO
@@ -455,7 +467,7 @@ class ContractEngine:
             value = tokens + actions
             if not value:
                 return
-            need = value / self.credit_value
+            need = value / self.credit_value  # type: ignore[operator]  # (as above)
         share = actions / value if actions else ZERO
         room = self.limits.room(user, day)
         drawable = need if room is None else min(need, room)
@@ -481,7 +493,8 @@ class ContractEngine:
             return
         if prepaid and overage.policy == "hard_stop":
             seg.blocked_credits += uncovered
-            seg.blocked_events += self.blocked(priced, uncovered)
+            # (a hard stop prices ``each``: Priced entries)
+            seg.blocked_events += self.blocked(priced, uncovered)  # type: ignore[arg-type]
             return
         multiplier = Fraction(overage.multiplier) if prepaid else Fraction(1)
         part = uncovered / need
@@ -491,7 +504,7 @@ class ContractEngine:
     def blocked(self, priced: list[Priced], uncovered: Fraction) -> int:
         """Events blocked by a hard stop: the day's last events, ``uncovered`` credits' worth."""
         events = 0
-        left = uncovered * self.credit_value
+        left = uncovered * self.credit_value  # type: ignore[operator]  # (see draw_group)
         for p in reversed(priced):
             value = Fraction(p.value)
             if not value:
@@ -536,7 +549,8 @@ class ContractEngine:
         legs += [Leg(unbilled, usage + actions, rule=rule),
                  Leg(accounts.REVENUE_USAGE, -usage, rule=rule),
                  Leg(accounts.REVENUE_ACTIONS, -actions, rule=rule)]
-        if self.commit is not None and self.commit.key is not None and day <= self.commit.end:
+        if (self.commit is not None and self.commit.key is not None
+                and day <= self.commit.end):  # type: ignore[operator]  # set with key
             legs += self.commit.accrue(day, arrears_total, self.customer)
         if seg is None:
             self.book_it(day, "commitment", "Minimum commitment: ratable accrual", legs,
@@ -691,10 +705,10 @@ class ContractEngine:
                                            f"prepaid billing is not supported (expected "
                                            f"billing: arrears)")
                 self.commit = None
-            elif contract.commitment.carryover and contract.commitment.method != "remote":
+            elif self.commit.terms.carryover and self.commit.terms.method != "remote":
                 self.error(contract.start, f"contract {contract.id!r}: carryover applies to "
                                            f"the remote method only, got "
-                                           f"{contract.commitment.method!r}")
+                                           f"{self.commit.terms.method!r}")
         if contract.overage.policy == "top_up" and contract.overage.top_up is None:
             self.error(contract.start, f"contract {contract.id!r}: policy top_up needs top_up")
             return self.run
@@ -705,7 +719,7 @@ class ContractEngine:
         buys: dict[datetime.date, list[Purchase]] = defaultdict(list)
         for purchase in sorted(purchases, key=purchase_order):
             buys[purchase.date].append(purchase)
-        changes = change_days(contract)
+        changes: Collection[datetime.date] = change_days(contract)
         event_days = sorted(set(by_day) | set(buys) | {d for d in changes if d <= self.as_of})
         changes = set(changes)
         starts = [contract.start] if (contract.allowance or self.commit) else []
@@ -719,15 +733,17 @@ class ContractEngine:
         batch = (contract.billing == "arrears" and contract.allowance is None and not buys
                  and not changes)
         last = min(self.as_of, contract.end) if contract.end else self.as_of
-        month_end = period_end(day, "month") if day is not None else None
+        # (None only when day is: the walk below does not run)
+        month_end: datetime.date = (period_end(day, "month")  # type: ignore[assignment]
+                                    if day is not None else None)
         while day is not None and day <= self.as_of:
             while month_end < day:  # nothing happened since: the state of that month end
                 self.snapshot(month_end)
                 month_end = period_end(month_end + ONE_DAY, "month")
             if allowance_next is not None and allowance_next <= min(day, last):
                 self.start_allowance(allowance_next)
-                allowance_next = next_period_start(allowance_next,
-                                                   contract.allowance.period)
+                allowance_next = next_period_start(
+                    allowance_next, contract.allowance.period)  # type: ignore[union-attr]
             if self.commit is not None and day <= last and not self.commit.covers(day):
                 self.commit.enter(day, self.arrears.exact()[0], self.arrears.posted)
             if day in changes:
@@ -769,7 +785,7 @@ class ContractEngine:
         return self.run
 
 
-def split(legs: list[Leg], values: Mapping[Key, list]) -> list[Leg]:
+def split(legs: list[Leg], values: Mapping[Key, Values]) -> list[Leg]:
     """Each Usage and Actions leg split over the (model, feature, action) that earned it,
     in proportion to the value of their usage at contract rates (``rules.allocation``);
     other legs, and legs with no usage value to split by, as they are."""

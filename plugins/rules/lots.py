@@ -27,6 +27,7 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import datetime
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
@@ -115,8 +116,13 @@ class Lot:
         return base + (Fraction(self.price) - base) * (credits - self.base_credits) / span
 
 
-def sort_key(order: str):
-    def key(lot: Lot) -> tuple:
+# A lot's place in draw order: (purchased, id) for ``oldest``, else (never expires,
+# expires, purchased, id).
+DrawKey = tuple[datetime.date, str] | tuple[bool, datetime.date, datetime.date, str]
+
+
+def sort_key(order: str) -> Callable[[Lot], DrawKey]:
+    def key(lot: Lot) -> DrawKey:
         if order == "oldest":
             return (lot.purchased, lot.id)
         never = lot.expires is None
@@ -138,7 +144,7 @@ class LotBook:
         self.by_id: dict[str, Lot] = {}
         self._key = sort_key(draw_order)
         # (lot, credits, used, forfeited, left) after the last draw if one lot covered it
-        self.last: tuple | None = None
+        self.last: tuple[Lot, Fraction, Fraction, Fraction, Fraction] | None = None
 
     def add(self, lot: Lot) -> Lot:
         if lot.id in self.by_id:
@@ -196,7 +202,8 @@ class LotBook:
                 if credits < remaining:
                     lot.used += credits
                     self.last = (lot, lot.credits, lot.used, lot.forfeited, remaining - credits)
-                    return [(lot, credits)], 0
+                    # (nothing left: an int 0, which works as Fraction(0) does)
+                    return [(lot, credits)], 0  # type: ignore[return-value]
         draws = []
         left = credits
         share = actions / credits if actions else None

@@ -31,10 +31,14 @@ import datetime
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
+from typing import TYPE_CHECKING, cast
 
 from .journal import Leg
 from .lots import Lot
-from .model import Modification, Pack
+from .model import BreakageRevision, Contract, Modification, Pack
+
+if TYPE_CHECKING:  # (rules.engine imports this module)
+    from .engine import ContractEngine
 
 ONE = Fraction(1)
 
@@ -88,12 +92,12 @@ def show_rate(rate: Fraction) -> str:
     return f"{rate.numerator}/{rate.denominator} ({shown})"
 
 
-def approved_revisions(pack: Pack) -> list:
+def approved_revisions(pack: Pack) -> list[BreakageRevision]:
     return sorted((r for r in pack.breakage.revisions if r.approved_by),
                   key=lambda r: r.date)
 
 
-def change_days(contract) -> list[datetime.date]:
+def change_days(contract: Contract) -> list[datetime.date]:
     """Days on which a revision or a modification of the contract takes effect."""
     days = {m.date for m in contract.modifications}
     for pack in contract.packs.values():
@@ -112,7 +116,7 @@ def _credits(value: Fraction) -> Decimal:
 class Changes:
     """Revisions and modifications of one contract, as the engine walks it."""
 
-    def __init__(self, engine) -> None:  # engine: rules.engine.ContractEngine
+    def __init__(self, engine: ContractEngine) -> None:
         self.engine = engine
         self.rates: dict[str, Decimal | None] = {}  # lot id -> breakage rate in force
 
@@ -144,7 +148,7 @@ class Changes:
             if mod.date == day:
                 self.modify(day, mod)
 
-    def revise(self, day: datetime.date, pack: str, revision) -> None:
+    def revise(self, day: datetime.date, pack: str, revision: BreakageRevision) -> None:
         eng = self.engine
         if not revision.approved_by:
             eng.notice(day, "breakage-revision",
@@ -212,7 +216,8 @@ class Changes:
         lot.expected = expected_for(lot, self.rates.get(lot.id))
         return [eng.leg("deferred", -credit, lot.id), eng.leg("adjustments", credit, lot.id)]
 
-    def meta(self, mod: Modification, how: Classified, lot: Lot | None) -> dict:
+    def meta(self, mod: Modification, how: Classified, lot: Lot | None
+             ) -> dict[str, object]:
         meta: dict[str, object] = {"modification": mod.id, "method": how.method,
                                    "reason": how.reason, "approved_by": mod.approved_by,
                                    "approved_on": mod.approved_on}
@@ -253,12 +258,13 @@ class Changes:
             eng.error(day, f"purchase for modification {mod.id!r} on {day} is before its "
                            f"date {mod.date}", ref)
         eng.flush(day, cut=True)
+        lot = cast(Lot, lot)  # not separate: there is an open lot (see above)
         before = rate_of(lot)
         consideration = amount
         if how.method == "prospective":
             lot.reprice(consideration, credits, f"{mod.id}: prospective")
             lot.expected = expected_for(lot, self.rates.get(lot.id))
-            legs = []
+            legs: list[Leg] = []
         else:  # catch_up (25-13(b)): as if the credits had always been in the lot
             lot.price += consideration
             lot.credits += credits
@@ -280,7 +286,7 @@ class Changes:
                       f"for {consideration}", legs, meta, [lot.id, paid_lot, mod.id])
         return True
 
-    def catch_up_legs(self, lot: Lot) -> list:
+    def catch_up_legs(self, lot: Lot) -> list[Leg]:
         from .recognition import recognize
         eng = self.engine
         rec = recognize(lot)

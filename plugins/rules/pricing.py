@@ -35,6 +35,12 @@ _UNSEEN = object()
 # What revenue is split by: model, feature and the action served (the usage's own
 # action, else that of its workflow).
 Key = tuple[str, str, str]
+# A value of usage at contract rates, exact: a Decimal while it terminates, else a Fraction.
+Value = Decimal | Fraction
+# (uncached input, cached input, output) per token, net (``Pricer.rates``).
+Rates = tuple[Value, Value, Value]
+# [value of the tokens, value of the actions], summed exactly (``DayPrice.values``).
+Values = list[Value]
 
 
 class PricingError(Exception):
@@ -56,7 +62,7 @@ class Priced(NamedTuple):
 
     @property
     def value(self) -> Decimal | Fraction:
-        return self.tokens + self.actions
+        return exact_add(self.tokens, self.actions)
 
 
 def _per_token(rate: Decimal, per: int) -> Decimal | Fraction:
@@ -74,9 +80,9 @@ class Pricer:
         self.contract = contract
         self.book = book
         self.factor = ONE - contract.discount
-        self._rates: dict[tuple[datetime.date | None, str], tuple | None] = {}
+        self._rates: dict[tuple[datetime.date | None, str], Rates | None] = {}
         self._versions: dict[datetime.date, PriceBookVersion | None] = {}
-        self._by_version: dict[datetime.date | None, dict[str, tuple | None]] = {}
+        self._by_version: dict[datetime.date | None, dict[str, Rates | None]] = {}
         # workflow -> the action it served, for the customer (``rules.cogs.served_actions``)
         self.served: Mapping[str, str] = {}
 
@@ -91,7 +97,7 @@ class Pricer:
         version = self.book.version_on(day)
         return version.effective if version else None
 
-    def rates(self, model: str, day: datetime.date) -> tuple | None:
+    def rates(self, model: str, day: datetime.date) -> Rates | None:
         """(uncached input, cached input, output) per token, net, or None if unpriced."""
         version = self._version(day)
         key = (version.effective if version else None, model)
@@ -99,16 +105,24 @@ class Pricer:
             return self._rates[key]
         listed = version.models.get(model) if version else None
         override = self.contract.rates.get(model, {})
-        found: tuple | None = None
+        found: Rates | None = None
         if listed is not None or {"input", "output"} <= set(override):
             def rate(name: str, fallback: str) -> Decimal:
                 if name in override:
                     return override[name]
                 if listed is not None:
-                    return getattr(listed, name) * self.factor
+                    listed_rate: Decimal = getattr(listed, name)  # a ModelRates field
+                    return listed_rate * self.factor
                 return override[fallback]
-            found = tuple(_per_token(rate(name, fallback), self.book.per) for name, fallback in
-                          (("input", "input"), ("cached_input", "input"), ("output", "output")))
+            uncached, cached, output = (
+                _per_token(rate(name, fallback), self.book.per) for name, fallback in
+                (("input", "input"), ("cached_input", "input"), ("output", "output")))
+            found = (uncached, cached, output)
+            if any(isinstance(r, Fraction) for r in found):
+                # One rate that does not terminate (per: 3): all three as Fractions, so
+                # that a usage's value is one exact sum (a Decimal and a Fraction do not
+                # add up).
+                found = (Fraction(uncached), Fraction(cached), Fraction(output))
         self._rates[key] = found
         return found
 
@@ -117,7 +131,7 @@ class Pricer:
         day = self.price_day(usage.date, (usage,), each=True)
         if day.errors:
             raise day.errors[0]
-        return day.priced[0]
+        return day.priced[0]  # type: ignore[return-value]  # each=True: Priced entries
 
     def price_day(self, day: datetime.date, usages: Iterable[Usage], each: bool = False
                   ) -> DayPrice:
@@ -139,10 +153,11 @@ class Pricer:
         rates_of = self._by_version.get(effective)
         if rates_of is None:
             rates_of = self._by_version[effective] = {}
-        priced: list = []
+        priced: list[Priced] | list[Usage] = []
         errors: list[PricingError] = []
         counts: dict[Key, list[int]] = {}
-        values: dict[Key, list] = {}
+        values: dict[Key, Values] = {}
+        rates: Rates | None
         token_total: Decimal | Fraction = ZERO
         action_total: Decimal | Fraction = ZERO
         for usage in usages:
@@ -162,7 +177,7 @@ class Pricer:
                    action or (served.get(usage.workflow, "") if usage.workflow else ""))
             tokens: Decimal | Fraction = ZERO
             if model:
-                rates = rates_of.get(model, _UNSEEN)
+                rates = rates_of.get(model, _UNSEEN)  # type: ignore[arg-type]  # sentinel
                 if rates is _UNSEEN:
                     rates = rates_of[model] = self.rates(model, day)
                 if rates is None:
@@ -174,8 +189,10 @@ class Pricer:
                 if billable:
                     cached = usage.cached_input_tokens
                     if each:
-                        tokens = ((usage.input_tokens - cached) * rates[0]
-                                  + cached * rates[1] + usage.output_tokens * rates[2])
+                        # the three rates are all Decimals or all Fractions (``rates``)
+                        tokens = ((usage.input_tokens - cached)  # type: ignore[operator]
+                                  * rates[0] + cached * rates[1]
+                                  + usage.output_tokens * rates[2])
                         token_total = exact_add(token_total, tokens)
                     else:
                         total = counts.get(key)
@@ -208,23 +225,26 @@ class Pricer:
                                              + usage.failed * weights["failed"])
                     action_total = exact_add(action_total, actions)
             if each:
-                priced.append(Priced(usage, tokens, actions, effective))
+                priced.append(Priced(  # type: ignore[arg-type]  # (see DayPrice.priced)
+                    usage, tokens, actions, effective))
                 if tokens or actions:
                     _add(values, key, tokens, actions)
             else:
-                priced.append(usage)
+                priced.append(usage)  # type: ignore[arg-type]  # (see DayPrice.priced)
                 if actions:
                     _add(values, key, ZERO, actions)
         for key, (uncached, cached, output) in counts.items():
-            rates = rates_of[key[0]]
-            value = uncached * rates[0] + cached * rates[1] + output * rates[2]
+            rates = rates_of[key[0]]  # counted only when the model has rates
+            # the three rates are all Decimals or all Fractions (``rates``)
+            value = (uncached * rates[0] + cached * rates[1]  # type: ignore[index,operator]
+                     + output * rates[2])  # type: ignore[index]
             token_total = exact_add(token_total, value)
             if value:
                 _add(values, key, value, ZERO)
         return DayPrice(priced, token_total, action_total, effective, errors, values)
 
 
-def _add(values: dict[Key, list], key: Key, tokens: Decimal | Fraction,
+def _add(values: dict[Key, Values], key: Key, tokens: Decimal | Fraction,
          actions: Decimal | Fraction) -> None:
     found = values.get(key)
     if found is None:
@@ -237,10 +257,11 @@ def _add(values: dict[Key, list], key: Key, tokens: Decimal | Fraction,
 class DayPrice(NamedTuple):
     """One day's usage of a contract, priced."""
 
-    priced: list  # Priced per usage with ``each``, else the usage priced (Usage)
+    # Priced per usage with ``each``, else the usage priced (Usage): one or the other
+    priced: list[Priced] | list[Usage]
     tokens: Decimal | Fraction  # value of the tokens, exact
     actions: Decimal | Fraction  # value of the actions, exact
     version: datetime.date | None  # effective date of the price-book version used
     errors: list[PricingError]
     # (model, feature, action served) -> [value of the tokens, value of the actions]
-    values: dict[Key, list]
+    values: dict[Key, Values]

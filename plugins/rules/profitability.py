@@ -276,7 +276,8 @@ def _allocate(pools: dict[tuple[str, str, str], Decimal], weights: Iterable[Weig
         else:
             running, stream_of_cents = Fraction(0), Cumulative()
             allocation = []
-            for part, value in sorted(parts.items()):
+            # (a total, so parts is not None)
+            for part, value in sorted(parts.items()):  # type: ignore[union-attr]
                 running += value
                 allocation.append((part, stream_of_cents.post_to(Fraction(amount) * running / total)))
         for (model, feature, action), share in allocation:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
+from typing import overload
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
@@ -22,11 +23,18 @@ ZERO = Decimal("0.00")
 Exact = Fraction | Decimal | int
 
 
+@overload
+def exact_add(total: Decimal, value: Decimal) -> Decimal: ...
+@overload
+def exact_add(total: Decimal | Fraction,
+              value: Decimal | Fraction) -> Decimal | Fraction: ...
+@overload
+def exact_add(total: Exact, value: Exact) -> Exact: ...
 def exact_add(total: Exact, value: Exact) -> Exact:
     """``total + value`` exactly: a Decimal while both are (fast; the engine computes at a
     precision where that is exact), else a Fraction."""
     try:
-        return total + value
+        return total + value  # type: ignore[operator]  # Decimal + Fraction: handled below
     except TypeError:  # a Decimal and a Fraction
         return Fraction(total) + Fraction(value)
 
