@@ -19,7 +19,7 @@ from decimal import Decimal, InvalidOperation
 
 from tokenbooks.plugins.rules.records import Purchase
 
-from .credits import PurchaseImporter, contract_for, day, money, pack_terms
+from .purchase_base import PurchaseImporter, contract_for, day, money, pack_terms
 from .usage import RowProblem
 
 COLUMNS = ("date", "customer", "contract", "pack", "amount", "currency", "payment_id")

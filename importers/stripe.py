@@ -38,7 +38,7 @@ from tokenbooks.plugins.rules import accounts
 from tokenbooks.plugins.rules.model import ContractSet
 from tokenbooks.plugins.rules.records import Purchase
 
-from .credits import PaymentIndex, PurchaseImporter, contract_for, money, pack_terms
+from .purchase_base import PaymentIndex, PurchaseImporter, contract_for, money, pack_terms
 from .usage import RowProblem
 
 REQUIRED = ("id", "Created (UTC)", "Amount", "Currency", "Status")

@@ -59,7 +59,7 @@ from tokenbooks.importers import (
     usage_parquet,
 )
 from tokenbooks.importers.base import archive_name
-from tokenbooks.importers.credits import PaymentIndex, slug
+from tokenbooks.importers.purchase_base import PaymentIndex, slug
 from tokenbooks.importers.index import EventIndex, sidecar_for, write_sidecar
 from tokenbooks.importers.provider_costs import ReportError
 from tokenbooks.importers.usage import Extraction, UnreadableSource

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tokenbooks.importers import purchases, stripe
-from tokenbooks.importers.credits import PaymentIndex
+from tokenbooks.importers.purchase_base import PaymentIndex
 from tokenbooks.plugins.entries.purchases import purchase_from_entry
 from tokenbooks.plugins.rules.contracts import load_contracts
 
