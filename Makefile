@@ -8,7 +8,7 @@ SAMPLE := ledgers
 SOURCES := build/sample-sources
 PERIODS := 2026-01 2026-02 2026-03
 
-.PHONY: demo test setup browser sample check lint bench clean java
+.PHONY: demo test setup browser sample check lint typecheck bench clean java
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "tokenbooks needs Python 3.11 or newer")'
@@ -57,11 +57,20 @@ demo: sample check
 java:
 	@command -v java >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openjdk-17-jre-headless || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends default-jre-headless)
 
-test: setup $(VENV)/.spark browser java
+test: setup $(VENV)/.spark browser java typecheck
 	$(BIN)/python -m pytest
 
 lint: setup
 	$(BIN)/ruff check plugins importers scripts tests tokenbooks
+
+# mypy reads the package under its installed names (tokenbooks.*): build/typecheck holds
+# links from those names to the repository's folders. Strict on plugins/rules.
+TYPECHECK := build/typecheck/tokenbooks
+typecheck: setup
+	@mkdir -p $(TYPECHECK)
+	@cp tokenbooks/__init__.py $(TYPECHECK)/__init__.py
+	@for d in plugins importers scripts contracts; do ln -sfn ../../../$$d $(TYPECHECK)/$$d; done
+	$(BIN)/mypy
 
 # Benchmarks on the reference workload (scripts/bench.py); writes BENCHMARKS.md.
 bench: setup

@@ -47,7 +47,7 @@ def chunks(path: Path, start: int = 0, size: int = CHUNK_BYTES) -> Iterator[memo
 
 
 def line_count(piece: memoryview) -> int:
-    whole = piece.obj
+    whole: bytes = piece.obj  # type: ignore[assignment]  # the block chunks() read
     ends = whole.count(b"\n", 0, len(piece))
     return ends + (0 if ends and piece[-1] == 10 else 1)
 
@@ -81,7 +81,7 @@ class LinesImporter(UsageImporter):
                     hashed.result()
                 hashed = hasher.submit(core.digest.update, chunk)
                 if not prepared:
-                    whole = chunk.obj
+                    whole: bytes = chunk.obj  # type: ignore[assignment]  # (chunks())
                     self.prepare(bytes(whole[:whole.find(b"\n")]))
                     prepared = True
                 count = line_count(chunk)

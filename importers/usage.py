@@ -168,13 +168,13 @@ def parse_timestamp(value: Any, name: str = "timestamp") -> datetime.date:
         raise RowProblem(name, f"expected RFC 3339 with offset or Unix seconds, got {value!r}")
     text = value.strip()
     try:
-        stamp = datetime.datetime.fromisoformat(text)
+        parsed: datetime.datetime | None = datetime.datetime.fromisoformat(text)
     except ValueError:
-        stamp = None
-    if stamp is None or stamp.tzinfo is None or "T" not in text.upper() and " " not in text:
+        parsed = None
+    if parsed is None or parsed.tzinfo is None or "T" not in text.upper() and " " not in text:
         raise RowProblem(name, "expected RFC 3339 with an offset (2026-01-05T10:00:00Z) or "
                                f"Unix seconds, got {value!r}")
-    return stamp.astimezone(datetime.UTC).date()
+    return parsed.astimezone(datetime.UTC).date()
 
 
 @dataclass(frozen=True)

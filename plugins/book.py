@@ -47,9 +47,9 @@ def _last(day: datetime.date, added: list[data.Directive]) -> datetime.date:
 
 def book(entries: data.Directives, options_map: dict[str, Any],
          config: str | None = None) -> tuple[data.Directives, list[PluginError]]:
-    parsed, found = settings.parse(config, PLUGIN)
+    parsed, bad_config = settings.parse(config, PLUGIN)
     load, more = Load.attach(options_map, parsed)
-    errors: list[PluginError] = [*found, *more]
+    errors: list[PluginError] = [*bad_config, *more]
     added, found = contracts.stage(load, entries, options_map)
     errors += found
     out = entries + added

@@ -65,7 +65,8 @@ def stage(load: Load, entries: data.Directives, options_map: dict[str, Any]
             return
         opened.add(account)
         meta = data.new_metadata(source, 0, {"generated_by": PLUGIN})
-        new.append(data.Open(meta, date, account, None, None))
+        # no currency constraint, as an open directive written without one has
+        new.append(data.Open(meta, date, account, None, None))  # type: ignore[arg-type]
 
     book = load.contracts
     for customer in sorted(book.customers.values(), key=lambda c: c.id):

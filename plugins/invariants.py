@@ -33,6 +33,7 @@ from typing import Any
 from beancount.core import data
 
 from . import config as settings
+from .entries.build import number
 from .errors import InvariantError, PluginError, at
 from .load import Load
 from .rules import accounts, invariants
@@ -71,9 +72,9 @@ def stage(load: Load, entries: data.Directives, last: datetime.date) -> list[Plu
     usage_count: dict[str, int] = defaultdict(int)
     for usage in table.records:
         usage_count[usage.customer] += 1
-    for entry, _ in table.bad:  # malformed entries are not priced: counted all the same
-        if entry.values and isinstance(entry.values[0].value, str):
-            usage_count[entry.values[0].value] += 1
+    for bad, _ in table.bad:  # malformed entries are not priced: counted all the same
+        if bad.values and isinstance(bad.values[0].value, str):
+            usage_count[bad.values[0].value] += 1
     purchases: list[Purchase] = [purchase for purchase, _ in load.purchase_table(entries)]
     liability = accounts.DEFERRED_REVENUE + ":"
     transaction = data.Transaction
@@ -89,11 +90,13 @@ def stage(load: Load, entries: data.Directives, last: datetime.date) -> list[Plu
             priced[customer] += int(meta.get("usage_entries", 0))
         for posting in entry.postings:
             pmeta = posting.meta
-            lot = pmeta.get("lot") if pmeta else None
+            if not pmeta:
+                continue
+            lot = pmeta.get("lot")
             if lot is None:
                 continue
             f = facts(lot, customer)
-            amount = posting.units.number
+            amount = number(posting)
             account = posting.account
             if account.startswith(liability):
                 if rule in ("top-up", "allowance") or pmeta.get("rule") == "consideration":

@@ -33,6 +33,7 @@ an import may archive a source of a closed month late) and Fava's configuration 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -106,7 +107,7 @@ def _configuration(item: manifest.Item) -> bool:
     return " custom fava-" in item.what
 
 
-def closed_periods(entries: data.Directives) -> dict[str, data.Custom]:
+def closed_periods(entries: Iterable[data.Directive]) -> dict[str, data.Custom]:
     """The book's ``close`` directives by period (``YYYY-MM``)."""
     out = {}
     custom = data.Custom

@@ -127,8 +127,8 @@ def _stage(load: Load, entries: data.Directives, config: settings.PluginConfig,
     for entry, message in table.bad:
         errors.append(RevenueError(entry.meta, f"malformed usage entry: {message}", entry))
     purchases = load.purchase_table(entries)
-    for entry, message in load.bad_purchases:
-        errors.append(RevenueError(entry.meta, f"malformed purchase: {message}", entry))
+    for bad, message in load.bad_purchases:
+        errors.append(RevenueError(bad.meta, f"malformed purchase: {message}", bad))
 
     by_contract: dict[str, list[Usage]] = defaultdict(list)
     # Usage comes in date order: the contract in force is looked up once per customer and
@@ -149,7 +149,7 @@ def _stage(load: Load, entries: data.Directives, config: settings.PluginConfig,
                 by_contract[contract.id] if contract is not None
                 else "unknown" if customer is None else "outside")
         if into.__class__ is list:
-            into.append(usage)  # type: ignore[union-attr]
+            into.append(usage)
         elif into == "unknown":
             errors.append(RevenueError(
                 at_ref(usage.ref), f"usage of unknown customer {usage.customer!r} on "
@@ -224,9 +224,9 @@ def link_lots(entries: data.Directives, runs: dict[str, ContractRun],
     out = list(entries)
     if links:
         transaction = data.Transaction
-        for i, entry in enumerate(out):
-            if entry.__class__ is transaction and id(entry) in links:
-                out[i] = entry._replace(links=entry.links | {links[id(entry)]})
+        for i, directive in enumerate(out):
+            if directive.__class__ is transaction and id(directive) in links:
+                out[i] = directive._replace(links=directive.links | {links[id(directive)]})
     return out
 
 

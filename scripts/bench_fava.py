@@ -8,7 +8,8 @@ Builds the book of ``scripts/bench_revenue.py`` (the synthetic company's contrac
 usage entry per customer, day, model and feature, the prepaid customers' purchases) with
 a new book's plugin line, twice: with the line ``custom "fava-extension"
 "tokenbooks.plugins.fava_ext"`` and without it. ``--closed`` closes every month of the
-book first (``tokenbooks close``, in order), as a book in use is.
+book first (its invoices, the record of its checks, its lock: what ``tokenbooks close``
+writes), as a book in use is.
 
 Each measurement is a fresh process that, timing its CPU (user + system) and wall time:
 
@@ -88,17 +89,37 @@ def measure(ledger: Path, pages: tuple[str, ...]) -> dict[str, list[float]]:
 
 
 def close_all(ledger: Path, first: str, last: str) -> None:
-    """Close every month from ``first`` to ``last`` with ``tokenbooks close``."""
-    from tokenbooks.plugins.rules.periods import months
+    """Close every month from ``first`` to ``last`` as ``tokenbooks close`` does (its
+    invoices, its reports' record of the checks, its lock), in two loads. The book is
+    written without imports (no event-id index, no archived source, no provider bill),
+    so the close's reconciliations against those would fail: they are not run here."""
+    from tokenbooks.plugins.reports import Ledger, checks, invoices, tables
+    from tokenbooks.plugins.rules.periods import month_bounds, months
+    from tokenbooks.scripts import close_files, loading
 
-    tool = Path(sys.executable).parent / "tokenbooks"
-    for period in months(first, last):
-        began = time.perf_counter()
-        done = subprocess.run([str(tool), "close", "--ledger", str(ledger), "--period",
-                               period], capture_output=True, text=True)
-        if done.returncode != 0:
-            raise SystemExit(f"close {period} failed:\n{done.stderr[-3000:]}")
-        print(f"  closed {period} in {time.perf_counter() - began:.1f} s", flush=True)
+    root = ledger.parent
+    periods = months(first, last)
+    began = time.perf_counter()
+    entries, errors, options = loading.load(ledger)
+    assert not errors, errors[:3]
+    book = Ledger(entries, options)
+    for period in periods:
+        month = book.month(period)
+        text = close_files.invoices_text(period, month.end, invoices.compute(month),
+                                         month.payees())
+        close_files.write_if_changed(root / close_files.INVOICES / f"{period}.beancount", text)
+    entries, errors, options = loading.load(ledger)
+    assert not errors, errors[:3]
+    book = Ledger(entries, options)
+    for period in periods:
+        month = book.month(period)
+        record = checks.table(period, checks.of_book(month))
+        folder = root / "reports" / period
+        folder.mkdir(parents=True, exist_ok=True)
+        close_files.write_if_changed(folder / "checks.json", tables.to_json(record, period))
+        close_files.close_files(root, period, month_bounds(period)[1], entries)
+    print(f"  closed {periods[0]} to {periods[-1]} in {time.perf_counter() - began:.1f} s",
+          flush=True)
 
 
 def book_lines(folder: Path, extension: bool, closed: bool) -> str:

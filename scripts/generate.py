@@ -217,10 +217,10 @@ def write_company_contracts(root: Path, customers: int, seed: int) -> list[Profi
     (root / "price-books" / "list-2026.yaml").write_text(
         "id: list-2026\ncurrency: USD\nper: 1000000\nversions:\n  - effective: 2026-01-01\n"
         "    models:\n" + _yaml_rates(LIST_PRICES, "      "))
-    for provider, models in COSTS.items():
+    for provider, table in COSTS.items():
         (root / "costs" / f"{provider}.yaml").write_text(
             f"id: {provider}\nprovider: {provider}\ncurrency: USD\nper: 1000000\nversions:\n"
-            "  - effective: 2026-01-01\n    models:\n" + _yaml_rates(models, "      "))
+            "  - effective: 2026-01-01\n    models:\n" + _yaml_rates(table, "      "))
     profiles = []
     for n in range(customers):
         cid = f"cust{n:04d}"

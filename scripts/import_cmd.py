@@ -59,9 +59,9 @@ from tokenbooks.importers import (
     usage_parquet,
 )
 from tokenbooks.importers.base import archive_name
-from tokenbooks.importers.purchase_base import PaymentIndex, slug
 from tokenbooks.importers.index import EventIndex, sidecar_for, write_sidecar
 from tokenbooks.importers.provider_costs import ReportError
+from tokenbooks.importers.purchase_base import PaymentIndex, slug
 from tokenbooks.importers.usage import Extraction, UnreadableSource
 from tokenbooks.plugins.config import PluginConfig, contracts_folder
 from tokenbooks.plugins.load import Load

@@ -66,6 +66,8 @@ def provider_costs(events_files: list[Path], contracts: ContractSet
                     continue  # the importer quarantines or the plugin reports it
                 provider, name, table = found
                 rates = table.rates_on(name, day)
+                if rates is None:  # resolve_model found the table by its rates on the day
+                    continue
                 tokens = int(event.get("input_tokens") or 0)
                 cached = int(event.get("cached_input_tokens") or 0)
                 costs = out[provider][day]

@@ -51,6 +51,8 @@ def line_from_entry(entry: data.Custom) -> BillLine:
     if not isinstance(key, str) or not key:
         raise ValueError(f"{KEY}: expected the report's natural key as a string")
     amount = values[2]
+    if amount.number is None:
+        raise ValueError("expected an amount with a number")
     return BillLine(provider=values[0], day=entry.date, amount=Decimal(amount.number),
                     currency=amount.currency, key=key, label=values[1], ref=ref(entry.meta))
 

@@ -12,6 +12,22 @@ from beancount.core.amount import Amount
 from beancount.parser import grammar
 
 
+def number(posting: data.Posting) -> Decimal:
+    """The amount of a posting of a loaded book (booked: its units are complete)."""
+    units = posting.units
+    if units is None or units.number is None:
+        raise ValueError(f"incomplete posting to {posting.account}: expected a booked book")
+    return units.number
+
+
+def currency(posting: data.Posting) -> str:
+    """The currency of a posting of a loaded book."""
+    units = posting.units
+    if units is None or units.currency is None:
+        raise ValueError(f"incomplete posting to {posting.account}: expected a booked book")
+    return str(units.currency)
+
+
 def ref(meta: data.Meta) -> str:
     """``file:line`` of an entry, for provenance and error messages."""
     return f"{meta.get('filename', '?')}:{meta.get('lineno', 0)}"

@@ -22,17 +22,18 @@ from __future__ import annotations
 import datetime
 from collections.abc import Iterable
 from decimal import Decimal
+from typing import TypeGuard
 
 from beancount.core import data
 
 from ..rules import accounts
 from ..rules.records import Purchase
-from .build import posting, ref, transaction
+from .build import currency, number, posting, ref, transaction
 
 KINDS = ("purchase", "refund")
 
 
-def is_purchase(entry: data.Directive) -> bool:
+def is_purchase(entry: data.Directive) -> TypeGuard[data.Transaction]:
     return (entry.__class__ is data.Transaction
             and entry.meta.get("rule") in KINDS and "customer" in entry.meta)
 
@@ -45,14 +46,14 @@ def purchase_from_entry(entry: data.Transaction) -> Purchase:
     legs = [p for p in entry.postings if p.account == liability and p.units is not None]
     if not legs:
         raise ValueError(f"expected a posting to {liability}")
-    amount = sum((p.units.number for p in legs), Decimal(0))
-    currency = legs[0].units.currency
+    amount = sum((number(p) for p in legs), Decimal(0))
+    code = currency(legs[0])
     paid = not any(accounts.under(p.account, accounts.RECEIVABLE) for p in entry.postings)
     credits = meta.get("credits")
     expires = meta.get("expires")
     return Purchase(
         date=entry.date, customer=customer, contract=str(meta.get("contract", "")),
-        pack=str(meta.get("pack", "")), amount=abs(amount), currency=currency,
+        pack=str(meta.get("pack", "")), amount=abs(amount), currency=code,
         payment_id=str(meta.get("payment_id", "") or ""),
         credits=Decimal(credits) if credits is not None else None,
         expires=expires if isinstance(expires, datetime.date) else None,

@@ -86,12 +86,12 @@ def usage_from_entry(entry: data.Custom) -> Usage:
 
 
 def _count(raw: object, name: str) -> int:
-    if raw.__class__ is Decimal:
-        numerator, denominator = raw.as_integer_ratio()  # type: ignore[attr-defined]
+    if isinstance(raw, Decimal) and raw.is_finite():
+        numerator, denominator = raw.as_integer_ratio()
         if denominator == 1 and numerator >= 0:
-            return int(numerator)
-    elif raw.__class__ is int and raw >= 0:  # type: ignore[operator]
-        return int(raw)  # type: ignore[call-overload]
+            return numerator
+    elif raw.__class__ is int and isinstance(raw, int) and raw >= 0:  # (not a bool)
+        return raw
     raise ValueError(f"{name}: expected a whole number >= 0, got {raw!r}")
 
 

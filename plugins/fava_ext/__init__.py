@@ -185,18 +185,19 @@ class _Page(FavaExtensionBase):
     @property
     def state(self) -> State:
         holder = self.ledger.extensions.get_extension(STATE)
-        return holder.current()  # type: ignore[no-any-return, union-attr]
+        assert isinstance(holder, TokenbooksState)  # Fava made it with the pages
+        return holder.current()
 
     @property
     def pages(self) -> Pages | None:
         pages = self.state.pages
         if pages is None:
             return None
-        cached = getattr(g, "_tokenbooks_pages", None)
+        cached: tuple[Pages, Pages] | None = getattr(g, "_tokenbooks_pages", None)
         if cached is not None and cached[0] is pages:
-            return cached[1]  # type: ignore[no-any-return]
+            return cached[1]
         view = pages.scoped(scope())
-        g._tokenbooks_pages = (pages, view)
+        setattr(g, "_tokenbooks_pages", (pages, view))  # noqa: B010 - for this request
         return view
 
     @property

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 from beancount.core import data
 
+from tokenbooks.plugins.entries.build import number
 from tokenbooks.plugins.reports.rows import deferred_legs, movements, rule_of
 from tokenbooks.plugins.rules import accounts, rollforward
 
@@ -78,7 +79,7 @@ def month_links(transactions: Sequence[data.Transaction], ids: Mapping[str, str]
         moves = []
         for customer, deferred in legs.items():
             touching[customer][rule].add(id(entry))
-            change = -sum((p.units.number for p in deferred), rollforward.ZERO)
+            change = -sum((number(p) for p in deferred), rollforward.ZERO)
             moves += movements(entry, customer, deferred, change)
         if not moves:
             continue

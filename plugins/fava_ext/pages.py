@@ -28,9 +28,11 @@ from typing import Any
 
 from beancount.core import data
 
+from tokenbooks.plugins.entries.build import number
 from tokenbooks.plugins.reports import REPORTS, Ledger, Month, Table, checks, tables
 from tokenbooks.plugins.reports import profitability as month_profitability
 from tokenbooks.plugins.reports import rollforward as month_rollforward
+from tokenbooks.plugins.reports.tables import money
 from tokenbooks.plugins.rules import accounts, breakage_rates, rollforward
 from tokenbooks.plugins.rules import profitability as prof
 from tokenbooks.plugins.rules.periods import month_bounds
@@ -192,8 +194,8 @@ class Pages:
 
     def month(self, period: str | None) -> MonthPage | None:
         """The month ``period`` if shown, else the last month shown."""
-        if period in self.periods:
-            return self._month(period)  # type: ignore[arg-type]
+        if period is not None and period in self.periods:
+            return self._month(period)
         return self._month(self.last) if self.last else None
 
 
@@ -253,7 +255,7 @@ def revenue_matrix(pages: Pages, section: str) -> tuple[list[str], list[list[obj
             if row.get("section") == section:
                 name = str(row["name"])
                 names[name] = None
-                values[(name, period)] = row.get("total") or ZERO  # type: ignore[assignment]
+                values[(name, period)] = money(row.get("total"))
     rows = []
     for name in sorted(names) if section != "stream" else names:
         figures = [values.get((name, p), ZERO) for p in pages.periods]
@@ -266,12 +268,11 @@ def expiring(month: MonthPage) -> list[dict[str, object]]:
     out: list[dict[str, object]] = []
     for window in EXPIRY_WINDOWS:
         rows = [r for r in month.credits.rows
-                if r.get("days_to_expiry") is not None
-                and int(r["days_to_expiry"]) <= int(window)]  # type: ignore[call-overload]
+                if isinstance(days := r.get("days_to_expiry"), int) and days <= int(window)]
         out.append({"within_days": window, "lots": len(rows),
-                    "remaining_credits": sum((r["remaining_credits"] for r in rows),  # type: ignore[misc]
+                    "remaining_credits": sum((money(r["remaining_credits"]) for r in rows),
                                              ZERO),
-                    "liability": sum((r["liability"] for r in rows), ZERO)})  # type: ignore[misc]
+                    "liability": sum((money(r["liability"]) for r in rows), ZERO)})
     return out
 
 
@@ -321,7 +322,7 @@ def liability_series(pages: Pages) -> list[tuple[datetime.date, dict[str, Decima
             if accounts.sub_component(p.account, root) is not None and p.units is not None:
                 customer = accounts.owner(p.account, root, ledger.ids)
                 if customers is None or customer in customers:
-                    balance[customer] -= p.units.number
+                    balance[customer] -= number(p)
                     seen.add(customer)
     return out
 
@@ -330,7 +331,7 @@ def revenue_series(pages: Pages, section: str
                    ) -> list[tuple[datetime.date, dict[str, Decimal]]]:
     out = []
     for month in pages.months.values():
-        out.append((month.end, {str(r["name"]): r.get("total") or ZERO  # type: ignore[misc]
+        out.append((month.end, {str(r["name"]): money(r.get("total"))
                                 for r in month.revenue.rows
                                 if r.get("section") == section and r.get("total")}))
     return out

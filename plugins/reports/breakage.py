@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from decimal import Decimal
 
+from ..entries.build import number
 from ..rules import accounts, breakage_history, breakage_rates
 from .ledger import Month
 from .rows import revenue_kind
@@ -29,11 +30,11 @@ def breakage_table(month: Month) -> Table:
         for p in entry.postings:
             if accounts.under(p.account, accounts.REVENUE_BREAKAGE) and p.units is not None:
                 customer = str(entry.meta.get("customer") or "")
-                lot = str((p.meta or {}).get("lot") or "")
-                to_date[(customer, lot)] -= p.units.number
+                lot_id = str((p.meta or {}).get("lot") or "")
+                to_date[(customer, lot_id)] -= number(p)
                 if month.in_month(entry):
                     kind = revenue_kind(p.account, rule, "")
-                    of_month[(customer, lot, kind)] -= p.units.number
+                    of_month[(customer, lot_id, kind)] -= number(p)
     methods = {lot.id: lot.method for _, lot in month.lots}
     rows: list[dict[str, object]] = [
         {"section": "month", "customer": c, "lot": lot, "method": methods.get(lot, ""),

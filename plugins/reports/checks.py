@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
 
+from ..entries.build import number
 from ..rules import accounts, reconcile
 from ..rules.rounding import to_cent
 from . import rollforward
@@ -57,7 +58,7 @@ def cogs(month: Month) -> tuple[reconcile.Check, Table]:
                                  (accounts.COGS_UNATTRIBUTED, unattributed)):
                 found = accounts.sub_component(p.account, root)
                 if found is not None and p.units is not None:
-                    target[found] += p.units.number
+                    target[found] += number(p)
     providers = [reconcile.ProviderCost(names.get(c, c.lower()), to_cent(exact.get(c, 0)),
                                         attributed.get(c, ZERO), unattributed.get(c, ZERO))
                  for c in sorted(set(exact) | set(attributed) | set(unattributed))]
@@ -99,7 +100,8 @@ def recorded(root: Path, period: str) -> Table | None:
     path = root / "reports" / period / "checks.json"
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
-        rows = [{c: str(row.get(c, "")) for c in COLUMNS} for row in doc["rows"]]
+        rows: list[dict[str, object]] = [{c: str(row.get(c, "")) for c in COLUMNS}
+                                         for row in doc["rows"]]
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
     return Table("checks", str(doc.get("title") or f"Reconciliations {period}"),

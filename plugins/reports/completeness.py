@@ -79,14 +79,14 @@ def customers(month: Month) -> tuple[list[CustomerUsage], dict[str, int]]:
         contract = customer.contract_on(usage.date) if customer else None
         if contract is not None and usage.feature in contract.non_billable_features:
             row["non_billable"] += usage.events
-    for entry in month.transactions:
-        if rule_of(entry) == "usage":
-            row = per[str(entry.meta.get("customer"))]
-            row["priced"] += int(entry.meta.get("usage_entries", 0) or 0)
-            row["blocked"] += int(entry.meta.get("blocked_events", 0) or 0)
-    usage = [CustomerUsage(c, r["entries"], r["events"], r["priced"], r["blocked"],
-                           r["non_billable"]) for c, r in sorted(per.items())]
-    return usage, {c: r["prior_period"] for c, r in per.items()}
+    for tx in month.transactions:
+        if rule_of(tx) == "usage":
+            row = per[str(tx.meta.get("customer"))]
+            row["priced"] += int(tx.meta.get("usage_entries", 0) or 0)
+            row["blocked"] += int(tx.meta.get("blocked_events", 0) or 0)
+    totals = [CustomerUsage(c, r["entries"], r["events"], r["priced"], r["blocked"],
+                            r["non_billable"]) for c, r in sorted(per.items())]
+    return totals, {c: r["prior_period"] for c, r in per.items()}
 
 
 COLUMNS = ["section", "name", "source", "source_events", "not_booked", "not_in_source",

@@ -93,7 +93,9 @@ def rpo_table(month: Month) -> Table:
     rows.sort(key=lambda r: str(r["customer"]))
     cols = ["customer", "contract_liability", "within_12_months", "later",
             "remaining_commitments", "total"]
-    rows.append({k: (sum((r[k] for r in rows), ZERO) if k != "customer"  # type: ignore[misc]
-                     else "(total)") for k in cols})
+    total: dict[str, object] = {"customer": "(total)"}
+    for k in cols[1:]:
+        total[k] = sum((v for r in rows if isinstance(v := r[k], Decimal)), ZERO)
+    rows.append(total)
     return Table("rpo", f"Remaining performance obligations at {month.end}", cols, rows,
                  notes)

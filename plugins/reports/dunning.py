@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from decimal import Decimal
 
+from ..entries.build import number
 from ..rules import accounts, dunning
 from .invoices import booked_invoices
 from .ledger import Month
@@ -34,15 +35,15 @@ def dunning_table(month: Month, ratio: Decimal = dunning.JUMP_RATIO) -> Table:
     for entry in booked_invoices(month.ledger.transactions):
         period = str(entry.meta.get("period"))
         history[(str(entry.meta.get("customer")), period)] += sum(
-            (p.units.number for p in entry.postings
+            (number(p) for p in entry.postings
              if accounts.under(p.account, accounts.RECEIVABLE)), ZERO)
     current = {c: v for (c, p), v in history.items() if p == month.period}
     source = "invoice"
     if not current:  # not invoiced yet: the month's accrued unbilled, before it lands
         source = "accrued unbilled"
-        for item in unbilled_items(month.transactions, month.ids, month.start,
-                                   month.end):
-            current[item.customer] = current.get(item.customer, ZERO) + item.amount
+        for unbilled in unbilled_items(month.transactions, month.ids, month.start,
+                                       month.end):
+            current[unbilled.customer] = current.get(unbilled.customer, ZERO) + unbilled.amount
     first = month.ledger.first_period
     for jump in dunning.jumps(month.period, current, history, ratio, first):
         rows.append({"section": "jump", "customer": jump.customer, "amount": jump.amount,

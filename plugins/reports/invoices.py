@@ -14,6 +14,7 @@ from fractions import Fraction
 
 from beancount.core import data
 
+from ..entries.build import currency, number
 from ..rules import accounts, invoicing
 from ..rules.periods import ONE_DAY
 from .ledger import Month
@@ -53,16 +54,16 @@ def invoices_table(month: Month) -> Table:
                 "due": str(meta.get("due")), "terms_days": int(meta.get("payment_terms_days",
                                                                          30))}
         total = ZERO
-        currency = ""
+        code = ""
         for p in entry.postings:
             if accounts.under(p.account, accounts.RECEIVABLE):
                 pm = p.meta or {}
-                currency = p.units.currency
-                total += p.units.number
-                rows.append({**head, "currency": currency, "line": int(pm.get("line", 0)),
+                code = currency(p)
+                total += number(p)
+                rows.append({**head, "currency": code, "line": int(pm.get("line", 0)),
                              "stream": pm.get("stream", ""), "model": pm.get("model", ""),
-                             "amount": p.units.number})
-        rows.append({**head, "currency": currency, "line": "total", "stream": "",
+                             "amount": number(p)})
+        rows.append({**head, "currency": code, "line": "total", "stream": "",
                      "model": "", "amount": total})
     notes = [] if rows else [f"No invoice for {month.period}: no arrears usage, overage, "
                              f"actions or commitment shortfall was unbilled."]

@@ -132,7 +132,7 @@ class Month:
         self.currency = ledger.currency
         self.root = ledger.root
         self.ids = ledger.ids
-        self.cache: dict[str, Any] = {}  # what the reports of the month computed
+        self.cache: dict[object, Any] = {}  # what the reports of the month computed
 
     @cached_property
     def lots(self) -> list[tuple[LotState, Lot]]:

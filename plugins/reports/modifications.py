@@ -11,6 +11,7 @@ from decimal import Decimal
 
 from beancount.core import data
 
+from ..entries.build import number
 from ..rules import accounts
 from ..rules.model import Modification
 from .ledger import Month
@@ -41,15 +42,15 @@ def modifications_table(month: Month) -> Table:
         if not (meta.get("rule") == "modification" or any(
                 p.account.startswith(accounts.REVENUE + ":Adjustments") for p in entry.postings)):
             continue
-        mod = str(meta.get("modification") or "")
-        revenue = -sum((p.units.number for p in entry.postings
+        mod_id = str(meta.get("modification") or "")
+        revenue = -sum((number(p) for p in entry.postings
                         if p.account.startswith(accounts.REVENUE + ":")), ZERO)
-        trail[mod].append(entry)
+        trail[mod_id].append(entry)
         if not month.in_month(entry):
             continue
-        booked[mod] += revenue
+        booked[mod_id] += revenue
         rows.append({"section": "entry", "customer": meta.get("customer"),
-                     "contract": meta.get("contract"), "modification": mod,
+                     "contract": meta.get("contract"), "modification": mod_id,
                      "date": entry.date.isoformat(), "method": meta.get("method", ""),
                      "why": meta.get("reason", ""), "rate_before": meta.get("rate_before", ""),
                      "rate_after": meta.get("rate_after", ""), "revenue": revenue,
@@ -79,7 +80,7 @@ def modifications_table(month: Month) -> Table:
                              "approved": "yes" if mod.approved else "PENDING",
                              "approval": approval, "evidence": mod.evidence or "",
                              "rate_before": before, "rate_after": after,
-                             "revenue": -sum((p.units.number for e in entries
+                             "revenue": -sum((number(p) for e in entries
                                               for p in e.postings
                                               if p.account.startswith(accounts.REVENUE + ":")),
                                              ZERO),

@@ -29,6 +29,7 @@ from decimal import Decimal
 
 from beancount.core import data
 
+from ..entries.build import currency, number
 from ..rules import accounts
 from ..rules.dunning import Charge, Payment
 from ..rules.invoicing import UnbilledItem
@@ -86,7 +87,7 @@ def liability_rows(entries: Iterable[data.Transaction], ids: Mapping[str, str],
         if not legs:
             continue
         for customer, deferred in legs.items():
-            change = -sum((p.units.number for p in deferred), ZERO)
+            change = -sum((number(p) for p in deferred), ZERO)
             closing[customer] += change
             if entry.date < start:
                 opening[customer] += change
@@ -113,17 +114,17 @@ def movements(entry: data.Transaction, customer: str, deferred: list[data.Postin
     income = [p for p in entry.postings if p.account.startswith(_INCOME) and p.units is not None]
     if lots:
         matched = [p for p in income if posting_meta(p, "lot") in lots]
-    elif income and sum((p.units.number for p in income), ZERO) == -change:
+    elif income and sum((number(p) for p in income), ZERO) == -change:
         matched = income
     else:
         matched = []
     out = []
     released = ZERO
     for p in matched:
-        if p.units.number:
+        if number(p):
             kind = revenue_kind(p.account, rule, posting_meta(p, "rule"))
-            out.append(Movement(customer, "revenue", kind, p.units.number))
-            released -= p.units.number
+            out.append(Movement(customer, "revenue", kind, number(p)))
+            released -= number(p)
     rest = change + released
     if rest:
         if rule == "refund":
@@ -152,7 +153,7 @@ def unbilled_items(entries: Iterable[data.Transaction], ids: Mapping[str, str],
         rule = rule_of(entry)
         contract = str((entry.meta or {}).get("contract") or "")
         unbilled = [p for p in entry.postings
-                    if p.account.startswith(_UNBILLED) and p.units is not None and p.units.number]
+                    if p.account.startswith(_UNBILLED) and p.units is not None and number(p)]
         if not unbilled:
             continue
         deferred_lots = {posting_meta(p, "lot") for p in entry.postings
@@ -162,16 +163,16 @@ def unbilled_items(entries: Iterable[data.Transaction], ids: Mapping[str, str],
         by_customer: dict[tuple[str, str], Decimal] = defaultdict(lambda: ZERO)
         for p in unbilled:
             owner = accounts.owner(p.account, accounts.UNBILLED, ids)
-            by_customer[(owner, p.units.currency)] += p.units.number
-        for (customer, currency), amount in sorted(by_customer.items()):
-            legs = [p for p in income if p.units.currency == currency]
-            if len(by_customer) == 1 and sum((-p.units.number for p in legs), ZERO) == amount:
+            by_customer[(owner, currency(p))] += number(p)
+        for (customer, code), amount in sorted(by_customer.items()):
+            legs = [p for p in income if currency(p) == code]
+            if len(by_customer) == 1 and sum((-number(p) for p in legs), ZERO) == amount:
                 for p in legs:
-                    if p.units.number:
-                        out.append(UnbilledItem(customer, contract, entry.date, currency,
-                                                _stream(p, rule), -p.units.number))
+                    if number(p):
+                        out.append(UnbilledItem(customer, contract, entry.date, code,
+                                                _stream(p, rule), -number(p)))
             else:
-                out.append(UnbilledItem(customer, contract, entry.date, currency,
+                out.append(UnbilledItem(customer, contract, entry.date, code,
                                         rule or "other", amount))
     return out
 
@@ -185,7 +186,7 @@ def balances(entries: Iterable[data.Transaction], root: str, ids: Mapping[str, s
         if entry.date <= end:
             for p in entry.postings:
                 if p.account.startswith(prefix) and p.units is not None:
-                    out[accounts.owner(p.account, root, ids)] += p.units.number
+                    out[accounts.owner(p.account, root, ids)] += number(p)
     return dict(out)
 
 
@@ -198,13 +199,13 @@ def receivables(entries: Iterable[data.Transaction], ids: Mapping[str, str],
         meta = entry.meta or {}
         debits: dict[str, Decimal] = defaultdict(lambda: ZERO)
         for p in entry.postings:
-            if not p.account.startswith(_RECEIVABLE) or p.units is None or not p.units.number:
+            if not p.account.startswith(_RECEIVABLE) or p.units is None or not number(p):
                 continue
             customer = accounts.owner(p.account, accounts.RECEIVABLE, ids)
-            if p.units.number > 0:
-                debits[customer] += p.units.number
+            if number(p) > 0:
+                debits[customer] += number(p)
             else:
-                payments.append(Payment(customer, entry.date, -p.units.number))
+                payments.append(Payment(customer, entry.date, -number(p)))
         for customer, amount in sorted(debits.items()):
             due = meta.get("due")
             if not isinstance(due, datetime.date):
@@ -247,8 +248,8 @@ def profitability_rows(entries: Iterable[data.Transaction], usages: Sequence[Usa
                 continue
             billable = (posting.meta or {}).get("billable", True)
             rows.append(Row(
-                date=entry.date, account=posting.account, amount=posting.units.number,
-                currency=posting.units.currency, customer=str(customer) if customer else "",
+                date=entry.date, account=posting.account, amount=number(posting),
+                currency=currency(posting), customer=str(customer) if customer else "",
                 model=_said(posting, entry, "model"), feature=_said(posting, entry, "feature"),
                 action=_said(posting, entry, "action"), tokens=_tokens(posting),
                 billable=billable is not False,

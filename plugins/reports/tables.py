@@ -56,6 +56,11 @@ def _used(columns: Sequence[str], rows: Sequence[dict[str, object]]) -> list[str
     return [c for c in columns if any(row.get(c) not in (None, "") for row in rows)]
 
 
+def money(value: object) -> Decimal:
+    """A table cell as an amount: the Decimal it holds, else 0.00 (for totals)."""
+    return value if isinstance(value, Decimal) else Decimal("0.00")
+
+
 def cell(value: object, empty: str = "") -> str:
     """A figure as text: money to the cent with thousands separators (finer figures, such
     as a cost per action, as they are), whole numbers with separators, dates ISO."""

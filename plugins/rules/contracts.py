@@ -28,7 +28,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import jsonschema  # type: ignore[import-untyped]  # (no type stubs installed)
+import jsonschema
 import yaml
 
 from .model import (
@@ -244,25 +244,28 @@ def _jsonable(value: Any) -> Any:
 def _describe(error: jsonschema.ValidationError) -> tuple[FieldPath, str]:
     """(path, message) for a schema error, phrased as what was expected."""
     path = tuple(error.absolute_path)
-    desc = error.schema.get("description") if isinstance(error.schema, dict) else None
-    value = error.instance
+    # jsonschema types these as possibly unset; an error from iter_errors has them all
+    node: dict[str, Any] = error.schema if isinstance(error.schema, dict) else {}
+    desc = node.get("description")
+    value: Any = error.instance
+    bound: Any = error.validator_value
     kind = error.validator
     if kind == "required":
         missing = re.search(r"'([^']+)' is a required property", error.message)
         name = missing.group(1) if missing else "?"
         return path + (name,), "is required but missing"
     if kind == "additionalProperties":
-        extra = sorted(set(value) - set(error.schema.get("properties", {})))
-        allowed = ", ".join(sorted(error.schema.get("properties", {})))
+        extra = sorted(set(value) - set(node.get("properties", {})))
+        allowed = ", ".join(sorted(node.get("properties", {})))
         key = extra[0] if extra else "?"
-        close = difflib.get_close_matches(key, error.schema.get("properties", {}), n=1)
+        close = difflib.get_close_matches(key, node.get("properties", {}), n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         return path + (key,), f"unknown field {key!r}{hint}; expected one of: {allowed}"
     if kind == "enum":
-        allowed = ", ".join(repr(v) for v in error.validator_value)
+        allowed = ", ".join(repr(v) for v in bound)
         return path, f"expected one of {allowed}, got {value!r}"
     if kind == "type":
-        expected: str | list[str] = error.validator_value  # a type name, or a list of them
+        expected: str | list[str] = bound  # a type name, or a list of them
         what = {"number": "a number", "integer": "a whole number", "string": "text",
                 "object": "a mapping", "array": "a list", "boolean": "true or false"}
         if isinstance(expected, list):
@@ -271,13 +274,13 @@ def _describe(error: jsonschema.ValidationError) -> tuple[FieldPath, str]:
             name = what.get(expected, expected)
         return path, f"expected {name}, got {_show(value)}"
     if kind == "pattern":
-        return path, f"expected {desc or 'text matching ' + error.validator_value}, got {value!r}"
+        return path, f"expected {desc or 'text matching ' + bound}, got {value!r}"
     if kind in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
         op = {"minimum": ">=", "exclusiveMinimum": ">", "maximum": "<=",
               "exclusiveMaximum": "<"}[kind]
-        return path, f"expected a number {op} {error.validator_value}, got {_show(value)}"
+        return path, f"expected a number {op} {bound}, got {_show(value)}"
     if kind in ("minItems", "minProperties"):
-        return path, f"expected at least {error.validator_value} entr{'y' if error.validator_value == 1 else 'ies'}"
+        return path, f"expected at least {bound} entr{'y' if bound == 1 else 'ies'}"
     if kind in ("anyOf", "oneOf"):
         return path, f"expected {desc or 'a valid value'}, got {_show(value)}"
     return path, error.message
