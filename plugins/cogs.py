@@ -98,9 +98,8 @@ def cogs(entries: data.Directives, options_map: dict[str, Any],
 
 def stage(load: Load, entries: data.Directives, config: settings.PluginConfig,
           quiet: bool) -> tuple[list[data.Directive], list[PluginError]]:
-    """The cost and provider-bill transactions of the book, and the errors; the cost
-    lines stay with ``load`` (``Load.costs``). ``quiet``: malformed usage entries are
-    another stage's to report."""
+    """The cost and provider-bill transactions of the book, and the errors. ``quiet``:
+    malformed usage entries are another stage's to report."""
     with no_cyclic_gc():
         return _stage(load, entries, config, quiet)
 
@@ -109,23 +108,22 @@ def _stage(load: Load, entries: data.Directives, config: settings.PluginConfig,
            quiet: bool) -> tuple[list[data.Directive], list[PluginError]]:
     errors: list[PluginError] = []
     here = at(f"<{PLUGIN}>")
-    book = load.contracts
+    contracts = load.contracts
     grain = config.period
     table = load.usage_table(entries)
     if not quiet:
         errors += [CogsError(entry.meta, f"usage entry not costed: {message}", entry)
                    for entry, message in table.bad]
-    lines, issues = attribute_usages(table.records, book, grain, load.served(entries))
+    lines, issues = attribute_usages(table.rows, contracts, grain, load.served(entries))
     if issues:  # rare: find the entries they name
-        by_ref = {usage.ref: entry for entry, usage in
-                  zip(table.entries, table.records, strict=True)}
+        by_ref = {row[-1]: entry for entry, row in
+                  zip(table.entries, table.rows, strict=True)}
         for issue in issues:
             entry = by_ref.get(issue.ref)
             errors.append(CogsError(entry.meta if entry else here, issue.message, entry))
-    load.costs = lines
-    new: list[data.Directive] = [_cost_transaction(group, book, load)
+    new: list[data.Directive] = [_cost_transaction(group, contracts, load)
                                  for group in _by_customer_period(lines)]
-    settlements, bill_errors = _settlements(entries, lines, book, grain)
+    settlements, bill_errors = _settlements(entries, lines, contracts, grain)
     errors += bill_errors
     new += [_bill_transaction(s) for s in settlements if _has_amounts(s)]
     return new, errors
@@ -142,10 +140,10 @@ def bill_link(provider: str, period: str) -> str:
     return f"bill-{provider}-{period}"
 
 
-def _cost_transaction(lines: list[CostLine], book: ContractSet, load: Load
+def _cost_transaction(lines: list[CostLine], contracts: ContractSet, load: Load
                       ) -> data.Transaction:
     first = lines[0]
-    customer = book.customers.get(first.customer)
+    customer = contracts.customers.get(first.customer)
     last_day = max(line.last_day for line in lines)
     contract = customer.contract_on(last_day) if customer else None
     meta: dict[str, object] = {"customer": first.customer}
@@ -192,7 +190,7 @@ def _line_meta(line: CostLine) -> dict[str, object]:
     return meta
 
 
-def _settlements(entries: data.Directives, lines: list[CostLine], book: ContractSet,
+def _settlements(entries: data.Directives, lines: list[CostLine], contracts: ContractSet,
                  grain: str) -> tuple[list[Settlement], list[PluginError]]:
     found, bad = bill_lines(entries)
     errors: list[PluginError] = [
@@ -208,16 +206,16 @@ def _settlements(entries: data.Directives, lines: list[CostLine], book: Contract
                 f"{other.get('lineno')}; expected each report line once (not counted twice)"),
                 entry))
             continue
-        if line.provider not in book.costs:
-            known = ", ".join(sorted(book.costs)) or "none"
+        if line.provider not in contracts.costs:
+            known = ", ".join(sorted(contracts.costs)) or "none"
             errors.append(CogsError(entry.meta, (
                 f"provider bill of {line.provider!r}: no cost table contracts/costs/"
                 f"{line.provider}.yaml (expected one of: {known})"), entry))
             continue
-        if line.currency != book.costs[line.provider].currency:
+        if line.currency != contracts.costs[line.provider].currency:
             errors.append(CogsError(entry.meta, (
                 f"provider bill of {line.provider!r} in {line.currency}; expected the cost "
-                f"table's currency {book.costs[line.provider].currency}"), entry))
+                f"table's currency {contracts.costs[line.provider].currency}"), entry))
             continue
         seen[line.key] = entry
         kept.append(line)

@@ -68,12 +68,12 @@ def stage(load: Load, entries: data.Directives, options_map: dict[str, Any]
         # no currency constraint, as an open directive written without one has
         new.append(data.Open(meta, date, account, None, None))  # type: ignore[arg-type]
 
-    book = load.contracts
-    for customer in sorted(book.customers.values(), key=lambda c: c.id):
+    contract_set = load.contracts
+    for customer in sorted(contract_set.customers.values(), key=lambda c: c.id):
         first = min(customer.contracts, key=lambda c: c.start)
         for account in accounts.customer_accounts(customer.id):
             open_account(account, first.start, customer.source)
-    for provider, table in sorted(book.costs.items()):
+    for provider, table in sorted(contract_set.costs.items()):
         for account in accounts.provider_accounts(provider):
             open_account(account, table.versions[0].effective, table.source)
     # Beancount made the document entries of the accounts the book opens before the

@@ -34,6 +34,7 @@ from beancount.core import data
 
 from . import config as settings
 from .entries.build import number
+from .entries.usage import CUSTOMER
 from .errors import InvariantError, PluginError, at
 from .load import Load
 from .rules import accounts, invariants
@@ -58,7 +59,7 @@ def check_invariants(entries: data.Directives, options_map: dict[str, Any],
 
 def stage(load: Load, entries: data.Directives, last: datetime.date) -> list[PluginError]:
     """The invariants broken by the journal of ``entries`` (``last``: the book's last date)."""
-    book = load.contracts
+    contracts = load.contracts
     lots: dict[str, invariants.LotFacts] = {}
     priced: dict[str, int] = defaultdict(int)
 
@@ -70,8 +71,8 @@ def stage(load: Load, entries: data.Directives, last: datetime.date) -> list[Plu
 
     table = load.usage_table(entries)
     usage_count: dict[str, int] = defaultdict(int)
-    for usage in table.records:
-        usage_count[usage.customer] += 1
+    for row in table.rows:
+        usage_count[row[CUSTOMER]] += 1
     for bad, _ in table.bad:  # malformed entries are not priced: counted all the same
         if bad.values and isinstance(bad.values[0].value, str):
             usage_count[bad.values[0].value] += 1
@@ -115,7 +116,7 @@ def stage(load: Load, entries: data.Directives, last: datetime.date) -> list[Plu
         by_contract[purchase.contract].append(purchase)
     for contract_id, items in by_contract.items():
         ids = purchase_lot_ids(contract_id, items)
-        contract = book.contract(contract_id)
+        contract = contracts.contract(contract_id)
         paid = {}
         for purchase in items:
             if purchase.kind != "purchase":

@@ -33,16 +33,16 @@ from beancount.core import data
 
 from .config import PluginConfig, contracts_folder, ledger_dir
 from .entries.purchases import parse_purchases
-from .entries.usage import UsageTable, parse_usage
+from .entries.usage import ACTION, WORKFLOW, UsageTable, _new_usage, parse_usage
 from .errors import ConfigError, ContractFileError, at
-from .rules.cogs import CostIssue, CostLine, served_actions
+from .rules.cogs import CostIssue, served_actions
 from .rules.contracts import ContractError, load_contracts
 from .rules.engine import ContractRun
 from .rules.lots import Lot
 from .rules.model import ContractSet
 from .rules.periods import ONE_DAY, month_bounds
 from .rules.profitability import Weight
-from .rules.records import Purchase
+from .rules.records import Purchase, Usage
 from .rules.rollforward import LotState
 
 KEY = "tokenbooks"
@@ -116,7 +116,6 @@ class Load:
     purchases: list[tuple[Purchase, data.Transaction]] | None = None
     bad_purchases: list[tuple[data.Transaction, str]] = field(default_factory=list)
     revenue: Revenue | None = None  # the revenue stage's
-    costs: list[CostLine] | None = None  # the cogs stage's attributed cost lines
     _served: tuple[dict[tuple[str, str], str], list[CostIssue]] | None = None
 
     def __reduce__(self) -> tuple[Any, tuple[()]]:
@@ -168,7 +167,10 @@ class Load:
                ) -> tuple[dict[tuple[str, str], str], list[CostIssue]]:
         """(customer, workflow) -> the action that workflow served (``rules.cogs``)."""
         if self._served is None:
-            self._served = served_actions(self.usage_table(entries).records)
+            rows = self.usage_table(entries).rows
+            # only action aggregates of a workflow can serve one: few of the records
+            self._served = served_actions([_new_usage(Usage, row) for row in rows
+                                           if row[WORKFLOW] and row[ACTION]])
         return self._served
 
     def contract_file_errors(self) -> list[ContractFileError]:

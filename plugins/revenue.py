@@ -121,7 +121,7 @@ def stage(load: Load, entries: data.Directives, config: settings.PluginConfig,
 def _stage(load: Load, entries: data.Directives, config: settings.PluginConfig,
            last: datetime.date) -> tuple[list[data.Directive], list[PluginError]]:
     errors: list[PluginError] = []
-    book = load.contracts
+    contracts = load.contracts
     as_of = config.as_of or last
     table = load.usage_table(entries)
     for entry, message in table.bad:
@@ -136,14 +136,14 @@ def _stage(load: Load, entries: data.Directives, config: settings.PluginConfig,
     per_day: dict[datetime.date, dict[str, list[Usage] | str]] = {}
     today = None
     lists: dict[str, list[Usage] | str] = {}
-    for usage in table.records:
+    for usage in table.records():  # made for this stage, freed at its end
         day = usage.date
         if day != today:
             today = day
             lists = per_day.setdefault(day, {})
         into = lists.get(usage.customer)
         if into is None:
-            customer = book.customers.get(usage.customer)
+            customer = contracts.customers.get(usage.customer)
             contract = customer.contract_on(day) if customer is not None else None
             into = lists[usage.customer] = (
                 by_contract[contract.id] if contract is not None
@@ -160,7 +160,7 @@ def _stage(load: Load, entries: data.Directives, config: settings.PluginConfig,
                                    f"{day}: no contract in force", None))
     bought: dict[str, list[Purchase]] = defaultdict(list)
     for purchase, _ in purchases:
-        customer = book.customers.get(purchase.customer)
+        customer = contracts.customers.get(purchase.customer)
         contract = None
         if customer is not None:
             contract = customer.contract_for(purchase.contract, purchase.date)
@@ -177,10 +177,10 @@ def _stage(load: Load, entries: data.Directives, config: settings.PluginConfig,
     new: list[data.Directive] = []
     runs: dict[str, ContractRun] = {}
     lineno = LINENO_BASE
-    for customer_id in sorted(book.customers):
-        customer = book.customers[customer_id]
+    for customer_id in sorted(contracts.customers):
+        customer = contracts.customers[customer_id]
         for contract in sorted(customer.contracts, key=lambda c: c.start):
-            price_book = book.price_books.get(contract.price_book)
+            price_book = contracts.price_books.get(contract.price_book)
             if price_book is None or contract.start > as_of:
                 continue
             result = run_contract(contract, price_book, by_contract.get(contract.id, []),
@@ -202,6 +202,9 @@ def _stage(load: Load, entries: data.Directives, config: settings.PluginConfig,
                     log.warning("warning: %s", notice.message)
             for error in result.errors:
                 errors.append(RevenueError(at_ref(error.ref), error.message, None))
+            # the bookings are the book's transactions now: the load keeps the lots, their
+            # month ends and the values, not a second copy of the journal
+            result.bookings = []
     load.revenue = Revenue(runs, as_of, config.posting)
     return link_lots(entries, runs, purchases) + new, errors
 

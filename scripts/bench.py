@@ -17,7 +17,12 @@ comparison interleaved and their ratio taken within each round:
    tokenbooks plugin lines and the ratio, and Fava's first load (``FavaLedger``);
 4. close: ``tokenbooks close --period 2026-01 --source`` on a new book of C customers:
    the month's usage, purchases and provider bills imported, checked, invoiced,
-   reconciled, reported and locked.
+   reconciled, reported and locked;
+5. Fava: the first load and a reload of the same books with and without the line
+   ``custom "fava-extension" "tokenbooks.plugins.fava_ext"``, open and with every month
+   closed (``scripts/bench_fava.py``), CPU seconds and their ratio.
+
+``--sections`` runs some of them and replaces only their sections of BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ import time
 from itertools import islice
 from pathlib import Path
 
-from tokenbooks.scripts import bench_revenue
+from tokenbooks.scripts import bench_fava, bench_revenue
 from tokenbooks.scripts.generate import write_company
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -158,7 +163,9 @@ def bench_book(work: Path, customers: int, days: int, rounds: int) -> dict:
         bench_revenue.build(folder, customers, days, 11)
     plugins = [line.replace("'contracts': 'contracts/'", "'contracts': 'contracts'")
                for line in bench_revenue.plugin_lines()]
-    with_ = bench_revenue.write_main(folder, "with.beancount", plugins)
+    # the book as a user has it: the plugin line and Fava's tokenbooks pages
+    with_ = bench_revenue.write_main(folder, "with.beancount",
+                                     [*plugins, bench_fava.EXTENSION])
     without = bench_revenue.write_main(folder, "without.beancount", [])
     entries = sum(1 for line in (folder / "usage.beancount").open() if "custom" in line)
     checks: dict[str, list[float]] = {"with": [], "without": [], "fava": [], "with_cpu": [],
@@ -208,6 +215,17 @@ def bench_close(work: Path, customers: int, rounds: int) -> dict:
     return {"customers": customers, "events": events, "seconds": statistics.median(times)}
 
 
+def bench_fava_books(work: Path, specs: list[str], closed: list[str], rounds: int
+                     ) -> list[dict]:
+    out = []
+    for spec, shut in [(s, False) for s in specs] + [(s, True) for s in closed]:
+        customers, days = (int(x) for x in spec.split(":"))
+        folder = work / f"fava-{customers}-{days}"
+        print(f"  fava {customers} x {days}{', closed' if shut else ''}", flush=True)
+        out.append(bench_fava.run(folder, customers, days, rounds, shut))
+    return out
+
+
 def machine() -> str:
     cpu = "unknown CPU"
     for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -224,8 +242,35 @@ def machine() -> str:
             f"{libs}")
 
 
+def fava_section(args: argparse.Namespace, favas: list[dict]) -> list[str]:
+    lines = ["## Fava with the tokenbooks pages", "",
+             f"`scripts/bench_fava.py` on the book of `scripts/bench_revenue.py` (plugin line "
+             f"of a new book), with and without the line `custom \"fava-extension\" "
+             f"\"tokenbooks.plugins.fava_ext\"`: in a fresh process each, the application of "
+             f"`tokenbooks serve` made and Fava's income statement answered (first load), "
+             f"then the six tokenbooks pages of the default month (pages); one file touched "
+             f"and the book reloaded as Fava does after a change, the income statement "
+             f"answered (reload), the six pages again. CPU seconds, best of "
+             f"{args.rounds} alternating rounds; \"closed\": every month of the book closed "
+             f"first (its invoices, the record of its checks, its lock). Measured on "
+             f"{datetime.date.today():%Y-%m-%d}; target: within 1.2x.", "",
+             "| customers | days | months | without: first load s | with: first load s | "
+             "with: pages s | ratio | ratio with pages | without: reload s | with: "
+             "reload s | ratio | ratio with pages |",
+             "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for f in favas:
+        w, o = f["with"], f["without"]
+        lines.append(f"| {f['customers']:,} | {f['days']} | "
+                     f"{'closed' if f['closed'] else 'open'} | {o['first'][0]:.2f} | "
+                     f"{w['first'][0]:.2f} | {w['pages'][0]:.2f} | {f['first_ratio']:.2f} | "
+                     f"{f['first_pages_ratio']:.2f} | {o['reload'][0]:.2f} | "
+                     f"{w['reload'][0]:.2f} | {f['reload_ratio']:.2f} | "
+                     f"{f['reload_pages_ratio']:.2f} |")
+    return lines
+
+
 def report(args: argparse.Namespace, imports: list[dict], books: list[dict],
-           closes: list[dict]) -> str:
+           closes: list[dict], favas: list[dict]) -> str:
     lines = ["# Benchmarks", "",
              f"Written by `{' '.join(['python -m tokenbooks.scripts.bench', *sys.argv[1:]])}` "
              f"on {datetime.date.today():%Y-%m-%d}.", "",
@@ -267,7 +312,7 @@ def report(args: argparse.Namespace, imports: list[dict], books: list[dict],
               "and with none, wall seconds "
               "and CPU seconds of the child (the ratio is of CPU seconds, robust on a "
               "shared machine); Fava's first load (`FavaLedger`) of the book with "
-              "plugins.", "",
+              "plugins and the line of the tokenbooks pages.", "",
               "| customers | days | usage entries | bean-check with plugins s (CPU) "
               "| without s (CPU) | ratio (CPU) | Fava first load s |",
               "|---:|---:|---:|---:|---:|---:|---:|"]
@@ -283,7 +328,26 @@ def report(args: argparse.Namespace, imports: list[dict], books: list[dict],
               "| customers | events of the month | close s |", "|---:|---:|---:|"]
     for c in closes:
         lines.append(f"| {c['customers']:,} | {c['events']:,} | {c['seconds']:.1f} |")
+    lines += ["", *fava_section(args, favas)]
     return "\n".join(lines) + "\n"
+
+
+def merge(old: str, new: str, sections: list[str]) -> str:
+    """``old`` BENCHMARKS.md with the ``## `` sections of ``new`` that were run replaced
+    (or added), the others as they were."""
+    def split(text: str) -> dict[str, str]:
+        parts: dict[str, str] = {}
+        for chunk in ("\n" + text).split("\n## ")[1:]:
+            title = chunk.split("\n", 1)[0]
+            parts[title] = "## " + chunk.rstrip("\n") + "\n"
+        return parts
+    titles = {"import": "Import", "books": "Books: bean-check and Fava",
+              "close": "Month-end close", "fava": "Fava with the tokenbooks pages"}
+    mine, theirs = split(new), split(old)
+    head = old.split("\n## ", 1)[0].rstrip("\n") + "\n"
+    for name in sections:
+        theirs[titles[name]] = mine[titles[name]]
+    return head + "".join("\n" + text for text in theirs.values())
 
 
 def main() -> None:
@@ -295,6 +359,13 @@ def main() -> None:
     parser.add_argument("--days", type=int, nargs="*", default=[365, 90, 31],
                         help="days of each book (one value for all, or one per --customers)")
     parser.add_argument("--close-customers", type=int, nargs="*", default=[200])
+    parser.add_argument("--fava", nargs="*", default=["50:90", "200:365"],
+                        help="books CUSTOMERS:DAYS for the Fava section")
+    parser.add_argument("--fava-closed", nargs="*", default=["200:365"],
+                        help="the same, with every month closed")
+    parser.add_argument("--sections", nargs="*",
+                        choices=["import", "books", "close", "fava"],
+                        default=["import", "books", "close", "fava"])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--work", type=Path, default=ROOT / "build" / "bench")
     parser.add_argument("--out", type=Path, default=ROOT / "BENCHMARKS.md")
@@ -305,15 +376,22 @@ def main() -> None:
         return
     args.work.mkdir(parents=True, exist_ok=True)
     os.environ["BEANCOUNT_DISABLE_LOAD_CACHE"] = "1"
-    imports = [bench_import(args.work, n, args.import_customers, args.rounds)
-               for n in args.events]
+    run_all = set(args.sections) == {"import", "books", "close", "fava"}
+    imports = ([bench_import(args.work, n, args.import_customers, args.rounds)
+                for n in args.events] if "import" in args.sections else [])
     days = args.days * len(args.customers) if len(args.days) == 1 else args.days
     if len(days) != len(args.customers):
         raise SystemExit("--days: expected one value, or one per --customers")
-    books = [bench_book(args.work, c, d, args.rounds)
-             for c, d in zip(args.customers, days, strict=True)]
-    closes = [bench_close(args.work, c, args.rounds) for c in args.close_customers]
-    text = report(args, imports, books, closes)
+    books = ([bench_book(args.work, c, d, args.rounds)
+              for c, d in zip(args.customers, days, strict=True)]
+             if "books" in args.sections else [])
+    closes = ([bench_close(args.work, c, args.rounds) for c in args.close_customers]
+              if "close" in args.sections else [])
+    favas = (bench_fava_books(args.work, args.fava, args.fava_closed, args.rounds)
+             if "fava" in args.sections else [])
+    text = report(args, imports, books, closes, favas)
+    if not run_all and args.out.exists():
+        text = merge(args.out.read_text(encoding="utf-8"), text, args.sections)
     args.out.write_text(text, encoding="utf-8")
     print(text)
 

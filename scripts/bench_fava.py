@@ -26,6 +26,7 @@ is of CPU seconds within the run (target <= 1.2).
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import re
 import shutil
@@ -134,6 +135,57 @@ def book_lines(folder: Path, extension: bool, closed: bool) -> str:
     return text
 
 
+PHASES = ("first", "pages", "reload", "reload_pages")
+
+
+def run(folder: Path, customers: int, days: int, rounds: int, closed: bool,
+        seed: int = 11, reuse: bool = True) -> dict[str, object]:
+    """Build (or reuse) the book in ``folder``, measure it ``rounds`` times with and
+    without the extension line; the best CPU and wall seconds of each phase, and the
+    ratios."""
+    began = time.perf_counter()
+    if not (reuse and (folder / "usage.beancount").exists()):
+        folder.mkdir(parents=True, exist_ok=True)
+        entries = bench_revenue.build(folder, customers, days, seed)
+        print(f"book: {customers} customers, {days} days, {entries:,} entries written in "
+              f"{time.perf_counter() - began:.1f} s ({folder})", flush=True)
+    with_ext = folder / ("fava-with-closed.beancount" if closed else "fava-with.beancount")
+    without = folder / ("fava-without-closed.beancount" if closed
+                        else "fava-without.beancount")
+    with_ext.write_text(book_lines(folder, True, closed))
+    without.write_text(book_lines(folder, False, closed))
+    if closed:
+        for sub in ("invoices", "closes"):
+            (folder / sub).mkdir(exist_ok=True)
+            readme = folder / sub / "README.beancount"
+            if not readme.exists():
+                readme.write_text("; written by tokenbooks close\n")
+        if not (reuse and any((folder / "closes").glob("*.manifest"))):
+            last = datetime.date(2026, 1, 1) + datetime.timedelta(days=days - 1)
+            close_all(with_ext, "2026-01", f"{last:%Y-%m}")
+    best: dict[str, dict[str, list[float]]] = {}
+    for round_ in range(rounds):
+        for label, path, pages in (("without", without, ()), ("with", with_ext, PAGES)):
+            result = measure(path, pages)
+            if result["errors"]:
+                raise SystemExit(f"{path}: the book has {result['errors']} error(s)")
+            mine = best.setdefault(label, {phase: [9e9, 9e9] for phase in PHASES})
+            for phase in PHASES:
+                mine[phase] = [min(a, b) for a, b in zip(mine[phase], result[phase],
+                                                        strict=True)]
+            print(f"  round {round_ + 1}, {label} the extension: " + ", ".join(
+                f"{phase} {result[phase][0]:.2f} s CPU" for phase in PHASES), flush=True)
+    with_, without_ = best["with"], best["without"]
+    return {"customers": customers, "days": days, "closed": closed, "rounds": rounds,
+            "with": with_, "without": without_,
+            "first_ratio": with_["first"][0] / without_["first"][0],
+            "first_pages_ratio": (with_["first"][0] + with_["pages"][0])
+            / without_["first"][0],
+            "reload_ratio": with_["reload"][0] / without_["reload"][0],
+            "reload_pages_ratio": (with_["reload"][0] + with_["reload_pages"][0])
+            / without_["reload"][0]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=50)
@@ -147,54 +199,23 @@ def main() -> None:
                         help="close every month of the book first")
     args = parser.parse_args()
     folder = args.keep or Path(tempfile.mkdtemp(prefix="bench-fava-"))
-    folder.mkdir(parents=True, exist_ok=True)
     try:
-        began = time.perf_counter()
-        if not (args.reuse and (folder / "usage.beancount").exists()):
-            entries = bench_revenue.build(folder, args.customers, args.days, args.seed)
-            print(f"book: {args.customers} customers, {args.days} days, {entries:,} entries "
-                  f"written in {time.perf_counter() - began:.1f} s ({folder})", flush=True)
-        with_ext = folder / "fava-with.beancount"
-        without = folder / "fava-without.beancount"
-        with_ext.write_text(book_lines(folder, True, args.closed))
-        without.write_text(book_lines(folder, False, args.closed))
-        if args.closed:
-            for sub in ("invoices", "closes"):
-                (folder / sub).mkdir(exist_ok=True)
-                readme = folder / sub / "README.beancount"
-                if not readme.exists():
-                    readme.write_text("; written by tokenbooks close\n")
-            if not (args.reuse and any((folder / "closes").glob("*.manifest"))):
-                last = bench_revenue.datetime.date(2026, 1, 1) + bench_revenue.datetime.timedelta(
-                    days=args.days - 1)
-                close_all(with_ext, "2026-01", f"{last:%Y-%m}")
-        best: dict[str, dict[str, list[float]]] = {}
-        phases = ("first", "pages", "reload", "reload_pages")
-        for round_ in range(args.rounds):
-            for label, path, pages in (("without the extension", without, ()),
-                                       ("with the extension", with_ext, PAGES)):
-                result = measure(path, pages)
-                if result["errors"]:
-                    print(f"  {label}: the book has {result['errors']} error(s)")
-                mine = best.setdefault(label, {phase: [9e9, 9e9] for phase in phases})
-                for phase in phases:
-                    mine[phase] = [min(a, b) for a, b in zip(mine[phase], result[phase],
-                                                            strict=True)]
-                print(f"  round {round_ + 1}, {label}: " + ", ".join(
-                    f"{phase} {result[phase][0]:.2f} s CPU" for phase in phases), flush=True)
-        for label, found in best.items():
-            print(f"{label} (best of {args.rounds}): " + ", ".join(
+        result = run(folder, args.customers, args.days, args.rounds, args.closed, args.seed,
+                     args.reuse)
+        for label in ("without", "with"):
+            found = result[label]
+            assert isinstance(found, dict)
+            print(f"{label} the extension (best of {args.rounds}): " + ", ".join(
                 f"{phase} {found[phase][0]:.2f} s CPU ({found[phase][1]:.2f} s wall)"
-                for phase in phases))
-        with_, without_ = best["with the extension"], best["without the extension"]
-        for phase, pages_phase in (("first", "pages"), ("reload", "reload_pages")):
-            ratio = with_[phase][0] / without_[phase][0]
-            print(f"ratio {phase} load (the book and Fava's first page), with / without the "
-                  f"extension (CPU): {ratio:.2f} (target <= 1.2) "
-                  f"{'OK' if ratio <= 1.2 else 'OVER TARGET'}")
-            ratio = (with_[phase][0] + with_[pages_phase][0]) / without_[phase][0]
-            print(f"ratio {phase} load and the six tokenbooks pages, against the book and "
-                  f"Fava's first page without the extension (CPU): {ratio:.2f}")
+                for phase in PHASES))
+        for key, what in (("first_ratio", "first load (the book and Fava's first page)"),
+                          ("first_pages_ratio", "first load and the six tokenbooks pages"),
+                          ("reload_ratio", "reload (the book and Fava's first page)"),
+                          ("reload_pages_ratio", "reload and the six tokenbooks pages")):
+            ratio = result[key]
+            assert isinstance(ratio, float)
+            print(f"ratio {what}, with / without the extension (CPU): {ratio:.2f} (target "
+                  f"<= 1.2) {'OK' if ratio <= 1.2 else 'OVER TARGET'}")
     finally:
         if args.keep is None:
             shutil.rmtree(folder, ignore_errors=True)

@@ -33,11 +33,11 @@ def test_written_and_read_back_the_same() -> None:
     parsed, errors, _ = parser.parse_string(text)
     assert errors == []
     table = parse_usage(parsed)
-    assert table.bad == [] and len(table.records) == 3
-    first = table.records[0]
+    assert table.bad == [] and len(table.rows) == 3
+    first = table.records()[0]
     assert (first.input_tokens, first.cached_input_tokens, first.output_tokens,
             first.events, first.workflow) == (1000, 10, 500, 3, "wf-1")
-    assert usage_from_entry(parsed[1]) == table.records[1]
+    assert usage_from_entry(parsed[1]) == table.records()[1]
 
 
 def test_every_usage_entry_names_its_customer_and_stays_untracked() -> None:
@@ -53,7 +53,7 @@ def test_malformed_entries_are_named_and_left_out() -> None:
     book[1].meta["input_tokens"] = book[1].meta["input_tokens"] + Decimal("0.5")
     book[2].meta["cached_input_tokens"] = Decimal(10**9)
     table = parse_usage(book)
-    assert len(table.records) == 1 and [m for _, m in table.bad] == [
+    assert len(table.rows) == 1 and [m for _, m in table.bad] == [
         "input_tokens: expected a whole number >= 0, got Decimal('1001.5')",
         "cached_input_tokens: expected at most input_tokens"]
 
@@ -62,4 +62,4 @@ def test_a_load_parses_its_usage_once() -> None:
     load = Load(Path("."), Path("contracts"), ContractSet({}, {}, {}, ()), [])
     book = entries(5)
     first = load.usage_table(book)
-    assert load.usage_table(book) is first and len(first.records) == 5
+    assert load.usage_table(book) is first and len(first.rows) == 5

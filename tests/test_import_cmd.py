@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def usage_records(entries: list) -> tuple[list, list]:
     table = parse_usage(entries)
-    return table.records, table.bad
+    return table.records(), table.bad
 
 
 def purchase_records(entries: list) -> tuple[list, list]:

@@ -34,7 +34,7 @@ D = datetime.date
 def profitability_rows(entries, start, end):
     """The report's rows of a loaded book: its transactions and its usage records."""
     return rows_of([e for e in entries if e.__class__.__name__ == "Transaction"],
-                   parse_usage(entries).records, start, end)
+                   parse_usage(entries).records(), start, end)
 
 # January 2026. acme: revenue 10.00 usage (gpt-4o chat) + 1.50 actions; cost gpt-4o chat
 # 2.50, retry (non-billable) 1.00. globex: revenue 0.50 usage (gpt-5-mini); cost 1.20.

@@ -12,9 +12,10 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
-from ..entries.usage import booked_month
+from ..entries.usage import EVENTS, booked_month
 from ..rules import reconcile
 from ..rules.reconcile import CustomerUsage, FileCount
+from ..rules.records import Usage
 from .ledger import Month
 from .rows import rule_of
 from .tables import Table
@@ -38,9 +39,9 @@ def import_files(month: Month) -> list[ImportFile]:
     origin: dict[str, tuple[str, str, str]] = {}
     in_month: set[str] = set()
     table = month.ledger.usage
-    for entry, usage in zip(table.entries, table.records, strict=True):
+    for entry, row in zip(table.entries, table.rows, strict=True):
         filename = str(entry.meta.get("filename", ""))
-        events[filename] += usage.events
+        events[filename] += row[EVENTS]
         if filename not in origin:
             origin[filename] = (str(entry.meta.get("source") or ""),
                                 str(entry.meta.get("sha256") or ""), booked_month(entry))
@@ -67,23 +68,24 @@ def customers(month: Month) -> tuple[list[CustomerUsage], dict[str, int]]:
     non-billable events), and the events of late usage of closed months."""
     per: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     table = month.ledger.usage
-    for entry, usage in zip(table.entries, table.records, strict=True):
+    for entry, fields in zip(table.entries, table.rows, strict=True):
         if not month.in_month(entry):
             continue
-        row = per[usage.customer]
-        row["entries"] += 1
-        row["events"] += usage.events
+        usage = Usage._make(fields)
+        counts = per[usage.customer]
+        counts["entries"] += 1
+        counts["events"] += usage.events
         if entry.meta.get("original_date"):  # late usage of a closed month (importers.late)
-            row["prior_period"] += usage.events
+            counts["prior_period"] += usage.events
         customer = month.contracts.customers.get(usage.customer)
         contract = customer.contract_on(usage.date) if customer else None
         if contract is not None and usage.feature in contract.non_billable_features:
-            row["non_billable"] += usage.events
+            counts["non_billable"] += usage.events
     for tx in month.transactions:
         if rule_of(tx) == "usage":
-            row = per[str(tx.meta.get("customer"))]
-            row["priced"] += int(tx.meta.get("usage_entries", 0) or 0)
-            row["blocked"] += int(tx.meta.get("blocked_events", 0) or 0)
+            counts = per[str(tx.meta.get("customer"))]
+            counts["priced"] += int(tx.meta.get("usage_entries", 0) or 0)
+            counts["blocked"] += int(tx.meta.get("blocked_events", 0) or 0)
     totals = [CustomerUsage(c, r["entries"], r["events"], r["priced"], r["blocked"],
                             r["non_billable"]) for c, r in sorted(per.items())]
     return totals, {c: r["prior_period"] for c, r in per.items()}

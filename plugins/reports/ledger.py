@@ -32,6 +32,7 @@ from ..rules.lots import Lot
 from ..rules.model import ContractSet
 from ..rules.periods import month_bounds, month_of, months, parse_period
 from ..rules.profitability import Weight
+from ..rules.records import Usage
 from ..rules.rollforward import LotState
 
 
@@ -71,6 +72,11 @@ class Ledger:
     def usage(self) -> UsageTable:
         """The book's usage entries and records (the load's parse, when it kept one)."""
         return self.load.usage if self.load.usage is not None else parse_usage(self.entries)
+
+    @cached_property
+    def actions(self) -> list[Usage]:
+        """The action aggregates of the usage sub-ledger (what action counts read)."""
+        return self.usage.actions()
 
     @cached_property
     def bills(self) -> list[tuple[BillLine, data.Custom]]:

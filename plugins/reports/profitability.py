@@ -32,8 +32,8 @@ def report(ledger: Ledger, period: str, currency: str | None = None) -> prof.Rep
     not tie to the balances)."""
     currency = currency or ledger.currency
     start, end = parse_period(period)
-    rows, actions = profitability_rows(ledger.between(start, end), ledger.usage.records,
-                                       start, end)
+    rows, actions = profitability_rows(ledger.between(start, end), ledger.actions, start,
+                                       end)
     others = sorted({row.currency for row in rows} - {currency})
     if others:
         raise OtherCurrency(f"revenue or cost in {', '.join(others)} in {period}; this "
@@ -55,7 +55,7 @@ def of_month(month: Month, customers: Collection[str] | None = None) -> prof.Rep
         inputs = month.cache.get("profitability_rows")
         if inputs is None:
             inputs = month.cache["profitability_rows"] = (
-                *profitability_rows(month.transactions, ledger.usage.records, month.start,
+                *profitability_rows(month.transactions, ledger.actions, month.start,
                                     after),
                 ledger.revenue.weights(month.start, after))
         rows, actions, weights = inputs

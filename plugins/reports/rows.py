@@ -235,8 +235,8 @@ def _tokens(posting: data.Posting) -> int:
 def profitability_rows(entries: Iterable[data.Transaction], usages: Sequence[Usage],
                        start: datetime.date, end: datetime.date
                        ) -> tuple[list[Row], list[ActionCount]]:
-    """The revenue and cost postings, and the action counts of the usage, dated in
-    [start, end)."""
+    """The revenue and cost postings, and the action counts of the usage (``usages``: the
+    action aggregates, or all usage), dated in [start, end)."""
     rows: list[Row] = []
     for entry in entries:
         if not start <= entry.date < end:

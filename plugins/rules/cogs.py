@@ -197,14 +197,16 @@ def attribute(inputs: Iterable[CostInput], contracts: ContractSet, grain: str = 
     return attribute_usages([_with_workflow(item) for item in inputs], contracts, grain)
 
 
-def attribute_usages(usages: Sequence[Usage], contracts: ContractSet, grain: str = "month",
+def attribute_usages(usages: Sequence[Usage] | Sequence[tuple[Any, ...]],
+                     contracts: ContractSet, grain: str = "month",
                      served: tuple[dict[tuple[str, str], str], list[CostIssue]] | None = None
                      ) -> tuple[list[CostLine], list[CostIssue]]:
-    """``attribute`` over usage records; ``served``: ``served_actions(usages)`` when the
-    caller has it already."""
+    """``attribute`` over usage records (``Usage``, or plain tuples of its fields);
+    ``served``: ``served_actions`` of them when the caller has it already."""
     if grain not in PERIODS:
         raise ValueError(f"period: expected one of {', '.join(PERIODS)}, got {grain!r}")
-    by_workflow, found_issues = served if served is not None else served_actions(usages)
+    by_workflow, found_issues = (served if served is not None
+                                 else served_actions([Usage._make(u) for u in usages]))
     issues = list(found_issues)
     # The hot path of every load (one pass over all usage). A book has few (model, day)
     # and (customer, day) pairs against many entries: each is resolved once, the first
@@ -260,7 +262,7 @@ def attribute_usages(usages: Sequence[Usage], contracts: ContractSet, grain: str
             continue
         if until is not None and until != day:
             _, _, table, version, _, period_end = targets[target]
-            problem = _span_problem(usage, table, period_end,
+            problem = _span_problem(Usage._make(usage), table, period_end,
                                     version.effective)
             if problem:
                 issues.append(CostIssue(ref, problem))

@@ -148,17 +148,17 @@ class _Segment:
 
 
 class ContractEngine:
-    def __init__(self, contract: Contract, book: PriceBook, customer_name: str,
+    def __init__(self, contract: Contract, price_book: PriceBook, customer_name: str,
                  as_of: datetime.date, posting: str = "month",
                  served: Mapping[str, str] | None = None) -> None:
         self.contract = contract
-        self.book = book
+        self.price_book = price_book
         self.served = served or {}
         self.customer = contract.customer
         self.payee = customer_name
         self.as_of = as_of
         self.posting = posting
-        self.pricer = Pricer(contract, book)
+        self.pricer = Pricer(contract, price_book)
         self.pricer.served = self.served
         self.lots = LotBook(contract.draw_order)
         self.arrears = Arrears(contract)
@@ -171,7 +171,7 @@ class ContractEngine:
         self.currency = contract.currency
         self.lot_ids: dict[str, str] = {}
         self.payment_lots: dict[str, Lot] = {}
-        self.versions = [v.effective for v in book.versions]
+        self.versions = [v.effective for v in price_book.versions]
         self.top_up_refused: datetime.date | None = None
         top_up = contract.overage.top_up
         self.top_up_threshold = Fraction(top_up.below) if top_up is not None else ZERO
@@ -229,7 +229,7 @@ class ContractEngine:
         self.contract = dataclasses.replace(
             self.contract, discount=self.contract.discount if mod.discount is None
             else mod.discount, rates={**self.contract.rates, **mod.rates})
-        self.pricer = Pricer(self.contract, self.book)
+        self.pricer = Pricer(self.contract, self.price_book)
         self.pricer.served = self.served
 
     def add_lot(self, lot: Lot) -> Lot:
@@ -559,8 +559,8 @@ class ContractEngine:
         self.segment = None
         meta: dict[str, object] = {
             "lots": " ".join(lot_ids) if lot_ids else None,
-            "price_book": " ".join(f"{self.book.id}@{v.isoformat()}"
-                                   for v in sorted(seg.versions)) or self.book.id,
+            "price_book": " ".join(f"{self.price_book.id}@{v.isoformat()}"
+                                   for v in sorted(seg.versions)) or self.price_book.id,
             "usage_entries": Decimal(seg.entries),
             "first_usage": seg.first, "last_usage": seg.last,
             "from": seg.start,
@@ -805,13 +805,14 @@ def split(legs: list[Leg], values: Mapping[Key, Values]) -> list[Leg]:
     return out
 
 
-def run_contract(contract: Contract, book: PriceBook, usages: list[Usage],
+def run_contract(contract: Contract, price_book: PriceBook, usages: list[Usage],
                  purchases: list[Purchase], as_of: datetime.date, posting: str = "month",
                  customer_name: str = "", served: Mapping[str, str] | None = None
                  ) -> ContractRun:
     """Run one contract's usage and purchases up to ``as_of`` (see the module doc).
     ``served``: workflow -> the action it served, for the contract's customer."""
-    engine = ContractEngine(contract, book, customer_name or contract.customer, as_of, posting,
+    engine = ContractEngine(contract, price_book, customer_name or contract.customer, as_of,
+                            posting,
                             served)
     # Decimal arithmetic (prices x tokens, sums) is exact at this precision; rates that do
     # not terminate are Fractions (rules.pricing).

@@ -76,9 +76,9 @@ def _per_token(rate: Decimal, per: int) -> Decimal | Fraction:
 class Pricer:
     """Prices the usage of one contract against its price book."""
 
-    def __init__(self, contract: Contract, book: PriceBook) -> None:
+    def __init__(self, contract: Contract, price_book: PriceBook) -> None:
         self.contract = contract
-        self.book = book
+        self.price_book = price_book
         self.factor = ONE - contract.discount
         self._rates: dict[tuple[datetime.date | None, str], Rates | None] = {}
         self._versions: dict[datetime.date, PriceBookVersion | None] = {}
@@ -90,11 +90,11 @@ class Pricer:
         try:
             return self._versions[day]
         except KeyError:
-            found = self._versions[day] = self.book.version_on(day)
+            found = self._versions[day] = self.price_book.version_on(day)
             return found
 
     def version_on(self, day: datetime.date) -> datetime.date | None:
-        version = self.book.version_on(day)
+        version = self.price_book.version_on(day)
         return version.effective if version else None
 
     def rates(self, model: str, day: datetime.date) -> Rates | None:
@@ -115,7 +115,7 @@ class Pricer:
                     return listed_rate * self.factor
                 return override[fallback]
             uncached, cached, output = (
-                _per_token(rate(name, fallback), self.book.per) for name, fallback in
+                _per_token(rate(name, fallback), self.price_book.per) for name, fallback in
                 (("input", "input"), ("cached_input", "input"), ("output", "output")))
             found = (uncached, cached, output)
             if any(isinstance(r, Fraction) for r in found):
@@ -167,7 +167,7 @@ class Pricer:
                     errors.append(PricingError(usage, (
                         f"usage of customer {usage.customer!r} from {usage.date} to "
                         f"{usage.until} "
-                        f"spans a change of price book {self.book.id!r} (expected the entry "
+                        f"spans a change of price book {self.price_book.id!r} (expected the entry "
                         f"split at {later.effective if later else '?'})")))
                     continue
             billable = usage.feature not in non_billable
@@ -183,7 +183,7 @@ class Pricer:
                 if rates is None:
                     errors.append(PricingError(usage, (
                         f"no rate for model {model!r} of customer {usage.customer!r} "
-                        f"on {usage.date} (price book {self.book.id!r}, contract {contract.id!r}); "
+                        f"on {usage.date} (price book {self.price_book.id!r}, contract {contract.id!r}); "
                         f"a missing price is never zero")))
                     continue
                 if billable:
