@@ -3,94 +3,23 @@ book as the five plugin lines (Beancount's plugin test style, see ``entrieskit``
 
 from __future__ import annotations
 
-from string import Template
-
 from beancount import loader
 from beancount.parser import printer
-from entrieskit import TestCase, contracts_folder, generated
+from entrieskit import ACME, GLOBEX, TestCase, contracts, generated, ledger, plugins
 
-PRICE_BOOK = """\
-id: list
-currency: USD
-per: 1000000
-versions:
-  - effective: 2026-01-01
-    models:
-      gpt-4o: {input: 5.00, cached_input: 2.50, output: 20.00}
-"""
+CONTRACTS = contracts({"globex": GLOBEX, "acme": ACME})
 
-COSTS_OPENAI = """\
-id: openai
-provider: openai
-currency: USD
-per: 1000000
-versions:
-  - effective: 2026-01-01
-    models:
-      gpt-4o: {input: 2.50, cached_input: 1.25, output: 10.00}
-"""
-
-GLOBEX = """\
-customer: globex
-name: Globex Inc
-contracts:
-  - id: globex-2026
-    start: 2026-01-01
-    currency: USD
-    billing: arrears
-    price_book: list
-"""
-
-ACME = """\
-customer: acme
-name: Acme Corp
-contracts:
-  - id: acme-2026
-    start: 2026-01-01
-    currency: USD
-    billing: prepaid
-    price_book: list
-    credit_value: 0.01
-    packs:
-      standard: {price: 1000.00, credits: 100000, expires_after: 6 months}
-"""
-
-CONTRACTS = contracts_folder({
-    "price-books/list.yaml": PRICE_BOOK,
-    "costs/openai.yaml": COSTS_OPENAI,
-    "customers/globex.yaml": GLOBEX,
-    "customers/acme.yaml": ACME,
-})
-
-FIVE = """\
-plugin "tokenbooks.plugins.contracts"  "{'contracts': '$contracts'}"
-plugin "tokenbooks.plugins.revenue"    "{'contracts': '$contracts', 'posting': 'month'}"
-plugin "tokenbooks.plugins.cogs"       "{'contracts': '$contracts'}"
-plugin "tokenbooks.plugins.invariants" "{'contracts': '$contracts'}"
-plugin "tokenbooks.plugins.lock"
-"""
+FIVE = plugins("contracts", "revenue", "cogs", "invariants", "lock", posting="month")
 # Four comment lines keep the line numbers (which the generated entries' metadata
 # cite) those of the five-line book.
-ONE = """\
-plugin "tokenbooks.plugins.book" "{'contracts': '$contracts', 'posting': 'month'}"
-;
-;
-;
-;
-"""
+ONE = plugins("book", posting="month") + "\n;\n;\n;\n;"
 
+# After the plugin lines: the accounts, acme's purchase of its pack standard (a lot of
+# 1,000.00), usage of acme and of globex (arrears), and openai's bill for January.
 BOOK = """
-2026-01-01 open Assets:Bank USD
-2026-01-01 open Income:Revenue:Usage USD
+$opens
 
-2026-01-03 * "Acme Corp" "Credit purchase: standard" ^acme-2026
-  customer: "acme"
-  contract: "acme-2026"
-  rule: "purchase"
-  pack: "standard"
-  payment_id: "pay-001"
-  Assets:Bank                          1000.00 USD
-  Liabilities:Deferred-Revenue:Acme   -1000.00 USD
+$acme_purchase
 
 2026-01-05 custom "usage" "acme" "gpt-4o" "chat" ""
   input_tokens: 2000000
@@ -120,8 +49,8 @@ WRONG = """
 """
 
 
-def load(plugins: str, body: str):
-    return loader.load_string(Template(plugins).substitute(contracts=CONTRACTS) + body)
+def load(plugin_lines: str, body: str):
+    return loader.load_string(ledger(plugin_lines + "\n" + body, contracts=CONTRACTS))
 
 
 def located(errors):
@@ -164,8 +93,9 @@ class TestBookPlugin(TestCase):
         one, one_errors, _ = load(ONE, BOOK + WRONG)
         self.assertEqual(located(one_errors), located(five_errors))
         # The unpriced model is an error of the revenue and of the cogs stage at the
-        # entry (line 32), and the invariants see that entry was not priced; the lot is
-        # overdrawn: 1,000.00 - 10.00 (January's 2,000,000 x 5.00 per million) - 1,000.00.
+        # entry (line 32 of the ledger as loaded, its pieces put in), and the invariants
+        # see that entry was not priced; the lot is overdrawn: 1,000.00 - 10.00
+        # (January's 2,000,000 x 5.00 per million) - 1,000.00.
         invariants = ("InvariantError", "<tokenbooks.plugins.invariants>", 0)
         self.assertEqual(located(one_errors), [
             ("RevenueError", "<string>", 32,

@@ -4,62 +4,40 @@ plugin test style, see ``entrieskit``).
 
 ``first_usage`` and ``last_usage`` name usage entries by line of the ledger: ``load_doc``
 loads the dedented docstring as ``<string>``, whose line 1 is the empty line after the
-opening quotes. Amounts are rounded ROUND_HALF_UP to the cent.
+opening quotes, and ``$plugins`` its lines 2 and 3 (the plugin lines of the contracts and
+cogs plugins). Amounts are rounded ROUND_HALF_UP to the cent.
 """
 
 from __future__ import annotations
 
-from entrieskit import TestCase, contracts_folder, generated, load_book
+from entrieskit import (
+    GLOBEX,
+    OPENAI_GPT_4O,
+    OPENAI_GPT_4O_MINI,
+    PRICE_BOOK_WITH_MINI,
+    TestCase,
+    contracts,
+    customer,
+    generated,
+    load_book,
+    openai_costs,
+    plugins,
+)
 
-PRICE_BOOK = """\
-id: list
-currency: USD
-per: 1000000
-versions:
-  - effective: 2026-01-01
-    models:
-      gpt-4o:      {input: 5.00, cached_input: 2.50, output: 20.00}
-      gpt-4o-mini: {input: 0.30, cached_input: 0.15, output: 1.20}
-"""
-
-# What the provider charges, USD per 1,000,000 tokens; input_tokens include the cached.
-COSTS_OPENAI = """\
-id: openai
-provider: openai
-currency: USD
-per: 1000000
-versions:
-  - effective: 2026-01-01
-    models:
-      gpt-4o:      {input: 2.50, cached_input: 1.25, output: 10.00}
-      gpt-4o-mini: {input: 0.15, cached_input: 0.075, output: 0.60}
-"""
-
-CUSTOMER = """\
-customer: {id}
-name: {name}
-contracts:
-  - id: {id}-2026
-    start: 2026-01-01
-    currency: USD
-    billing: arrears
-    price_book: list
-"""
-
-CONTRACTS = contracts_folder({
-    "price-books/list.yaml": PRICE_BOOK,
-    "costs/openai.yaml": COSTS_OPENAI,
-    "customers/acme.yaml": CUSTOMER.format(id="acme", name="Acme Corp"),
-    "customers/globex.yaml": CUSTOMER.format(id="globex", name="Globex Inc"),
-})
+# What openai charges for gpt-4o and gpt-4o-mini (OPENAI_GPT_4O, OPENAI_GPT_4O_MINI:
+# USD per 1,000,000 tokens, input_tokens include the cached); both customers are billed
+# in arrears.
+CONTRACTS = contracts({"acme": customer("acme", "Acme Corp"), "globex": GLOBEX},
+                      price_book=PRICE_BOOK_WITH_MINI,
+                      costs=openai_costs(OPENAI_GPT_4O, OPENAI_GPT_4O_MINI))
+PLUGINS = plugins("contracts", "cogs")
 
 
 class TestCogsPlugin(TestCase):
-    @load_book(contracts=CONTRACTS)
+    @load_book(contracts=CONTRACTS, plugins=PLUGINS)
     def test_one_cost_transaction_per_customer_and_month(self, entries, _, __):
         """
-        plugin "tokenbooks.plugins.contracts" "{'contracts': '$contracts'}"
-        plugin "tokenbooks.plugins.cogs"      "{'contracts': '$contracts'}"
+        $plugins
 
         2026-01-05 custom "usage" "acme" "gpt-4o" "chat" ""
           input_tokens: 120000
@@ -156,11 +134,10 @@ class TestCogsPlugin(TestCase):
             """,
             generated(entries, "cogs"))
 
-    @load_book(contracts=CONTRACTS)
+    @load_book(contracts=CONTRACTS, plugins=PLUGINS)
     def test_provider_bill_books_the_unattributed_remainder(self, entries, _, __):
         """
-        plugin "tokenbooks.plugins.contracts" "{'contracts': '$contracts'}"
-        plugin "tokenbooks.plugins.cogs"      "{'contracts': '$contracts'}"
+        $plugins
 
         2026-01-05 custom "usage" "acme" "gpt-4o" "chat" ""
           input_tokens: 120000
@@ -201,11 +178,10 @@ class TestCogsPlugin(TestCase):
 
     # first_usage/last_usage were picked by comparing 'file:line' as text: of usage
     # entries of one day, line 11 came before line 5
-    @load_book(contracts=CONTRACTS)
+    @load_book(contracts=CONTRACTS, plugins=PLUGINS)
     def test_first_and_last_usage_of_one_day_are_in_book_order(self, entries, _, __):
         """
-        plugin "tokenbooks.plugins.contracts" "{'contracts': '$contracts'}"
-        plugin "tokenbooks.plugins.cogs"      "{'contracts': '$contracts'}"
+        $plugins
 
         2026-01-05 custom "usage" "globex" "gpt-4o" "chat" ""
           input_tokens: 1000000

@@ -3,28 +3,19 @@ contract errors it reports (Beancount's plugin test style, see ``entrieskit``)."
 
 from __future__ import annotations
 
-from entrieskit import TestCase, contracts_folder, load_book
+from entrieskit import (
+    OPENAI_GPT_4O,
+    TestCase,
+    contracts,
+    customer,
+    load_book,
+    openai_costs,
+    plugins,
+)
 
-PRICE_BOOK = """\
-id: list
-currency: USD
-per: 1000000
-versions:
-  - effective: 2026-01-01
-    models:
-      gpt-4o: {input: 5.00, cached_input: 2.50, output: 20.00}
-"""
-
-COSTS_OPENAI = """\
-id: openai
-provider: openai
-currency: USD
-per: 1000000
-versions:
-  - effective: 2025-12-01
-    models:
-      gpt-4o: {input: 2.50, cached_input: 1.25, output: 10.00}
-"""
+# The cost table's one version is in force from 2025-12-01: the provider's accounts are
+# opened on that day.
+COSTS_FROM_DECEMBER = openai_costs(OPENAI_GPT_4O, effective="2025-12-01")
 
 # Its first contract starts on 2026-02-01, the second on 2027-01-01: the accounts are
 # opened on the first start.
@@ -45,38 +36,22 @@ contracts:
     price_book: list
 """
 
-# Line 7 is wrong: the file contributes nothing (no accounts are opened for initech).
-INITECH_BROKEN = """\
-customer: initech
-name: Initech
-contracts:
-  - id: initech-2026
-    start: 2026-01-01
-    currency: USD
-    billing: prepay
-    price_book: list
-"""
+# Line 7 (billing: prepay) is wrong: the file contributes nothing (no accounts are
+# opened for initech).
+INITECH_BROKEN = customer("initech", "Initech", "prepay")
 
-CONTRACTS = contracts_folder({
-    "price-books/list.yaml": PRICE_BOOK,
-    "costs/openai.yaml": COSTS_OPENAI,
-    "customers/big-co.yaml": BIG_CO,
-})
-BROKEN = contracts_folder({
-    "price-books/list.yaml": PRICE_BOOK,
-    "costs/openai.yaml": COSTS_OPENAI,
-    "customers/initech.yaml": INITECH_BROKEN,
-})
+CONTRACTS = contracts({"big-co": BIG_CO}, costs=COSTS_FROM_DECEMBER)
+BROKEN = contracts({"initech": INITECH_BROKEN}, costs=COSTS_FROM_DECEMBER)
+PLUGINS = plugins("contracts")
 
 
 class TestContractsPlugin(TestCase):
-    @load_book(contracts=CONTRACTS)
+    @load_book(contracts=CONTRACTS, plugins=PLUGINS)
     def test_opens_customer_and_provider_accounts(self, entries, _, __):
         """
-        plugin "tokenbooks.plugins.contracts" "{'contracts': '$contracts'}"
+        $plugins
 
-        2026-01-01 open Assets:Bank USD
-        2026-01-01 open Income:Revenue:Usage USD
+        $opens
         ; opened by the book itself, before the contract starts: not opened again
         2026-01-15 open Liabilities:Deferred-Revenue:Big-Co USD
 
@@ -112,10 +87,10 @@ class TestContractsPlugin(TestCase):
             """,
             entries)
 
-    @load_book(contracts=CONTRACTS)
+    @load_book(contracts=CONTRACTS, plugins=PLUGINS)
     def test_generated_opens_are_at_the_yaml_file(self, entries, _, __):
         """
-        plugin "tokenbooks.plugins.contracts" "{'contracts': '$contracts'}"
+        $plugins
         """
         where = {e.account: (e.meta["filename"], e.meta["lineno"]) for e in entries}
         customer = str(CONTRACTS / "customers" / "big-co.yaml")
@@ -130,13 +105,13 @@ class TestContractsPlugin(TestCase):
             "Liabilities:Payable:Openai": (provider, 0),
         })
 
-    @load_book(expect_errors=True, contracts=BROKEN)
+    @load_book(expect_errors=True, contracts=BROKEN, plugins=PLUGINS)
     def test_a_contract_error_is_an_error_at_the_yaml_file_and_line(self, entries,
                                                                      errors, _):
         """
-        plugin "tokenbooks.plugins.contracts" "{'contracts': '$contracts'}"
+        $plugins
 
-        2026-01-01 open Assets:Bank USD
+        $open_bank
         """
         self.assertEqual(
             [(e.source["filename"], e.source["lineno"], e.message) for e in errors],

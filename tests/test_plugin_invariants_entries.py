@@ -3,37 +3,11 @@ load (Beancount's plugin test style, see ``entrieskit``)."""
 
 from __future__ import annotations
 
-from entrieskit import TestCase, contracts_folder, generated, load_book
+from entrieskit import ACME, TestCase, contracts, generated, load_book, plugins
 
-PRICE_BOOK = """\
-id: list
-currency: USD
-per: 1000000
-versions:
-  - effective: 2026-01-01
-    models:
-      gpt-4o: {input: 5.00, cached_input: 2.50, output: 20.00}
-"""
-
-# 1,000.00 for 100,000 credits of 0.01 of list value: a credit earns 0.01.
-ACME = """\
-customer: acme
-name: Acme Corp
-contracts:
-  - id: acme-2026
-    start: 2026-01-01
-    currency: USD
-    billing: prepaid
-    price_book: list
-    credit_value: 0.01
-    packs:
-      standard: {price: 1000.00, credits: 100000, expires_after: 6 months}
-"""
-
-CONTRACTS = contracts_folder({
-    "price-books/list.yaml": PRICE_BOOK,
-    "customers/acme.yaml": ACME,
-})
+# acme's pack: 1,000.00 for 100,000 credits of 0.01 of list value: a credit earns 0.01.
+CONTRACTS = contracts({"acme": ACME}, costs=None)
+PLUGINS = plugins("contracts", "revenue", "invariants")
 
 LOT = "acme-2026.standard.2026-01-03"
 WHERE = ("InvariantError", "<tokenbooks.plugins.invariants>", 0)
@@ -45,25 +19,15 @@ def located(errors):
 
 
 class TestInvariantsPlugin(TestCase):
-    @load_book(expect_errors=True, contracts=CONTRACTS)
+    @load_book(expect_errors=True, contracts=CONTRACTS, plugins=PLUGINS)
     def test_a_hand_written_posting_that_draws_the_lot_again_fails(self, entries,
                                                                    errors, _):
         """
-        plugin "tokenbooks.plugins.contracts"  "{'contracts': '$contracts'}"
-        plugin "tokenbooks.plugins.revenue"    "{'contracts': '$contracts'}"
-        plugin "tokenbooks.plugins.invariants" "{'contracts': '$contracts'}"
+        $plugins
 
-        2026-01-01 open Assets:Bank USD
-        2026-01-01 open Income:Revenue:Usage USD
+        $opens
 
-        2026-01-03 * "Acme Corp" "Credit purchase: standard" ^acme-2026
-          customer: "acme"
-          contract: "acme-2026"
-          rule: "purchase"
-          pack: "standard"
-          payment_id: "pay-001"
-          Assets:Bank                          1000.00 USD
-          Liabilities:Deferred-Revenue:Acme   -1000.00 USD
+        $acme_purchase
 
         2026-01-05 custom "usage" "acme" "gpt-4o" "chat" ""
           input_tokens: 2000000
@@ -92,24 +56,14 @@ class TestInvariantsPlugin(TestCase):
             """,
             generated(entries, "usage"))
 
-    @load_book(expect_errors=True, contracts=CONTRACTS)
+    @load_book(expect_errors=True, contracts=CONTRACTS, plugins=PLUGINS)
     def test_a_copy_of_the_generated_usage_transaction_fails(self, entries, errors, _):
         """
-        plugin "tokenbooks.plugins.contracts"  "{'contracts': '$contracts'}"
-        plugin "tokenbooks.plugins.revenue"    "{'contracts': '$contracts'}"
-        plugin "tokenbooks.plugins.invariants" "{'contracts': '$contracts'}"
+        $plugins
 
-        2026-01-01 open Assets:Bank USD
-        2026-01-01 open Income:Revenue:Usage USD
+        $opens
 
-        2026-01-03 * "Acme Corp" "Credit purchase: standard" ^acme-2026
-          customer: "acme"
-          contract: "acme-2026"
-          rule: "purchase"
-          pack: "standard"
-          payment_id: "pay-001"
-          Assets:Bank                          1000.00 USD
-          Liabilities:Deferred-Revenue:Acme   -1000.00 USD
+        $acme_purchase
 
         2026-01-05 custom "usage" "acme" "gpt-4o" "chat" ""
           input_tokens: 2000000

@@ -4,70 +4,31 @@ tests/test_lock.py and tests/test_close.py)."""
 
 from __future__ import annotations
 
-from string import Template
-
 from beancount import loader
 from beancount.parser import printer
-from entrieskit import TestCase, contracts_folder
+from entrieskit import GLOBEX, TestCase, contracts, ledger, plugins
 
 from tokenbooks.plugins import lock
 
-PRICE_BOOK = """\
-id: list
-currency: USD
-per: 1000000
-versions:
-  - effective: 2026-01-01
-    models:
-      gpt-4o: {input: 5.00, cached_input: 2.50, output: 20.00}
-"""
-
-COSTS_OPENAI = """\
-id: openai
-provider: openai
-currency: USD
-per: 1000000
-versions:
-  - effective: 2026-01-01
-    models:
-      gpt-4o: {input: 2.50, cached_input: 1.25, output: 10.00}
-"""
-
-GLOBEX = """\
-customer: globex
-name: Globex Inc
-contracts:
-  - id: globex-2026
-    start: 2026-01-01
-    currency: USD
-    billing: arrears
-    price_book: list
-"""
-
-CONTRACTS = contracts_folder({
-    "price-books/list.yaml": PRICE_BOOK,
-    "costs/openai.yaml": COSTS_OPENAI,
-    "customers/globex.yaml": GLOBEX,
-})
+CONTRACTS = contracts({"globex": GLOBEX})
 
 # A book with the entries the other plugins generate (usage revenue, inference cost, a
-# provider bill) and no close: $lock is the lock's plugin line, or an empty line (the
-# line numbers, which the generated entries' metadata cite, stay the same).
-BOOK = Template("""
-plugin "tokenbooks.plugins.contracts"  "{'contracts': '$contracts'}"
-plugin "tokenbooks.plugins.revenue"    "{'contracts': '$contracts'}"
-plugin "tokenbooks.plugins.cogs"       "{'contracts': '$contracts'}"
-plugin "tokenbooks.plugins.invariants" "{'contracts': '$contracts'}"
+# provider bill) and no close: $plugins are the four other plugins' lines, $lock is the
+# lock's plugin line, or an empty line (the line numbers, which the generated entries'
+# metadata cite, stay the same).
+BOOK = """
+$plugins
 $lock
-2026-01-01 open Income:Revenue:Usage USD
+$open_usage_revenue
 
 2026-01-05 custom "usage" "globex" "gpt-4o" "chat" ""
   input_tokens: 1000000
   events: 3
 2026-01-31 custom "provider-bill" "openai" "gpt-4o, input" 4.00 USD
   bill_key: "openai|2026-01-31|gpt-4o, input"
-""")
-LOCK = 'plugin "tokenbooks.plugins.lock"'
+"""
+PLUGINS = plugins("contracts", "revenue", "cogs", "invariants")
+LOCK = plugins("lock")
 
 
 class TestLockPlugin(TestCase):
@@ -101,11 +62,11 @@ class TestLockPlugin(TestCase):
             entries)
 
     def test_a_book_without_a_close_is_the_same_with_and_without_the_lock(self):
-        without, errors, _ = loader.load_string(BOOK.substitute(contracts=CONTRACTS,
-                                                                lock=""))
+        without, errors, _ = loader.load_string(
+            ledger(BOOK, contracts=CONTRACTS, plugins=PLUGINS, lock=""))
         self.assertEqual(errors, [])
         entries, errors, options_map = loader.load_string(
-            BOOK.substitute(contracts=CONTRACTS, lock=LOCK))
+            ledger(BOOK, contracts=CONTRACTS, plugins=PLUGINS, lock=LOCK))
         self.assertEqual(errors, [])
         # the entries the other plugins add are there: revenue, cost, the provider bill
         self.assertEqual(sorted(e.meta["rule"] for e in entries if "rule" in e.meta),

@@ -4,67 +4,42 @@ arrears month, a prepaid purchase linked to its lot and the usage that draws it
 
 The ``first_usage`` and ``last_usage`` metadata name the usage entries by line of the
 ledger: ``load_doc`` loads the dedented docstring as ``<string>``, whose line 1 is the
-empty line after the opening quotes.
+empty line after the opening quotes. Its pieces (``entrieskit``) stand for their lines:
+``$plugins`` for two (the contracts and revenue plugins), ``$opens`` for two (Assets:Bank
+and Income:Revenue:Usage), ``$open_usage_revenue`` for one.
 """
 
 from __future__ import annotations
 
-from entrieskit import TestCase, contracts_folder, generated, load_book
+from entrieskit import (
+    PRICE_BOOK_WITH_MINI,
+    TestCase,
+    acme,
+    contracts,
+    customer,
+    generated,
+    load_book,
+    plugins,
+)
 
-# USD per 1,000,000 tokens; input_tokens include the cached ones.
-PRICE_BOOK = """\
-id: list
-currency: USD
-per: 1000000
-versions:
-  - effective: 2026-01-01
-    models:
-      gpt-4o:      {input: 5.00, cached_input: 2.50, output: 20.00}
-      gpt-4o-mini: {input: 0.30, cached_input: 0.15, output: 1.20}
-"""
-
-GLOBEX = """\
-customer: globex
-name: Globex Inc
-contracts:
-  - id: globex-2026
-    start: 2026-01-01
-    currency: USD
-    billing: arrears
-    price_book: list
-    discount: 0.10
-"""
-
-# 1,000.00 for 300,000 credits of 0.01 of list value each: 1/300 USD of revenue a credit.
-ACME = """\
-customer: acme
-name: Acme Corp
-contracts:
-  - id: acme-2026
-    start: 2026-01-01
-    currency: USD
-    billing: prepaid
-    price_book: list
-    credit_value: 0.01
-    packs:
-      standard: {price: 1000.00, credits: 300000, expires_after: 12 months}
-"""
-
-CONTRACTS = contracts_folder({
-    "price-books/list.yaml": PRICE_BOOK,
-    "customers/globex.yaml": GLOBEX,
-    "customers/acme.yaml": ACME,
-})
+# List prices of gpt-4o and gpt-4o-mini (LIST_GPT_4O, LIST_GPT_4O_MINI: USD per
+# 1,000,000 tokens, input_tokens include the cached ones). Globex pays them less 10%, in
+# arrears; acme's pack is 1,000.00 for 300,000 credits of 0.01 of list value each: 1/300
+# USD of revenue a credit.
+CONTRACTS = contracts(
+    {"globex": customer("globex", "Globex Inc", "arrears", "discount: 0.10"),
+     "acme": acme(credits=300000, expires_after="12 months")},
+    price_book=PRICE_BOOK_WITH_MINI, costs=None)
+PLUGINS = plugins("contracts", "revenue")
 
 
 class TestRevenuePlugin(TestCase):
-    @load_book(contracts=CONTRACTS)
+    @load_book(contracts=CONTRACTS, plugins=PLUGINS)
     def test_arrears_month_is_one_usage_transaction(self, entries, _, __):
         """
-        plugin "tokenbooks.plugins.contracts" "{'contracts': '$contracts'}"
-        plugin "tokenbooks.plugins.revenue"   "{'contracts': '$contracts'}"
+        $plugins
 
-        2026-01-01 open Income:Revenue:Usage USD
+        $open_usage_revenue
 
         2026-01-05 custom "usage" "globex" "gpt-4o" "chat" ""
           input_tokens: 1000000
@@ -119,14 +94,12 @@ class TestRevenuePlugin(TestCase):
             """,
             generated(entries))
 
-    @load_book(contracts=CONTRACTS)
+    @load_book(contracts=CONTRACTS, plugins=PLUGINS)
     def test_prepaid_purchase_is_a_lot_and_usage_draws_it(self, entries, _, __):
         """
-        plugin "tokenbooks.plugins.contracts" "{'contracts': '$contracts'}"
-        plugin "tokenbooks.plugins.revenue"   "{'contracts': '$contracts'}"
+        $plugins
 
-        2026-01-01 open Assets:Bank USD
-        2026-01-01 open Income:Revenue:Usage USD
+        $opens
 
         2026-01-03 * "Acme Corp" "Credit purchase: standard" ^acme-2026
           customer: "acme"
