@@ -26,13 +26,14 @@ from pathlib import Path
 import beangulp
 from beancount.core import data
 
+from tokenbooks.plugins.rules import accounts
 from tokenbooks.plugins.rules.contracts import load_contracts
 from tokenbooks.plugins.rules.model import ContractSet, Customer
 
 from .index import EventIndex
 from .usage import Extraction, RepeatedIds, UnreadableSource, UsageCore
 
-USAGE_ACCOUNT = "Income:Revenue:Usage"
+USAGE_ACCOUNT = accounts.REVENUE_USAGE
 HEAD_BYTES = 64 * 1024
 
 

@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from tokenbooks.plugins.rules import accounts
 from tokenbooks.plugins.rules.model import ContractSet, Customer
 
 from .base import Progress, UsageImporter, per_user_limits
@@ -77,7 +78,7 @@ class Importer(UsageImporter):
 
     def __init__(self, contracts: ContractSet | str | os.PathLike,
                  per_user: Callable[[Customer], bool] = per_user_limits,
-                 index: EventIndex | None = None, account: str = "Income:Revenue:Usage",
+                 index: EventIndex | None = None, account: str = accounts.REVENUE_USAGE,
                  customers: Mapping[str, str] | None = None) -> None:
         super().__init__(contracts, per_user, index, account)
         self.customers = dict(customers or {})

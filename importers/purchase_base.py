@@ -2,20 +2,8 @@
 payment-id index of the book, and building the transactions.
 
 A purchase row becomes a ``Purchase`` (see ``tokenbooks.plugins.rules.records``) and
-then, through ``tokenbooks.plugins.entries.purchases.purchase_entry``, a transaction:
-
-    2026-01-03 * "Acme Corp" "Credit purchase: standard" ^acme-2026
-      customer: "acme"
-      contract: "acme-2026"
-      rule: "purchase"
-      pack: "standard"
-      credits: 100000
-      expires: 2026-07-03
-      payment_id: "pay-001"
-      source: "purchases-2026-01.csv"
-      sha256: "9f2c..."
-      Assets:Bank                         1000.00 USD
-      Liabilities:Deferred-Revenue:Acme  -1000.00 USD
+then, through ``tokenbooks.plugins.entries.purchases.purchase_entry``, a transaction
+(the format is that module's), with the source and its sha256 as provenance.
 
 ``payment_id`` is the dedupe key across the book. A purchase with no payment yet books
 the receivable, and its key is ``import_key`` (customer, contract, pack, date, amount

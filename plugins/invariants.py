@@ -106,7 +106,7 @@ def stage(load: Load, entries: data.Directives, last: datetime.date) -> list[Plu
                     f.expires = expires if expires else f.expires
                 else:
                     f.drawn.append((entry.date, amount))
-            elif account.startswith("Income:"):
+            elif account.startswith(accounts.INCOME + ":"):
                 f.recognized.append((entry.date, -amount))
                 if rule in DRAW_RULES and amount:
                     f.used_on.append(entry.date)

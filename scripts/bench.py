@@ -312,7 +312,8 @@ def report(args: argparse.Namespace, imports: list[dict], books: list[dict],
               "and with none, wall seconds "
               "and CPU seconds of the child (the ratio is of CPU seconds, robust on a "
               "shared machine); Fava's first load (`FavaLedger`) of the book with "
-              "plugins and the line of the tokenbooks pages.", "",
+              "plugins and the line of the tokenbooks pages. Measured on "
+              f"{datetime.date.today():%Y-%m-%d}.", "",
               "| customers | days | usage entries | bean-check with plugins s (CPU) "
               "| without s (CPU) | ratio (CPU) | Fava first load s |",
               "|---:|---:|---:|---:|---:|---:|---:|"]

@@ -65,6 +65,7 @@ from tokenbooks.importers.purchase_base import PaymentIndex, slug
 from tokenbooks.importers.usage import Extraction, UnreadableSource
 from tokenbooks.plugins.config import PluginConfig, contracts_folder
 from tokenbooks.plugins.load import Load
+from tokenbooks.plugins.rules import accounts
 from tokenbooks.plugins.rules.contracts import load_contracts
 from tokenbooks.plugins.rules.model import ContractSet
 
@@ -93,9 +94,9 @@ def make_importers(contracts: ContractSet, settings: dict[str, Any]) -> list:
         usage_parquet.Importer(contracts, index=events),
         usage_daily.Importer(contracts, index=events),  # daily aggregates + ids
         litellm.Importer(contracts, index=events, customers=lite.get("customers")),
-        purchases.Importer(contracts, account=canon.get("account", "Assets:Bank"),
+        purchases.Importer(contracts, account=canon.get("account", accounts.BANK),
                            index=payments),
-        stripe.Importer(contracts, account=strip.get("account", "Assets:Bank"),
+        stripe.Importer(contracts, account=strip.get("account", accounts.BANK),
                         index=payments, customers=strip.get("customers"),
                         packs=strip.get("packs"),
                         description_pattern=strip.get("description_pattern")),

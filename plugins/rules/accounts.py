@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping
 
 BANK = "Assets:Bank"
+INCOME = "Income"
 REVENUE = "Income:Revenue"
 REVENUE_USAGE = "Income:Revenue:Usage"
 REVENUE_ACTIONS = "Income:Revenue:Actions"

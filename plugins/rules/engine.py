@@ -47,10 +47,9 @@ from .lots import Lot, LotBook
 from .model import Allowance, Contract, Modification, PriceBook, TopUp
 from .modifications import Changes, change_days
 from .periods import month_of, next_period_start, period_end
-from .pricing import Key, Priced, Pricer, Values
+from .pricing import Key, Priced, Pricer, Values, add_value
 from .recognition import recognize
 from .records import Purchase, Usage
-from .rounding import exact_add
 
 ZERO = Fraction(0)
 ONE_DAY = datetime.timedelta(days=1)
@@ -396,12 +395,7 @@ class ContractEngine:
                 month = self.run.values[month_of(day)] = {}
             for into in (seg.values, month):
                 for key, (value, action_value) in values.items():
-                    found = into.get(key)
-                    if found is None:
-                        into[key] = [value, action_value]
-                    else:
-                        found[0] = exact_add(found[0], value)
-                        found[1] = exact_add(found[1], action_value)
+                    add_value(into, key, value, action_value)
         seg.entries += len(priced)
         # (``priced`` holds Priced entries with ``each``, else Usage: ``DayPrice.priced``)
         first: Usage

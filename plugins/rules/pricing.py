@@ -228,11 +228,11 @@ class Pricer:
                 priced.append(Priced(  # type: ignore[arg-type]  # (see DayPrice.priced)
                     usage, tokens, actions, effective))
                 if tokens or actions:
-                    _add(values, key, tokens, actions)
+                    add_value(values, key, tokens, actions)
             else:
                 priced.append(usage)  # type: ignore[arg-type]  # (see DayPrice.priced)
                 if actions:
-                    _add(values, key, ZERO, actions)
+                    add_value(values, key, ZERO, actions)
         for key, (uncached, cached, output) in counts.items():
             rates = rates_of[key[0]]  # counted only when the model has rates
             # the three rates are all Decimals or all Fractions (``rates``)
@@ -240,12 +240,13 @@ class Pricer:
                      + output * rates[2])  # type: ignore[index]
             token_total = exact_add(token_total, value)
             if value:
-                _add(values, key, value, ZERO)
+                add_value(values, key, value, ZERO)
         return DayPrice(priced, token_total, action_total, effective, errors, values)
 
 
-def _add(values: dict[Key, Values], key: Key, tokens: Decimal | Fraction,
-         actions: Decimal | Fraction) -> None:
+def add_value(values: dict[Key, Values], key: Key, tokens: Decimal | Fraction,
+              actions: Decimal | Fraction) -> None:
+    """Add the value of tokens and of actions to ``values[key]``, exactly."""
     found = values.get(key)
     if found is None:
         values[key] = [tokens, actions]
