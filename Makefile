@@ -41,6 +41,7 @@ sample: setup
 	find $(SAMPLE)/imports -type f ! -name 'README.beancount' -delete
 	find $(SAMPLE)/documents -type f ! -name '.keep' -delete
 	find $(SAMPLE)/invoices $(SAMPLE)/closes -type f ! -name 'README.beancount' -delete
+	find $(SAMPLE)/reports -name lock.json -delete
 	$(BIN)/tokenbooks import --ledger $(SAMPLE)/main.beancount $(SOURCES)/*
 
 check: setup

@@ -90,6 +90,28 @@ def archive_name(path: str | os.PathLike, sha256: str) -> str:
     return f"{stem}.{sha256[:8]}{dot}{suffix}"
 
 
+ARCHIVE_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}\.")
+
+
+def archived_copies(folder: str | os.PathLike, name: str) -> list[Path]:
+    """The archived copies ``<YYYY-MM-DD>.<name>`` of a source in ``folder`` (whatever
+    their date), sorted; temporary files (dot files) are not copies."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    return sorted(path for path in folder.iterdir()
+                  if ARCHIVE_DAY.match(path.name) and path.name[11:] == name
+                  and path.is_file())
+
+
+def is_copy(path: str | os.PathLike, sha256: str) -> bool:
+    """Whether the file at ``path`` has the digest ``sha256`` (an archived copy whole)."""
+    try:
+        return file_sha256(path) == sha256
+    except OSError:
+        return False
+
+
 def never(customer: Customer) -> bool:
     """A per-user hook that keeps ``user`` out of every aggregate."""
     return False

@@ -12,8 +12,10 @@ A sidecar is gzip (level 1, no file name, mtime 0, so the same ids always give t
 same bytes) of UTF-8 text: the header line ``# tokenbooks event ids v1``, then the ids of
 the events imported into that file, unique and sorted by code point, one per line.
 Event ids therefore cannot contain line breaks (such rows are quarantined). The
-sidecar is written once with its ``.beancount`` file and never edited; a later import
-writes a new pair of files. Commit both to version control.
+sidecar is written once with its ``.beancount`` file, just after it (the sidecar is what
+marks the events booked: an import file without its sidecar is an interrupted write that
+the next import of its source completes, see ``scripts.import_cmd``), and never edited;
+a later import writes a new pair of files. Commit both to version control.
 
 Event ids are partitioned by the UTC month of the event: an event is looked up only
 among the ids of its own month, so a re-import loads the sidecars of the months the
@@ -30,7 +32,7 @@ from __future__ import annotations
 import gzip
 import struct
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 import pyarrow as pa
@@ -51,10 +53,30 @@ def sidecar_for(import_file: str | Path) -> Path:
     return path.with_name(path.name.removesuffix(".beancount") + SIDECAR_SUFFIX)
 
 
-def write_sidecar(path: Path, ids: pa.Array | pa.ChunkedArray | Iterable[str]) -> None:
+Writer = Callable[[Path, Iterable[bytes | memoryview]], object]
+
+
+def write_sidecar(path: Path, ids: pa.Array | pa.ChunkedArray | Iterable[str],
+                  write: Writer | None = None) -> None:
     """Write ``ids`` sorted to ``path``, byte for byte reproducibly. An arrow array must
     hold each id once (``EventIndex.claim`` sees to it); other iterables are deduplicated.
-    """
+
+    ``write(path, parts)`` writes the file from its parts, streamed: ``tokenbooks
+    import`` passes ``scripts.writing.write_bytes_atomic`` (a temporary file, fsync'ed,
+    renamed: a crash never leaves a part of a sidecar, see ``scripts.import_cmd``); by
+    default a plain write (the importers do not depend on the command line)."""
+    parts = sidecar_bytes(ids)
+    if write is not None:
+        write(path, parts)
+        return
+    with open(path, "wb") as out:
+        for part in parts:
+            out.write(part)
+
+
+def sidecar_bytes(ids: pa.Array | pa.ChunkedArray | Iterable[str]
+                  ) -> Iterator[bytes | memoryview]:
+    """The bytes of the sidecar of ``ids`` (see ``write_sidecar``), in parts."""
     if isinstance(ids, pa.ChunkedArray):
         ids = ids.combine_chunks() if ids.num_chunks else pa.array([], pa.string())
     if isinstance(ids, pa.Array) and ids.nbytes < (1 << 30):
@@ -65,24 +87,23 @@ def write_sidecar(path: Path, ids: pa.Array | pa.ChunkedArray | Iterable[str]) -
         body: bytes | memoryview = memoryview(joined[0].as_buffer())
     else:
         body = "\n".join(sorted(set(ids))).encode("utf-8")
-    _write_gzip(path, [HEADER.encode("utf-8") + b"\n", body, b"\n" if len(body) else b""])
+    return _gzip([HEADER.encode("utf-8") + b"\n", body, b"\n" if len(body) else b""])
 
 
-def _write_gzip(path: Path, parts: list[bytes | memoryview]) -> None:
+def _gzip(parts: list[bytes | memoryview]) -> Iterator[bytes | memoryview]:
     """gzip (RFC 1952: mtime 0, no name, OS 255) of the concatenated ``parts``, streamed
     so the whole text is never copied; the same parts always give the same bytes."""
     level = COMPRESSLEVEL
     flags = 4 if level == 1 else 2 if level == 9 else 0
     deflate = zlib.compressobj(level, zlib.DEFLATED, -15)
     crc, size = 0, 0
-    with open(path, "wb") as out:
-        out.write(b"\x1f\x8b\x08\x00\x00\x00\x00\x00" + bytes([flags, 255]))
-        for part in parts:
-            crc = zlib.crc32(part, crc)
-            size += len(part)
-            out.write(deflate.compress(part))
-        out.write(deflate.flush())
-        out.write(struct.pack("<LL", crc, size & 0xFFFFFFFF))
+    yield b"\x1f\x8b\x08\x00\x00\x00\x00\x00" + bytes([flags, 255])
+    for part in parts:
+        crc = zlib.crc32(part, crc)
+        size += len(part)
+        yield deflate.compress(part)
+    yield deflate.flush()
+    yield struct.pack("<LL", crc, size & 0xFFFFFFFF)
 
 
 def read_sidecar(path: Path) -> list[str]:

@@ -14,12 +14,24 @@ Steps, in order; the first that fails stops the close with a message and exit st
 4. reconcile: usage completeness, unbilled zero, invoices once, COGS = provider bills,
    the contract-liability rollforward tied to the ledger and the lots.
 5. reports: ``reports/YYYY-MM/*.csv|json`` and ``summary.md``.
-6. lock: ``closes/YYYY-MM.beancount`` (a ``close`` directive) and its manifest; from then
-   on ``tokenbooks.plugins.lock`` fails any change to the month.
+6. lock: ``closes/YYYY-MM.manifest`` and ``closes/YYYY-MM.beancount`` (a ``close``
+   directive); from then on ``tokenbooks.plugins.lock`` fails any change to the month.
+   Then the evidence of the close outside ``closes/``: ``reports/YYYY-MM/lock.json`` and,
+   when the book's folder is the top of a git work tree, the annotated tag
+   ``tokenbooks/close/YYYY-MM`` on HEAD (``close_files``).
 
 A month can be closed only after the month before it (the book's first month aside).
 Closing a closed month again imports nothing new into it, rewrites the same reports and
-changes nothing. Exit status 0: closed and tied out.
+changes nothing (it writes the record and the tag if they are missing).
+Exit status 0: closed and tied out.
+
+The close holds the book's lock from start to end (``scripts.writing``; its import does
+not take it again) and writes every file atomically, in the order of the steps: the
+invoices, the reports, then the lock step, whose close file is the last file of the
+close proper (the record and the tag follow it). A crash or a full disk at any point
+leaves the month not closed, or closed with its evidence still to write; the next
+command rolls back or completes an interrupted lock step (``close_files.recover``), and
+closing again ends with exactly the files of an uninterrupted close.
 """
 
 from __future__ import annotations
@@ -49,7 +61,7 @@ from tokenbooks.plugins.rules import reconcile
 from tokenbooks.plugins.rules.periods import month_bounds, month_of, previous_month
 
 from . import close_files, loading, sources
-from .import_cmd import run_import
+from .import_cmd import open_book, read_settings, run_import
 
 LOCK_PLUGIN = config.LOCK
 BOOK_PLUGIN = config.BOOK  # contracts, revenue, cogs, invariants, lock
@@ -107,6 +119,11 @@ def run_close(ledger: Path, period: str, source: Path | None = None,
         start, end = month_bounds(period)
     except ValueError as exc:
         raise CloseFailed("period", str(exc)) from exc
+    if (root / "importers.yaml").exists():  # read again by the reconciliation
+        try:
+            read_settings(root / "importers.yaml")
+        except click.ClickException as exc:
+            raise CloseFailed("check", exc.message) from exc
 
     # 1. import
     shas: set[str] = set()
@@ -209,14 +226,40 @@ def run_close(ledger: Path, period: str, source: Path | None = None,
 
     # 6. lock
     if already:
-        echo(f"lock: {period} was already closed; nothing changed")
+        close = closes[period]
+        try:
+            completed = close_files.write_evidence(
+                root, period, str(close.meta.get("fingerprint", "")),
+                int(close.meta.get("entries", 0)))
+        except (close_files.TagConflict, close_files.GitFailed) as exc:
+            raise CloseFailed("lock", str(exc)) from exc
+        if completed:
+            echo(f"lock: {period} was already closed; its evidence completed: "
+                 f"{', '.join(completed)}")
+        else:
+            echo(f"lock: {period} was already closed; nothing changed")
         return checks
-    close_file, _, count = close_files.close_files(root, period, end, entries)
-    entries, options = load(ledger, "lock")
-    if period not in lock.closed_periods(entries):
-        raise CloseFailed("lock", f"{close_file} is not in the book: expected the line "
-                                  f"include \"closes/*.beancount\" in {ledger.name}")
-    echo(f"lock: {period} closed ({count} entries fingerprinted in "
+    sealed = close_files.seal(root, period, end, entries)
+    try:
+        close_files.check_tag(root, period, sealed.fingerprint)
+    except close_files.TagConflict as exc:
+        raise CloseFailed("lock", str(exc)) from exc
+    close_file, _ = close_files.write_seal(root, sealed)
+    try:
+        entries, options = load(ledger, "lock")
+        if period not in lock.closed_periods(entries):
+            raise CloseFailed("lock", f"{close_file} is not in the book: expected the line "
+                                      f"include \"closes/*.beancount\" in {ledger.name}")
+    except CloseFailed:
+        close_files.unseal(root, period)  # the month stays open
+        raise
+    try:
+        close_files.write_evidence(root, period, sealed.fingerprint, sealed.entries)
+    except (close_files.TagConflict, close_files.GitFailed) as exc:
+        raise CloseFailed("lock", f"{period} is closed, but {exc} (the next command tries "
+                                  f"again)") from exc
+    close_files.finish(root, period)
+    echo(f"lock: {period} closed ({sealed.entries} entries fingerprinted in "
          f"{close_file.relative_to(root)})")
     return checks
 
@@ -274,11 +317,22 @@ def summary(period: str, made: list[Table], checks: list[reconcile.Check]) -> st
               default=None, help="A folder of the month's source files to import first.")
 @click.option("--accept-quarantine", is_flag=True,
               help="Close even though rows of the month's sources were quarantined.")
-def close(ledger: Path, period: str, source: Path | None, accept_quarantine: bool) -> None:
+@click.option("--no-wait", is_flag=True,
+              help="Exit 1 if another command is writing the book, instead of waiting.")
+def close(ledger: Path, period: str, source: Path | None, accept_quarantine: bool,
+          no_wait: bool) -> None:
     """Close the month PERIOD: import, check, invoice, reconcile, report and lock."""
     try:
-        run_close(ledger, period, source, accept_quarantine)
+        with open_book(ledger, f"tokenbooks close --period {period}", wait=not no_wait):
+            run_close(ledger, period, source, accept_quarantine)
     except CloseFailed as exc:
         click.echo(f"close {period}: FAILED at {exc.step}: {exc.message}", err=True)
+        raise SystemExit(1) from exc
+    except click.ClickException as exc:  # the book locked, a file not written
+        click.echo(f"close {period}: FAILED: {exc.message}", err=True)
+        raise SystemExit(1) from exc
+    except OSError as exc:
+        click.echo(f"close {period}: FAILED: {exc.filename or ledger}: "
+                   f"{exc.strerror or exc}", err=True)
         raise SystemExit(1) from exc
     click.echo(f"close {period}: done, tied out")

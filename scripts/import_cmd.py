@@ -25,6 +25,29 @@ Importer settings (optional) live in ``importers.yaml`` beside the ledger:
     stripe:    {customers: {cus_QrvQguzkIK8zTj: hooli}, packs: {"Credit pack: 2,000 credits": starter},
                 description_pattern: null, account: Assets:Bank}
     purchases: {account: Assets:Bank}
+
+A mistake there (not YAML, a YAML tag such as ``!!python/object``, not a mapping, an
+unknown importer or field, an ``account`` that is not a Beancount account name) is an
+error naming the file, and nothing is imported.
+
+Writing (``scripts.writing``): one command writes a book at a time (the lock file
+``.tokenbooks.lock`` beside ``main.beancount``; ``--no-wait`` fails instead of waiting),
+and every file is written atomically, in this order, source by source:
+
+    documents/...                 the archived copy (if not there with its sha256 already)
+    imports/...quarantine.jsonl   the rows not imported (or removed: none this time)
+    imports/<month>...beancount   per month: the entries, then
+    imports/<month>...events.gz   their event ids: the sidecar marks the events booked
+
+so a crash, a kill or a full disk at any point leaves whole files only, and importing
+the same sources again ends with exactly the files an uninterrupted run writes. What
+the re-run finds and does: an archived copy with the wrong sha256 is copied again; an
+import file without its sidecar (the run stopped between the two) is *unfinished*: its
+events are not booked (no sidecar, so the dedupe does not know them) and the re-run
+writes the same file, under the same name, then its sidecar; the temporary files a
+killed run left are removed (``writing.sweep``). An unfinished file whose entries are
+dated in a closed month is not an interrupted write (its month could not be closed
+with it): it is kept and named in a warning.
 """
 
 from __future__ import annotations
@@ -32,7 +55,6 @@ from __future__ import annotations
 import datetime
 import json
 import os
-import shutil
 import sys
 from collections import defaultdict
 from collections.abc import Sequence
@@ -42,8 +64,8 @@ from typing import Any
 import click
 import pyarrow as pa
 import yaml
+from beancount.core import account as bean_account
 from beancount.core import data
-from beancount.parser import printer
 from tqdm import tqdm
 
 from tokenbooks.importers import (
@@ -58,18 +80,19 @@ from tokenbooks.importers import (
     usage_jsonl,
     usage_parquet,
 )
-from tokenbooks.importers.base import archive_name
+from tokenbooks.importers.base import archive_name, archived_copies, is_copy
 from tokenbooks.importers.index import EventIndex, sidecar_for, write_sidecar
 from tokenbooks.importers.provider_costs import ReportError
 from tokenbooks.importers.purchase_base import PaymentIndex, slug
 from tokenbooks.importers.usage import Extraction, UnreadableSource
 from tokenbooks.plugins.config import PluginConfig, contracts_folder
+from tokenbooks.plugins.entries.build import format_entry
 from tokenbooks.plugins.load import Load
 from tokenbooks.plugins.rules import accounts
 from tokenbooks.plugins.rules.contracts import load_contracts
 from tokenbooks.plugins.rules.model import ContractSet
 
-from . import loading
+from . import close_files, loading, writing
 
 PROGRESS_BYTES = 16 << 20  # show a progress bar for sources larger than this
 
@@ -80,6 +103,75 @@ def load_book(ledger: Path) -> tuple[list[data.Directive], dict[str, Any]]:
     and dedupe must see every import file (``loading.load``)."""
     entries, _errors, options = loading.load(ledger)
     return entries, options
+
+
+SETTINGS = {
+    "litellm": ("customers",),
+    "stripe": ("customers", "packs", "description_pattern", "account"),
+    "purchases": ("account",),
+}
+
+
+def read_settings(path: Path) -> dict[str, Any]:
+    """The importer settings of ``path`` (``importers.yaml``), checked; ClickException
+    naming the file and the mistake if they are not what ``make_importers`` takes."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise click.ClickException(f"{path}: cannot be read ({exc}); nothing was "
+                                   "imported") from exc
+    try:
+        found = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        where = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        if "tag" in str(problem):
+            problem += " (YAML tags are not allowed in importer settings)"
+        raise click.ClickException(f"{path}{where}: not valid importer settings: "
+                                   f"{problem}; nothing was imported") from exc
+
+    def bad(what: str) -> click.ClickException:
+        return click.ClickException(f"{path}: {what}; nothing was imported")
+
+    if found is None:
+        return {}
+    if not isinstance(found, dict):
+        raise bad(f"expected a mapping of importers ({', '.join(SETTINGS)}) to their "
+                  f"settings, got {type(found).__name__} {str(found)[:40]!r}")
+    settings: dict[str, Any] = {}
+    for name, section in found.items():
+        if name not in SETTINGS:
+            raise bad(f"unknown importer {name!r}; expected one of: {', '.join(SETTINGS)}")
+        if section is None:
+            section = {}
+        if not isinstance(section, dict):
+            raise bad(f"{name}: expected a mapping of settings "
+                      f"({', '.join(SETTINGS[name])}), got {type(section).__name__}")
+        for key, value in section.items():
+            if key not in SETTINGS[name]:
+                raise bad(f"{name}.{key}: unknown setting; expected one of: "
+                          f"{', '.join(SETTINGS[name])}")
+            if key == "account" and not (isinstance(value, str)
+                                         and bean_account.is_valid(value)):
+                raise bad(f"{name}.account: expected a Beancount account name such as "
+                          f"Assets:Bank, got {value!r}")
+            if key in ("customers", "packs"):
+                if value is None:
+                    value = {}
+                if not isinstance(value, dict) or not all(
+                        isinstance(v, (str, int)) and not isinstance(v, bool)
+                        for pair in value.items() for v in pair):
+                    raise bad(f"{name}.{key}: expected a mapping of names to names, got "
+                              f"{str(value)[:60]!r}")
+                value = {str(k): str(v) for k, v in value.items()}
+            if key == "description_pattern" and value is not None and not isinstance(
+                    value, str):
+                raise bad(f"{name}.description_pattern: expected a regular expression, "
+                          f"got {value!r}")
+            section = {**section, key: value}
+        settings[name] = section
+    return settings
 
 
 def make_importers(contracts: ContractSet, settings: dict[str, Any]) -> list:
@@ -140,11 +232,49 @@ def extract(importer, source: Path, existing: list[data.Directive],
     return importer.results[str(source)]
 
 
-def _free(path: Path) -> Path:
-    """``path``, or ``name-2``, ``name-3``... for the first of them that does not exist."""
+SIDECAR_LINE = "; event ids: "
+
+
+def declared_sidecar(path: Path) -> Path | None:
+    """The sidecar an import file names in its header (``; event ids: ...``), if any."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            head = [handle.readline() for _ in range(6)]
+    except OSError:
+        return None
+    for line in head:
+        if line.startswith(SIDECAR_LINE):
+            return path.with_name(line[len(SIDECAR_LINE):].strip())
+    return None
+
+
+def unfinished(book: Path, entries: list[data.Directive]) -> tuple[set[Path], set[Path]]:
+    """The import files whose sidecar is missing: (those an import of their source may
+    write again: an interrupted write, see the module doc; those it must keep: entries
+    dated in a closed month, whose sidecar went missing after the close)."""
+    missing = set()
+    for path in sorted((book / "imports").glob("*.beancount")):
+        sidecar = declared_sidecar(path)
+        if sidecar is not None and not sidecar.exists():
+            missing.add(path.resolve())
+    if not missing:
+        return set(), set()
+    until = late.closed_until(entries)
+    kept = set()
+    if until is not None:
+        for entry in entries:
+            name = entry.meta.get("filename") if entry.meta else None
+            if name and entry.date <= until and Path(name).resolve() in missing:
+                kept.add(Path(name).resolve())
+    return missing - kept, kept
+
+
+def _free(path: Path, rewrite: set[Path] | frozenset[Path] = frozenset()) -> Path:
+    """``path``, or ``name-2``, ``name-3``... for the first of them that does not exist,
+    or is an unfinished import file (``rewrite``) this import writes again."""
     stem = path.name.removesuffix(".beancount")
     n = 1
-    while path.exists() or sidecar_for(path).exists():
+    while path.exists() and path.resolve() not in rewrite:
         n += 1
         path = path.with_name(f"{stem}-{n}.beancount")
     return path
@@ -160,50 +290,67 @@ def render(extraction: Extraction, entries: list[data.Directive], sidecar: Path 
     lines.append("; Generated: do not edit; import again instead.")
     text = "\n".join(lines) + "\n"
     for entry in entries:
-        text += "\n" + printer.format_entry(entry)
+        text += "\n" + format_entry(entry)
     return text
 
 
-def write(book: Path, extraction: Extraction) -> list[Path]:
-    """Write the month files (and sidecars) and the quarantine of one extraction."""
-    imports = book / "imports"
-    imports.mkdir(parents=True, exist_ok=True)
-    name = f"{slug(extraction.source.name) or 'source'}.{extraction.sha256[:8]}"
+def write(book: Path, extraction: Extraction, importer: Any = None,
+          source: Path | None = None, rewrite: set[Path] | None = None) -> list[Path]:
+    """Write what one extraction gives, in the order of the module doc: the archived
+    copy of ``source`` (given its ``importer``), the quarantine, then per month the
+    entries and their sidecar. ``rewrite``: the unfinished import files that may be
+    written again (``unfinished``); those written are taken out of it."""
+    rewrite = rewrite if rewrite is not None else set()
     written: list[Path] = []
+    if importer is not None and source is not None:
+        copied = archive(book, importer, source, extraction)
+        if copied is not None:
+            written.append(copied)
+    imports = book / "imports"
+    name = f"{slug(extraction.source.name) or 'source'}.{extraction.sha256[:8]}"
+    quarantine = imports / f"{name}.quarantine.jsonl"
+    if extraction.quarantine:
+        text = "".join(q.as_json(extraction.source.name) + "\n"
+                       for q in extraction.quarantine)
+        if close_files.write_if_changed(quarantine, text):
+            written.append(quarantine)
+    elif quarantine.exists():
+        writing.remove(quarantine)
     by_month: dict[str, list[data.Directive]] = defaultdict(list)
     for entry in extraction.entries:
         by_month[late.booked_month(entry)].append(entry)  # late usage: its events' month
     for month in sorted(by_month):
-        target = _free(imports / f"{month}.{name}.beancount")
+        target = _free(imports / f"{month}.{name}.beancount", rewrite)
+        rewrite.discard(target.resolve())
         sidecar = sidecar_for(target) if extraction.kind == "usage" else None
-        if sidecar is not None:
-            ids = extraction.event_ids.get(month, [])
-            write_sidecar(sidecar, pa.chunked_array(ids, pa.string()))
-            written.append(sidecar)
-        target.write_text(render(extraction, by_month[month], sidecar), encoding="utf-8")
+        writing.write_text_atomic(target, render(extraction, by_month[month], sidecar))
         written.append(target)
-    quarantine = imports / f"{name}.quarantine.jsonl"
-    if extraction.quarantine:
-        quarantine.write_text("".join(q.as_json(extraction.source.name) + "\n"
-                                      for q in extraction.quarantine), encoding="utf-8")
-        written.append(quarantine)
-    elif quarantine.exists():
-        quarantine.unlink()
+        if sidecar is not None:  # after the entries: it marks their events booked
+            ids = extraction.event_ids.get(month, [])
+            write_sidecar(sidecar, pa.chunked_array(ids, pa.string()),
+                          writing.write_bytes_atomic)
+            written.append(sidecar)
     return written
 
 
 def archive(book: Path, importer, source: Path, extraction: Extraction) -> Path | None:
-    """Copy the source into ``documents/<account>/<date>.<name>.<sha8>.<ext>`` (once)."""
+    """Copy the source into ``documents/<account>/<date>.<name>.<sha8>.<ext>``, once: a
+    copy already there with the source's sha256 is kept; one with another (cut short,
+    damaged) is copied over."""
     folder = book / "documents" / Path(*importer.account(str(source)).split(":"))
     name = archive_name(source, extraction.sha256)
-    if folder.is_dir() and any(p.name[11:] == name for p in folder.iterdir()):
+    copies = archived_copies(folder, name)
+    if any(is_copy(path, extraction.sha256) for path in copies):
         return None
-    day = max((e.date for e in extraction.entries), default=None)
-    if day is None:
-        day = datetime.datetime.fromtimestamp(source.stat().st_mtime, datetime.UTC).date()
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"{day:%Y-%m-%d}.{name}"
-    shutil.copyfile(source, target)
+    if copies:
+        target = copies[0]
+    else:
+        day = max((e.date for e in extraction.entries), default=None)
+        if day is None:
+            day = datetime.datetime.fromtimestamp(source.stat().st_mtime,
+                                                  datetime.UTC).date()
+        target = folder / f"{day:%Y-%m-%d}.{name}"
+    writing.copy_atomic(source, target, extraction.sha256)
     return target
 
 
@@ -243,9 +390,15 @@ def run_import(ledger: Path, sources: Sequence[Path], config: Path | None = None
         click.echo(f"warning: {error}", err=True)
     if config is None and (book / "importers.yaml").exists():
         config = book / "importers.yaml"
-    settings = yaml.safe_load(config.read_text(encoding="utf-8")) if config else {}
-    importers = make_importers(contracts, settings or {})
+    settings = read_settings(config) if config else {}
+    importers = make_importers(contracts, settings)
     chosen = [(source, identify(importers, source)) for source in sources]
+    rewrite, kept = unfinished(book, entries)
+    if rewrite:  # not booked: what dedupes must not count their events (they have no
+        # sidecar, so the event index does not; the other indexes read the entries)
+        entries = [e for e in entries if not (
+            e.meta and e.meta.get("filename")
+            and Path(e.meta["filename"]).resolve() in rewrite)]
     results = []
     for source, importer in chosen:
         result = extract(importer, source, entries, quiet)
@@ -253,13 +406,45 @@ def run_import(ledger: Path, sources: Sequence[Path], config: Path | None = None
         results.append((source, importer, result))
     done = []
     for source, importer, result in results:
-        written = write(book, result)
-        if archive_sources:
-            copied = archive(book, importer, source, result)
-            if copied is not None:
-                written.append(copied)
+        written = write(book, result, importer if archive_sources else None, source,
+                        rewrite)
         done.append((source, result, written))
+    for path in sorted(rewrite | kept):
+        click.echo(f"warning: {os.path.relpath(path, book)} has no event-id index "
+                   f"({sidecar_for(path).name}): its events are not marked booked"
+                   + (" (an interrupted import: import its source again to complete it)"
+                      if path in rewrite else
+                      " and its month is closed (the sidecar was deleted after the close?)"),
+                   err=True)
     return done
+
+
+def open_book(ledger: Path, command: str, wait: bool = True) -> writing.BookLock:
+    """The book's lock for ``command`` (see ``writing``); once taken, what a killed
+    command left is cleaned up (``recover``)."""
+    return _Session(ledger.resolve().parent, command, wait)
+
+
+class _Session(writing.BookLock):
+    def __enter__(self) -> writing.BookLock:
+        outer = not writing.held(self.book)
+        super().__enter__()
+        if outer:
+            try:
+                recover(self.book)
+            except BaseException:
+                super().__exit__(None, None, None)
+                raise
+        return self
+
+
+def recover(book: Path) -> None:
+    """Under the lock, before the book is read: the temporary files of a killed command
+    removed, and a close that stopped in its lock step rolled back or completed
+    (``close_files.recover``)."""
+    writing.sweep(book)
+    for message in close_files.recover(book):
+        click.echo(message, err=True)
 
 
 @click.command("import")
@@ -272,12 +457,21 @@ def run_import(ledger: Path, sources: Sequence[Path], config: Path | None = None
 @click.option("--no-archive", is_flag=True, help="Do not copy the sources into documents/.")
 @click.option("--strict", is_flag=True, help="Exit 1 if any row was quarantined.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option("--no-wait", is_flag=True,
+              help="Exit 1 if another command is writing the book, instead of waiting.")
 @click.argument("sources", nargs=-1, required=True,
                 type=click.Path(dir_okay=False, path_type=Path))
 def import_(ledger: Path, config: Path | None, no_archive: bool, strict: bool, as_json: bool,
-            sources: tuple[Path, ...]) -> None:
+            no_wait: bool, sources: tuple[Path, ...]) -> None:
     """Import usage logs and credit purchases (SOURCES) into the book of LEDGER."""
-    done = run_import(ledger, sources, config, quiet=as_json, archive_sources=not no_archive)
+    command = f"tokenbooks import {' '.join(s.name for s in sources)}"
+    with open_book(ledger, command[:200], wait=not no_wait):
+        try:
+            done = run_import(ledger, sources, config, quiet=as_json,
+                              archive_sources=not no_archive)
+        except OSError as exc:  # one not named by the writers (a folder, a read)
+            raise click.ClickException(f"{exc.filename or ledger}: {exc.strerror or exc}"
+                                       ) from exc
     book = ledger.resolve().parent
     if as_json:
         click.echo(json.dumps([{

@@ -55,6 +55,9 @@ def create_book(directory: Path, title: str, currency: str, start: datetime.date
                                    "directive and the manifest of each.\n",
         "documents/.keep": KEEP,
         "reports/.keep": KEEP,
+        # what the commands make beside the books and nobody should commit
+        ".gitignore": "# written by tokenbooks init\n.tokenbooks.lock\n.*.tokenbooks.tmp\n"
+                      "*.picklecache\n",
     }
     written = []
     for name, text in files.items():

@@ -80,9 +80,10 @@ def profitability_cmd(ledger: str, period: str, fmt: str, currency: str | None) 
     if fmt == "json":
         click.echo(json.dumps(prof.as_dict(result), indent=2))
     elif fmt == "csv":
-        writer = csv.DictWriter(sys.stdout, fieldnames=prof.CSV_COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(prof.csv_rows(result))
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(tables.csv_row(prof.CSV_COLUMNS))
+        writer.writerows(tables.csv_row([row.get(k) for k in prof.CSV_COLUMNS])
+                         for row in prof.csv_rows(result))
     else:
         click.echo(profitability.text(result))
 

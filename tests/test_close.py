@@ -294,3 +294,135 @@ def test_months_imported_and_closed_one_by_one(tmp_path: Path) -> None:
     assert second.exit_code == 0, second.output
     assert "rewritten" not in second.output
     assert errors(ledger) == []
+
+
+# --- the evidence of a close, and an interrupted lock step --------------------------------
+
+
+def git(folder: Path, *args: str) -> str:
+    import subprocess
+
+    done = subprocess.run(["git", "-C", str(folder), "-c", "user.name=T", "-c",
+                           "user.email=t@example.com", *args], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="no git")
+
+
+def test_the_close_records_its_fingerprint_in_reports(closed: Path) -> None:
+    root = closed.parent
+    record = json.loads((root / "reports" / "2026-01" / "lock.json").read_text())
+    text = (root / "closes" / "2026-01.beancount").read_text()
+    fingerprint = re.search(r'fingerprint: "([0-9a-f]+)"', text).group(1)
+    entries = int(re.search(r"entries: (\d+)", text).group(1))
+    assert record == {"period": "2026-01", "fingerprint": fingerprint,
+                      "manifest": "2026-01.manifest", "entries": entries}
+    assert not list((root / "closes").glob(".*"))  # no marker left
+
+
+def git_book(root: Path) -> None:
+    git(root, "init", "-q")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "the book")
+
+
+def plugin_reads_the_tag(root: Path) -> None:
+    """The lock plugin must read the tag's period as the close names it."""
+    from tokenbooks.plugins import lock as lock_plugin
+
+    record = json.loads((root / "reports" / "2026-01" / "lock.json").read_text())
+    assert lock_plugin.git_tags(root) == {"2026-01": record["fingerprint"]}
+
+
+@needs_git
+def test_a_book_at_the_top_of_a_git_work_tree_is_tagged(book: Path) -> None:
+    from tokenbooks.scripts import close_files
+
+    root = book.parent
+    git_book(root)
+    result = close(book, "2026-01")
+    assert result.exit_code == 0, result.output
+    record = json.loads((root / "reports" / "2026-01" / "lock.json").read_text())
+    message = git(root, "tag", "-l", "--format=%(objecttype) %(contents)",
+                  "tokenbooks/close/2026-01")
+    assert message.startswith("tag ") and f"fingerprint: {record['fingerprint']}" in message
+    assert git(root, "rev-parse", "tokenbooks/close/2026-01^{commit}") == git(
+        root, "rev-parse", "HEAD")
+    with pytest.raises(close_files.TagConflict, match="exists with another fingerprint"):
+        close_files.check_tag(root, "2026-01", "0" * 64)
+    close_files.check_tag(root, "2026-01", record["fingerprint"])
+    with pytest.raises(close_files.TagConflict):
+        close_files.write_evidence(root, "2026-01", "0" * 64, 1)
+    assert json.loads((root / "reports" / "2026-01" / "lock.json").read_text()) == record
+    plugin_reads_the_tag(root)
+    assert errors(book) == []
+    before = snapshot(root)
+    again = close(book, "2026-01")
+    assert again.exit_code == 0 and "nothing changed" in again.output
+    assert snapshot(root) == before
+
+
+@needs_git
+def test_a_tag_with_another_fingerprint_stops_the_close_before_it_locks(book: Path) -> None:
+    root = book.parent
+    git_book(root)
+    git(root, "tag", "-a", "-m", "fingerprint: " + "ab" * 32, "tokenbooks/close/2026-01")
+    result = close(book, "2026-01")
+    assert result.exit_code == 1
+    assert "tokenbooks/close/" in result.output
+    assert not (root / "closes" / "2026-01.beancount").exists()
+    assert not (root / "closes" / "2026-01.manifest").exists()
+    assert not (root / "reports" / "2026-01" / "lock.json").exists()
+
+
+@needs_git
+def test_a_book_in_a_folder_of_another_repository_is_not_tagged(book: Path,
+                                                               tmp_path: Path) -> None:
+    outer = book.parent.parent  # the book in <repo>/book, as the sample book in ledgers/
+    git_book(outer)
+    result = close(book, "2026-01")
+    assert result.exit_code == 0, result.output
+    assert git(outer, "tag", "-l") == ""
+    assert (book.parent / "reports" / "2026-01" / "lock.json").exists()
+
+
+def test_a_close_stopped_in_its_lock_step_is_undone_or_completed(book: Path,
+                                                                tmp_path: Path) -> None:
+    from tokenbooks.scripts import close_files
+
+    reference = tmp_path / "reference"
+    shutil.copytree(book.parent, reference)
+    assert close(reference / "main.beancount", "2026-01").exit_code == 0
+    root = book.parent
+    record = json.loads((reference / "reports" / "2026-01" / "lock.json").read_text())
+    # Stopped after the manifest: alone, it says the month was closed (the lock plugin
+    # reports a close deleted); the marker says the close was under way.
+    close_files.write_if_changed(root / "closes" / ".2026-01.closing", json.dumps(record))
+    shutil.copy(reference / "closes" / "2026-01.manifest", root / "closes")
+    assert errors(book)
+    result = close(book, "2026-01")
+    assert result.exit_code == 0, result.output
+    assert "stopped before the month was closed; undone" in result.output
+    assert snapshot(root) == snapshot(reference)
+    # Stopped after the close file: the next command, whichever, writes the record.
+    (root / "reports" / "2026-01" / "lock.json").unlink()
+    close_files.write_if_changed(root / "closes" / ".2026-01.closing", "{}\n")
+    late = write_jsonl(tmp_path / "none.jsonl", [])
+    result = CliRunner().invoke(cli, ["import", "--ledger", str(book), "--no-archive",
+                                      str(late)])
+    assert "stopped after the month was closed; completed (reports/2026-01/lock.json)" in (
+        result.output)
+    assert snapshot(root) == snapshot(reference)
+
+
+def test_a_manifest_without_a_close_and_no_marker_is_left_to_the_lock(closed: Path) -> None:
+    """A close file deleted (no close under way): the next close does not undo the
+    evidence, the lock plugin reports it."""
+    root = closed.parent
+    (root / "closes" / "2026-01.beancount").unlink()
+    result = close(closed, "2026-01")
+    assert result.exit_code == 1 and "no close directive for it" in result.output
+    assert (root / "closes" / "2026-01.manifest").exists()

@@ -251,3 +251,94 @@ def test_importer_settings_from_importers_yaml(tmp_path):
     assert "no contract in force on 2025-11-03" in reasons[0]
     assert "expected a customer" in reasons[1]
     assert not (ledger.parent / "documents" / "Assets").exists()
+
+
+# --- importers.yaml mistakes, interrupted imports, the archive, the writer --------------
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("litellm: !!python/object/apply:os.system ['echo owned']\n",
+     "importers.yaml:1: not valid importer settings: could not determine a constructor"),
+    ("- litellm\n- stripe\n", "expected a mapping of importers"),
+    ("stripe: {account: bank}\n", "stripe.account: expected a Beancount account name"),
+    ("purchases: {account: 'Assets:Bank:'}\n", "purchases.account: expected a Beancount"),
+    ("stripee: {}\n", "unknown importer 'stripee'"),
+    ("litellm: {customer: {a: acme}}\n", "litellm.customer: unknown setting"),
+    ("litellm: [1, 2]\n", "litellm: expected a mapping of settings"),
+    ("stripe: {packs: [starter]}\n", "stripe.packs: expected a mapping of names"),
+    ("litellm: {customers: {a: acme}\n", "importers.yaml:2: not valid importer settings"),
+])
+def test_importers_yaml_mistakes_are_one_clear_error(tmp_path, sources, text, expected):
+    ledger = new_book(tmp_path / "book")
+    (ledger.parent / "importers.yaml").write_text(text, encoding="utf-8")
+    before = snapshot(ledger.parent)
+    result = run(ledger, sources["usage"])
+    assert result.exit_code == 1, result.output
+    assert expected in result.output and "Traceback" not in result.output
+    assert isinstance(result.exception, SystemExit)
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith("Error: ") and "nothing was imported" in line
+    assert snapshot(ledger.parent) == before
+
+
+def test_an_import_file_without_its_sidecar_is_written_again_and_booked_once(tmp_path,
+                                                                             sources):
+    """A run that stopped between an import file and its sidecar: the file is not booked
+    (its events are imported again, not counted as duplicates of themselves), and the
+    re-run writes the same file under the same name, then the sidecar."""
+    ledger = new_book(tmp_path / "book")
+    assert run(ledger, sources["usage"], sources["purchases"]).exit_code == 0
+    done = snapshot(ledger.parent)
+    (sidecar,) = (ledger.parent / "imports").glob("*.events.gz")
+    sidecar.unlink()
+    result = run(ledger, sources["usage"], sources["purchases"], extra=("--json",))
+    assert result.exit_code == 0, result.output
+    usage = json.loads(result.stdout)[0]
+    assert (usage["imported"], usage["duplicates"]) == (60, 0)
+    assert [Path(p).name for p in usage["written"]] == [
+        sidecar.name.replace(".events.gz", ".beancount"), sidecar.name]
+    assert snapshot(ledger.parent) == done
+    usage_entries, _ = usage_records(check(ledger))
+    assert sum(u.events for u in usage_entries) == 60
+    # Without re-importing its source, every import says what is unfinished.
+    sidecar.unlink()
+    other = jsonl(tmp_path / "other.jsonl", [event(i) for i in range(100, 110)])
+    result = run(ledger, other)
+    assert result.exit_code == 0
+    assert f"has no event-id index ({sidecar.name})" in result.output
+    assert "import its source again" in result.output
+
+
+def test_an_archived_copy_with_the_wrong_sha256_is_copied_again(tmp_path, sources):
+    ledger = new_book(tmp_path / "book")
+    assert run(ledger, sources["usage"]).exit_code == 0
+    done = snapshot(ledger.parent)
+    (copy,) = (ledger.parent / "documents" / "Income" / "Revenue" / "Usage").iterdir()
+    copy.write_bytes(copy.read_bytes()[:100])  # cut short (an old, non-atomic copy)
+    result = run(ledger, sources["usage"], extra=("--json",))
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)[0]["written"] == [
+        str(copy.relative_to(ledger.parent))]
+    assert snapshot(ledger.parent) == done
+    result = run(ledger, sources["usage"], extra=("--json",))  # whole: kept as it is
+    assert json.loads(result.stdout)[0]["written"] == []
+
+
+def test_leftover_temporary_files_are_removed_and_modes_are_a_plain_writes(tmp_path,
+                                                                          sources):
+    from tokenbooks.scripts import writing
+
+    ledger = new_book(tmp_path / "book")
+    book = ledger.parent
+    (book / "imports" / ".2026-03.x.beancount.abc123.tokenbooks.tmp").write_text("; half")
+    (book / "documents" / "Assets").mkdir(parents=True)
+    (book / "documents" / "Assets" / ".2026.x.csv.k.tokenbooks.tmp").write_text("half")
+    kept = book / "imports" / ".notes.tmp"  # not ours: left alone
+    kept.write_text("mine")
+    assert run(ledger, sources["usage"]).exit_code == 0
+    assert not [p for p in book.rglob("*") if writing.is_temporary(p)]
+    assert kept.exists()
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")
+    for path in (book / "imports").glob("2026-03.*"):
+        assert path.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777, path
