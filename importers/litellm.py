@@ -11,7 +11,8 @@ are ``prompt_tokens`` with their cached part read from the ``metadata`` JSON
 (``additional_usage_values`` / ``usage_object``: ``prompt_tokens_details.cached_tokens``
 or ``cache_read_input_tokens``), output tokens ``completion_tokens``. A request whose
 ``status`` is not ``success`` is counted (``unbilled_events``) but its tokens are not
-billed. Values with line breaks inside quotes are fine (Python's csv module reads it).
+billed. Values with line breaks inside quotes are fine (Python's csv module reads it);
+a column named twice in the header refuses the file (``UnreadableSource``).
 
     importer = Importer("contracts/", customers={"team-acme-support": "acme"})
     entries = importer.extract("spendlogs.csv", existing=[])
@@ -32,7 +33,7 @@ from tokenbooks.plugins.rules.model import ContractSet, Customer
 
 from .base import Progress, UsageImporter, per_user_limits
 from .index import EventIndex
-from .usage import RowProblem, UsageCore
+from .usage import RowProblem, UsageCore, unique_columns
 
 COLUMNS = ("request_id", "startTime", "prompt_tokens", "completion_tokens")
 BATCH = 10_000
@@ -128,6 +129,7 @@ class Importer(UsageImporter):
                 names = next(reader)
             except (StopIteration, csv.Error, UnicodeDecodeError):
                 return
+            unique_columns(names, path)
             consumed.clear()
             batch: list = []
             line = 2

@@ -5,6 +5,13 @@ A purchase row becomes a ``Purchase`` (see ``tokenbooks.plugins.rules.records``)
 then, through ``tokenbooks.plugins.entries.purchases.purchase_entry``, a transaction
 (the format is that module's), with the source and its sha256 as provenance.
 
+Amounts are read from their text as Decimal, never through float, and must fit the
+decimal context: at most ``getcontext().prec`` (28) digits to the cent, 26 before the
+point (a longer amount would be rounded by every sum); an amount not to the cent, or
+longer, is quarantined with the reason. A payment id is a name of the book: at most
+200 characters, no control character (``usage.name_text``). A column named twice in the
+header refuses the file (``UnreadableSource``).
+
 ``payment_id`` is the dedupe key across the book. A purchase with no payment yet books
 the receivable, and its key is ``import_key`` (customer, contract, pack, date, amount
 and its occurrence in the file). A refund's key is ``<charge>/refund/<total refunded>``
@@ -20,7 +27,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation, getcontext
 from pathlib import Path
 
 import beangulp
@@ -33,21 +40,43 @@ from tokenbooks.plugins.rules.model import Contract, ContractSet
 from tokenbooks.plugins.rules.records import Purchase
 
 from .base import Progress, archive_name, as_contracts, file_sha256, read_head
-from .usage import Extraction, Quarantined, RowProblem, UnreadableSource
+from .usage import Extraction, Quarantined, RowProblem, UnreadableSource, unique_columns
 
 CENT = Decimal("0.01")
 
 
-def money(text: str, name: str) -> Decimal:
-    """An amount > 0 to the cent, parsed from its text (never through float)."""
+def _shown(raw: str) -> str:
+    return repr(raw) if len(raw) <= 40 else f"{raw[:30]!r}... ({len(raw)} characters)"
+
+
+def cents(text: str, name: str, least: str = "> 0") -> Decimal:
+    """An amount to the cent that fits the decimal context, parsed from its text (never
+    through float), quantized to the cent; RowProblem with the reason if it is not."""
     raw = (text or "").strip()
     try:
         amount = Decimal(raw)
     except InvalidOperation:
-        raise RowProblem(name, f"expected an amount such as 1000.00, got {raw!r}") from None
-    if not amount.is_finite() or amount != amount.quantize(CENT) or amount <= 0:
-        raise RowProblem(name, f"expected an amount > 0 to the cent, got {raw!r}")
+        raise RowProblem(name, f"expected an amount such as 1000.00, got {_shown(raw)}"
+                         ) from None
+    if not amount.is_finite():
+        raise RowProblem(name, f"expected an amount {least} to the cent, got {_shown(raw)}")
+    digits = getcontext().prec
+    if amount and amount.adjusted() + 3 > digits:  # its digits to the cent do not fit
+        raise RowProblem(name, f"expected an amount of at most {digits - 2} digits before "
+                               f"the point (the decimal context holds {digits}), got "
+                               f"{_shown(raw)}")
+    if amount != amount.quantize(CENT):
+        raise RowProblem(name, f"expected an amount {least} to the cent, got {_shown(raw)}")
     return amount.quantize(CENT)
+
+
+def money(text: str, name: str) -> Decimal:
+    """An amount > 0 to the cent, parsed from its text (never through float)."""
+    amount = cents(text, name)
+    if amount <= 0:
+        raise RowProblem(name, f"expected an amount > 0 to the cent, got "
+                               f"{_shown((text or '').strip())}")
+    return amount
 
 
 def day(text: str, name: str) -> datetime.date:
@@ -134,6 +163,7 @@ def csv_rows(path: Path, progress: Progress) -> Iterator[Row]:
             return
         except (csv.Error, UnicodeDecodeError) as exc:
             raise UnreadableSource(f"{path}:1: cannot read the CSV header ({exc})") from exc
+        unique_columns(names, path)
         line = 1 + len(consumed)
         consumed.clear()
         while True:

@@ -8,6 +8,9 @@
 the credits it adds); ``contract`` may be empty (the contract in force on the date);
 ``credits`` and ``expires`` (optional columns) override the pack for this purchase.
 Each row books one transaction (see ``credits``); ``payment_id`` is the dedupe key.
+Amounts and credits must fit the decimal context (``purchase_base``: an amount has at
+most 26 digits before the point, to the cent); a column named twice in the header
+refuses the file.
 
     importer = Importer("contracts/", account="Assets:Bank")
     entries = importer.extract("purchases-2026-01.csv", existing=[])
@@ -15,12 +18,12 @@ Each row books one transaction (see ``credits``); ``payment_id`` is the dedupe k
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation, getcontext
 
 from tokenbooks.plugins.rules.records import Purchase
 
 from .purchase_base import PurchaseImporter, contract_for, day, money, pack_terms
-from .usage import RowProblem
+from .usage import RowProblem, name_text
 
 COLUMNS = ("date", "customer", "contract", "pack", "amount", "currency", "payment_id")
 
@@ -34,7 +37,11 @@ def credits_override(text: str) -> Decimal | None:
     except InvalidOperation:
         value = Decimal(-1)
     if not value.is_finite() or value < 0 or value != value.to_integral_value():
-        raise RowProblem("credits", f"expected a whole number of credits >= 0, got {raw!r}")
+        raise RowProblem("credits", f"expected a whole number of credits >= 0, got "
+                                    f"{raw[:40]!r}")
+    if value and value.adjusted() + 1 > getcontext().prec:
+        raise RowProblem("credits", f"expected at most {getcontext().prec} digits (the "
+                                    f"decimal context), got {raw[:40]!r}")
     return value.quantize(Decimal(1))
 
 
@@ -68,7 +75,7 @@ class Importer(PurchaseImporter):
             if expires <= when:
                 raise RowProblem("expires", f"expected a date after the purchase {when}, "
                                             f"got {expires}")
-        payment_id = values["payment_id"].strip()
+        payment_id = name_text(values["payment_id"].strip(), "payment_id")
         key = ""
         if not payment_id:
             base = f"unpaid/{customer}/{contract.id}/{pack}/{when}/{amount}"

@@ -23,7 +23,9 @@ else from ``customers`` (Stripe ``Customer ID`` or e-mail -> customer id), ``pac
     entries = importer.extract("unified_payments.csv", existing=[])
 
 The export has no refund date: a refund is dated on its charge's date (a limitation
-of this export; the balance report has refund dates).
+of this export; the balance report has refund dates). Amounts, the charge id and the
+header are checked as ``purchase_base`` says (digits that fit the decimal context, a
+name within bounds, each column once).
 """
 
 from __future__ import annotations
@@ -32,14 +34,21 @@ import datetime
 import os
 import re
 from collections.abc import Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from tokenbooks.plugins.rules import accounts
 from tokenbooks.plugins.rules.model import ContractSet
 from tokenbooks.plugins.rules.records import Purchase
 
-from .purchase_base import PaymentIndex, PurchaseImporter, contract_for, money, pack_terms
-from .usage import RowProblem
+from .purchase_base import (
+    PaymentIndex,
+    PurchaseImporter,
+    cents,
+    contract_for,
+    money,
+    pack_terms,
+)
+from .usage import RowProblem, name_text
 
 REQUIRED = ("id", "Created (UTC)", "Amount", "Currency", "Status")
 PAID = ("paid", "succeeded", "refunded", "partially refunded")
@@ -109,7 +118,7 @@ class Importer(PurchaseImporter):
 
     def purchases(self, values: dict[str, str], occurrence: dict[str, int]
                   ) -> list[tuple[Purchase, str]]:
-        charge = values["id"].strip()
+        charge = name_text(values["id"].strip(), "id")
         if not charge:
             raise RowProblem("id", "is required but missing")
         status = (values.get("Status") or "").strip()
@@ -133,11 +142,8 @@ class Importer(PurchaseImporter):
                            amount=amount, currency=currency, payment_id=charge,
                            credits=credits, expires=expires), "")]
         refunded_text = (values.get("Amount Refunded") or "0").strip() or "0"
-        try:
-            refunded = Decimal(refunded_text)
-        except InvalidOperation:
-            refunded = Decimal(-1)
-        if not refunded.is_finite() or refunded < 0 or refunded != refunded.quantize(CENT):
+        refunded = cents(refunded_text, "Amount Refunded", ">= 0")
+        if refunded < 0:
             raise RowProblem("Amount Refunded", f"expected an amount >= 0 to the cent, got "
                                                 f"{refunded_text!r}")
         if refunded > amount:

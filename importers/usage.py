@@ -22,6 +22,25 @@ Rules (each broken one quarantines the row with its reason): ``event_id`` and
 ``customer`` is a customer of the contracts; token counts are whole numbers >= 0 with
 ``cached_input_tokens`` <= ``input_tokens``; tokens need a ``model``; an ``action``
 needs a ``status`` of completed, partial or failed.
+
+Bounds (the row checks of every usage format share them, daily aggregates included):
+
+- a name (``NAME_FIELDS``: event_id, customer, model, feature, action, user, workflow)
+  is at most ``MAX_NAME`` (200) characters and holds no control character (``CONTROL``:
+  U+0000-U+001F, DEL, U+0080-U+009F; line breaks and tabs among them). Names become
+  strings of the book (``custom "usage"`` values, metadata) and keys of reports: 200
+  characters is far beyond any model id, request id or tag in use, and a line break
+  would split an entry's line;
+- a count (tokens of an event, or any count of an aggregate row) is at most
+  ``MAX_COUNT`` (10^15). The largest context windows hold about 10^7 tokens, so no
+  real event comes near it, and it keeps a count far below 2^63: pyarrow's int64
+  columns never overflow on reading, and a sum of pyarrow sums cannot wrap silently
+  because ``_aggregate`` sums at most ``INT64_MAX // largest count`` rows per pyarrow
+  sum (every row of a batch unless a batch holds thousands of counts near the bound)
+  and adds those sums up in Python ints, which do not wrap.
+
+The vectorized checks only single out rows that may break a bound (a long value, a
+control byte in a column's data); ``check_event`` says which bound and why.
 """
 
 from __future__ import annotations
@@ -36,6 +55,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -47,6 +67,14 @@ from .index import EventIndex
 TOKEN_FIELDS = ("input_tokens", "cached_input_tokens", "output_tokens")
 TEXT_FIELDS = ("event_id", "customer", "model", "feature", "action", "status", "user",
                "workflow")
+NAME_FIELDS = ("event_id", "customer", "model", "feature", "action", "user", "workflow")
+MAX_NAME = 200  # characters of a name
+MAX_COUNT = 10**15  # tokens of one event; any count of one aggregate row
+INT64_MAX = 2**63 - 1
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # control characters (Unicode Cc)
+_CONTROL_RE2 = r"[\x00-\x1f\x7f-\x{9f}]"  # the same, for pyarrow (RE2, code points)
+_CONTROL_BYTES = (0x7F, 0xC2)  # with the bytes < 0x20: UTF-8 of a control character
+# starts with one of them (U+0080-U+009F are 0xC2 0x80-0x9F)
 FIELDS = ("event_id", "timestamp", "customer", "model", "feature", *TOKEN_FIELDS,
           "action", "status", "user", "workflow")
 KEYS = ("customer", "day", "model", "feature", "action", "user")
@@ -64,6 +92,21 @@ NORMAL = pa.schema([
 
 class UnreadableSource(Exception):
     """A source that cannot be read at all (binary, wrong format): nothing is imported."""
+
+
+def unique_columns(names: list[str], source: object, where: str = "header") -> list[str]:
+    """``names`` (a header, or a Parquet schema), or UnreadableSource if a column is
+    named twice: which of the two holds the value is anyone's guess, so nothing of the
+    source is read. Empty names (a header's trailing commas) are no columns and may
+    repeat."""
+    seen: dict[str, int] = {}
+    for number, name in enumerate(names, start=1):
+        if name and name in seen:
+            raise UnreadableSource(f"{source}: column {name!r} appears twice in the "
+                                   f"{where} (columns {seen[name]} and {number}); expected "
+                                   f"each column once")
+        seen.setdefault(name, number)
+    return names
 
 
 class RepeatedIds(Exception):
@@ -123,8 +166,25 @@ def _text(row: Mapping[str, Any], name: str) -> str:
     return str(value)
 
 
+def name_text(value: str, name: str) -> str:
+    """``value``, a name of the book (see ``NAME_FIELDS``), if within the bounds: at most
+    ``MAX_NAME`` characters, no control character (else RowProblem)."""
+    if len(value) > MAX_NAME:
+        raise RowProblem(name, f"expected at most {MAX_NAME} characters, got {len(value)}")
+    found = CONTROL.search(value)
+    if found is not None:
+        raise RowProblem(name, f"expected no control character (line break, tab, ...), "
+                               f"got {found.group()!r} at character {found.start() + 1}")
+    return value
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:40]}... ({len(text)} characters)"
+
+
 def whole(value: Any, name: str) -> int:
-    """A token count: a whole number >= 0 (missing or empty is 0)."""
+    """A count: a whole number from 0 to ``MAX_COUNT`` (missing or empty is 0)."""
     if value is None or value == "":
         return 0
     number: int | None = None
@@ -137,14 +197,22 @@ def whole(value: Any, name: str) -> int:
     elif isinstance(value, str):
         text = value.strip()
         match = _WHOLE.match(text)
-        if match:
-            number = int(match.group(1))
-        elif re.match(r"^-\d+(\.0*)?$", text):
-            number = int(text.split(".")[0])
+        negative = None if match else re.match(r"^-(\d+)(\.0*)?$", text)
+        digits = match or negative
+        if digits is not None:
+            significant = digits.group(1).lstrip("0") or "0"
+            if len(significant) > 16:  # beyond the bound (int() of 5,000 digits raises)
+                raise RowProblem(name, f"expected a whole number >= 0, got {_shown(value)}"
+                                 if negative else f"expected at most {MAX_COUNT} (10^15), "
+                                                  f"got {_shown(value)}")
+            number = -int(significant) if negative else int(significant)
     if number is None:
-        raise RowProblem(name, f"expected a whole number >= 0, got {value!r}")
+        raise RowProblem(name, f"expected a whole number >= 0, got {_shown(value)}")
     if number < 0:
-        raise RowProblem(name, f"expected a whole number >= 0, got {number}")
+        raise RowProblem(name, f"expected a whole number >= 0, got {_shown(number)}")
+    if number > MAX_COUNT:
+        raise RowProblem(name, f"expected at most {MAX_COUNT} (10^15), got "
+                               f"{_shown(value)}")
     return number
 
 
@@ -205,13 +273,11 @@ def check_event(row: Mapping[str, Any], line: int, customers: Collection[str],
     ``row["unbilled"]`` (set by the LiteLLM importer for failed requests) makes the
     event counted but not billed: its tokens are not booked.
     """
-    event_id = _text(row, "event_id")
+    event_id = name_text(_text(row, "event_id"), "event_id")
     if not event_id:
         raise RowProblem("event_id", "is required but missing")
-    if "\n" in event_id or "\r" in event_id:
-        raise RowProblem("event_id", f"expected text without line breaks, got {event_id!r}")
     day = parse_timestamp(row.get("timestamp"))
-    customer = _text(row, "customer")
+    customer = name_text(_text(row, "customer"), "customer")
     if not customer:
         raise RowProblem("customer", "is required but missing")
     if customer not in customers:
@@ -222,10 +288,11 @@ def check_event(row: Mapping[str, Any], line: int, customers: Collection[str],
         raise RowProblem("cached_input_tokens",
                          f"expected at most input_tokens ({tokens['input_tokens']}), got "
                          f"{tokens['cached_input_tokens']}")
-    model = _text(row, "model")
+    model = name_text(_text(row, "model"), "model")
     if not model and any(tokens.values()):
         raise RowProblem("model", "is required when there are tokens")
-    action = _text(row, "action")
+    feature = name_text(_text(row, "feature"), "feature")
+    action = name_text(_text(row, "action"), "action")
     status = _text(row, "status")
     outcome = {name: 0 for name in ACTION_STATUSES}
     if action:
@@ -237,10 +304,11 @@ def check_event(row: Mapping[str, Any], line: int, customers: Collection[str],
     unbilled = 1 if row.get("unbilled") else 0
     if unbilled:
         tokens = dict.fromkeys(TOKEN_FIELDS, 0)
-    user = _text(row, "user") if customer in per_user else ""
-    _text(row, "workflow")
-    return Event(line, event_id, day, customer, model, _text(row, "feature"), action,
-                 user, **tokens, **outcome, unbilled_events=unbilled)
+    user = name_text(_text(row, "user"), "user")  # checked, kept for per-user customers
+    name_text(_text(row, "workflow"), "workflow")
+    return Event(line, event_id, day, customer, model, feature, action,
+                 user if customer in per_user else "", **tokens, **outcome,
+                 unbilled_events=unbilled)
 
 
 def _events_table(events: list[Event]) -> pa.Table:
@@ -302,6 +370,10 @@ def _counts(column: pa.Array) -> tuple[pa.Array, pa.Array | None] | None:
     if pa.types.is_null(kind):
         return pc.fill_null(pc.cast(column, pa.int64()), 0), None
     if pa.types.is_integer(kind):
+        if kind == pa.uint64():  # beyond int64: not cast, checked in Python (the bound)
+            over = pc.fill_null(pc.greater(column, pa.scalar(MAX_COUNT, kind)), False)
+            column = pc.if_else(over, pa.scalar(0, kind), column)
+            return pc.fill_null(pc.cast(column, pa.int64()), 0), over
         return pc.fill_null(pc.cast(column, pa.int64()), 0), None
     if pa.types.is_floating(kind):
         whole = pc.fill_null(pc.and_(pc.equal(pc.floor(column), column),
@@ -313,6 +385,28 @@ def _counts(column: pa.Array) -> tuple[pa.Array, pa.Array | None] | None:
         values = pc.cast(pc.if_else(digits, column, "0"), pa.int64())
         return values, pc.invert(pc.or_(digits, _empty(column)))
     return None
+
+
+def _may_hold_control(column: pa.Array | pa.ChunkedArray) -> bool:
+    """Whether any value of a text column may hold a control character: a look at the
+    bytes of its data (a copy-free scan; a false alarm only costs an exact check)."""
+    chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+    for chunk in chunks:
+        data = chunk.buffers()[2] if chunk.null_count < len(chunk) else None
+        if data is None or data.size == 0:
+            continue
+        octets = np.frombuffer(data, np.uint8)
+        if octets.min() < 0x20 or any((octets == b).any() for b in _CONTROL_BYTES):
+            return True
+    return False
+
+
+def _bad_names(column: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """The rows of a text column whose value may break a name's bounds (to check)."""
+    flagged = pc.greater(pc.binary_length(column), MAX_NAME)  # bytes >= characters
+    if _may_hold_control(column):
+        flagged = pc.or_(flagged, pc.match_substring_regex(column, _CONTROL_RE2))
+    return pc.fill_null(flagged, False)
 
 
 class UsageCore:
@@ -422,11 +516,13 @@ class UsageCore:
             bad = pc.or_(bad, suspect)
         # Rows that are not sure to be valid go to check_event, which says why.
         bad = pc.or_(bad, _empty(text["event_id"]))
-        for char in ("\n", "\r"):
-            bad = pc.or_(bad, pc.fill_null(pc.match_substring(text["event_id"], char), True))
+        for name in NAME_FIELDS:
+            if name in names:
+                bad = pc.or_(bad, _bad_names(text[name]))
         bad = pc.or_(bad, pc.invert(pc.is_in(text["customer"], value_set=self._customer_set)))
         for name in TOKEN_FIELDS:
-            bad = pc.or_(bad, pc.less(tokens[name], 0))
+            bad = pc.or_(bad, pc.or_(pc.less(tokens[name], 0),
+                                     pc.greater(tokens[name], MAX_COUNT)))
         bad = pc.or_(bad, pc.greater(tokens["cached_input_tokens"], tokens["input_tokens"]))
         any_tokens = pc.greater(pc.add(pc.add(tokens["input_tokens"], tokens["output_tokens"]),
                                        tokens["cached_input_tokens"]), 0)
@@ -497,6 +593,18 @@ class UsageCore:
 
     def _aggregate(self, table: pa.Table) -> None:
         table = table.sort_by("line") if not _sorted(table.column("line")) else table
+        # pyarrow's int64 sums wrap silently: each sums at most INT64_MAX // (the largest
+        # count) rows (all of them, but for thousands of counts near MAX_COUNT), and the
+        # sums of the parts add up in Python ints below.
+        peak = max(pc.max(table.column(name)).as_py() or 0 for name in TOKEN_FIELDS)
+        rows = INT64_MAX // max(peak, 1)
+        if table.num_rows > rows:
+            for start in range(0, table.num_rows, rows):
+                self._aggregate_sorted(table.slice(start, rows))
+        else:
+            self._aggregate_sorted(table)
+
+    def _aggregate_sorted(self, table: pa.Table) -> None:
         grouped = table.group_by(list(KEYS), use_threads=False).aggregate(
             [(name, "sum") for name in COUNTS]
             + [("event_id", "first"), ("event_id", "last"), ("event_id", "count")])

@@ -3,7 +3,8 @@
     event_id,timestamp,customer,model,feature,input_tokens,cached_input_tokens,output_tokens
     evt-1,2026-01-05T10:00:00Z,acme,gpt-4o,chat,1200,200,300
 
-Columns are matched by name, in any order; unknown columns are ignored. Chunks of the
+Columns are matched by name, in any order; unknown columns are ignored; a column named
+twice in the header refuses the file (``UnreadableSource``). Chunks of the
 file are parsed by ``pyarrow.csv`` (see ``lines``), every value as text, then checked
 by the shared core. One row per line: a value with a line break inside quotes is not
 supported (that row is quarantined as malformed).
@@ -21,7 +22,7 @@ import pyarrow as pa
 import pyarrow.csv as pv
 
 from .lines import BLOCK_BYTES, LinesImporter
-from .usage import RowProblem
+from .usage import RowProblem, unique_columns
 
 REQUIRED = ("event_id", "timestamp", "customer")
 
@@ -43,7 +44,7 @@ class Importer(LinesImporter):
     def start(self, path: Path) -> tuple[int, int]:
         with open(path, "rb") as handle:
             first = handle.readline()
-        self._names = header(first.decode("utf-8", errors="replace"))
+        self._names = unique_columns(header(first.decode("utf-8", errors="replace")), path)
         return len(first), 2
 
     def read_chunk(self, piece: memoryview | bytes) -> pa.Table:

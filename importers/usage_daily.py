@@ -13,11 +13,13 @@ and user -- the key and counts of a ``custom "usage"`` entry -- and its provenan
 | event_ids | every id of the row: Parquet list<string>; CSV one text cell, ids joined by line breaks |
 
 Rules (a row breaking one is quarantined with its row number, field and reason): the
-customer is one of the contracts; the date exists; counts are whole numbers >= 0,
-cached <= input, tokens need a model; each id appears once and ``events`` equals their
-number; an action's completed + partial + failed equal ``events``, and without an
-action they are 0; ``unbilled_events`` <= ``events``; first and last event are among the
-ids. ``user`` is kept only for customers aggregated per user (as for raw events).
+customer is one of the contracts; the date exists; names (the key's text, the event ids)
+are within the bounds of ``usage`` (200 characters, no control character); counts are
+whole numbers from 0 to 10^15 (``usage.MAX_COUNT``: a row's sums are added up in Python
+ints, which never wrap), cached <= input, tokens need a model; each id appears once and
+``events`` equals their number; an action's completed + partial + failed equal
+``events``, and without an action they are 0; ``unbilled_events`` <= ``events``; first
+and last event are among the ids. ``user`` is kept only for customers aggregated per user (as for raw events).
 
 Dedupe is by event id, against the same event-id index as raw imports: a row whose ids
 are all in the book (or in a row before it) is a duplicate; a row with some ids known
@@ -45,13 +47,18 @@ from tokenbooks.plugins.rules.records import ACTION_STATUSES, Usage
 from .base import UsageImporter, file_sha256, read_head
 from .index import EventIndex
 from .usage import (
+    CONTROL,
+    MAX_NAME,
     TOKEN_FIELDS,
     Extraction,
     Quarantined,
     RowProblem,
     UnreadableSource,
+    name_text,
+    unique_columns,
     whole,
 )
+from .usage_csv import header
 
 KEY_FIELDS = ("customer", "date", "model", "feature", "action", "user")
 EVENT_COUNTS = ("events", *ACTION_STATUSES, "unbilled_events")
@@ -66,7 +73,7 @@ def _text(row: dict[str, Any], name: str) -> str:
         return ""
     if not isinstance(value, str):
         raise RowProblem(name, f"expected text, got {value!r}")
-    return value
+    return name_text(value, name)
 
 
 def _ids(value: Any) -> list[str]:
@@ -91,7 +98,8 @@ def check_row(row: dict[str, Any], customers: frozenset[str], per_user: frozense
     except ValueError:
         raise RowProblem("date", f"expected a date YYYY-MM-DD, got {raw_day!r}") from None
     model, feature, action = (_text(row, n) for n in ("model", "feature", "action"))
-    user = _text(row, "user") if customer in per_user else ""
+    user = _text(row, "user")  # checked, kept for the customers aggregated per user
+    user = user if customer in per_user else ""
     tokens = [whole(row.get(n), n) for n in TOKEN_FIELDS]
     counts = {n: whole(row.get(n), n) for n in EVENT_COUNTS}
     if tokens[1] > tokens[0]:
@@ -102,6 +110,9 @@ def check_row(row: dict[str, Any], customers: frozenset[str], per_user: frozense
     ids = _ids(row.get("event_ids"))
     if "" in ids or any("\n" in i for i in ids):
         raise RowProblem("event_ids", "expected ids without empty ones or line breaks")
+    if any(len(i) > MAX_NAME for i in ids) or CONTROL.search("".join(ids)):
+        for i in ids:
+            name_text(i, "event_ids")  # says which
     if len(set(ids)) != len(ids):
         raise RowProblem("event_ids", "expected each event id once, got an id repeated")
     events = counts["events"]
@@ -146,12 +157,14 @@ class Importer(UsageImporter):
     def rows(self, path: Path) -> Iterator[dict[str, Any]]:
         try:
             if path.suffix.lower() == ".csv":
+                unique_columns(header(read_head(path) or ""), path)
                 table = pcsv.read_csv(path, parse_options=pcsv.ParseOptions(
                     newlines_in_values=True), convert_options=pcsv.ConvertOptions(
                     column_types={n: pa.string() for n in COLUMNS}, strings_can_be_null=False))
                 batches = table.to_batches(BATCH_ROWS)
             else:
                 parquet = pq.ParquetFile(path)
+                unique_columns(parquet.schema_arrow.names, path, "schema")
                 names = [n for n in COLUMNS if n in parquet.schema_arrow.names]
                 batches = parquet.iter_batches(batch_size=BATCH_ROWS, columns=names)
             for batch in batches:

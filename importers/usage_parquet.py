@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .base import Progress, UsageImporter
-from .usage import FIELDS, UnreadableSource, UsageCore
+from .usage import FIELDS, UnreadableSource, UsageCore, unique_columns
 
 BATCH_ROWS = 128 * 1024
 MAGIC = b"PAR1"
@@ -51,6 +51,7 @@ class Importer(UsageImporter):
             parquet = pq.ParquetFile(path)
         except (OSError, pa.ArrowException) as exc:
             raise UnreadableSource(f"{path}: not a readable Parquet file ({exc})") from exc
+        unique_columns(parquet.schema_arrow.names, path, "schema")
         columns = [name for name in FIELDS if name in parquet.schema_arrow.names]
         per_row = path.stat().st_size / max(1, parquet.metadata.num_rows)  # for progress
         row = 1

@@ -34,8 +34,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from beancount.parser import printer
-
+from tokenbooks.plugins.entries.build import format_entry
 from tokenbooks.plugins.entries.usage import usage_entry
 from tokenbooks.plugins.rules import accounts
 from tokenbooks.plugins.rules.records import Usage
@@ -101,7 +100,7 @@ def build(folder: Path, customers: int, days: int, seed: int) -> int:
                         entry = usage_entry(usage, {
                             "source": f"usage-{day:%Y-%m}.jsonl",
                             "first_event": f"{profile.customer}-{day:%Y%m%d}-000001"})
-                        out.write(printer.format_entry(entry))
+                        out.write(format_entry(entry))
                         count += 1
     return count + len(purchases)
 

@@ -207,7 +207,9 @@ def session(master: str | None, name: str = "tokenbooks-aggregate"):
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     from pyspark.sql import SparkSession
 
-    builder = SparkSession.builder.appName(name).config("spark.sql.session.timeZone", "UTC")
+    # ANSI mode: a sum past a long's range fails the job instead of wrapping silently
+    builder = (SparkSession.builder.appName(name).config("spark.sql.session.timeZone", "UTC")
+               .config("spark.sql.ansi.enabled", "true"))
     if master:
         builder = builder.master(master).config("spark.sql.shuffle.partitions", "4") \
             .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")

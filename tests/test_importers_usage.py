@@ -136,6 +136,10 @@ BAD_ROWS = [
     (ev(912, action="ticket_resolved"), "status", "got none"),
     (ev(913, action="ticket_resolved", status="done"), "status", "got 'done'"),
     (ev(914, model=None), "model", "is required when there are tokens"),
+    (ev(915, model="gpt\n4o"), "model", "expected no control character"),
+    (ev(916, feature="f" * 201), "feature", "expected at most 200 characters, got 201"),
+    (ev(917, output_tokens=10**15 + 1), "output_tokens", "expected at most 1000000000000000"),
+    (ev(918, input_tokens=2**63), "input_tokens", "expected at most 1000000000000000"),
 ]
 
 
@@ -309,13 +313,16 @@ def test_binary_or_unreadable_files(tmp_path):
 
 # -- the fast path agrees with the row-by-row path -----------------------------------------------
 
-values = st.one_of(st.none(), st.integers(-3, 50), st.sampled_from(["", "7", "x", 2.0, 2.5]))
+values = st.one_of(st.none(), st.integers(-3, 50), st.sampled_from(
+    ["", "7", "x", 2.0, 2.5, 10**15, 10**15 + 1, 2**63, "1000000000000001"]))
 rows = st.fixed_dictionaries({
-    "event_id": st.one_of(st.sampled_from(["a", "b", "c", "d", ""]), st.none()),
+    "event_id": st.one_of(st.sampled_from(["a", "b", "c", "d", "", "e\nf", "g" * 201]),
+                          st.none()),
     "timestamp": st.sampled_from(["2026-03-01T10:00:00Z", "2026-03-31T23:00:00-02:00",
                                   "2026-03-01 10:00:00", None, "2026-02-28T23:00:00Z"]),
     "customer": st.sampled_from(["acme", "globex", "nobody", None]),
-    "model": st.sampled_from(["gpt-4o", "", None]),
+    "model": st.sampled_from(["gpt-4o", "", None, 'gpt"4o\\', "gpt\t4o", "m\x85",
+                              "é" * 200, "m" * 201]),
     "input_tokens": values, "cached_input_tokens": values, "output_tokens": values,
     "action": st.sampled_from([None, "", "ticket_resolved"]),
     "status": st.sampled_from([None, "completed", "failed", "bogus"]),

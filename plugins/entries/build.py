@@ -1,4 +1,15 @@
-"""Postings, transactions and references of the entries tokenbooks writes."""
+r"""Postings, transactions and references of the entries tokenbooks writes, and
+``format_entry``, the one way tokenbooks prints an entry into a file it writes.
+
+Beancount's printer escapes the strings of metadata, payee and narration but not the
+string values of a ``custom`` directive: ``custom "usage" "acme" "gpt"4o"`` would be
+written as is, and the file would no longer parse. ``format_entry`` is the printer with
+those values escaped as the grammar requires (a backslash as ``\\``, a double quote as
+``\"``; the lexer unescapes both, so the entry reads back equal). Other characters
+need no escape (a line break inside a string is valid; the usage importers refuse
+control characters in names anyway). The lock's fingerprints keep Beancount's printer
+(``plugins.lock``): an entry without a quote or backslash prints the same either way.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +19,9 @@ from decimal import Decimal
 from pathlib import Path
 
 from beancount.core import data
+from beancount.core.account import TYPE as ACCOUNT_TYPE
 from beancount.core.amount import Amount
-from beancount.parser import grammar
+from beancount.parser import grammar, printer
 
 
 def number(posting: data.Posting) -> Decimal:
@@ -50,6 +62,22 @@ def relative_ref(reference: str, root: Path) -> str:
 def value(item: object) -> grammar.ValueType:
     """A value of a ``custom`` entry."""
     return grammar.ValueType(item, type(item))
+
+
+def escape(text: str) -> str:
+    """``text`` as the inside of a Beancount string: backslash and double quote escaped."""
+    return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def format_entry(entry: data.Directive) -> str:
+    """``entry`` in Beancount's syntax, as Beancount's printer writes it, with the string
+    values of a ``custom`` directive escaped (the printer leaves them raw)."""
+    if entry.__class__ is data.Custom:
+        entry = entry._replace(values=[
+            grammar.ValueType(escape(item.value), item.dtype)
+            if item.value.__class__ is str and item.dtype is not ACCOUNT_TYPE else item
+            for item in entry.values])
+    return printer.format_entry(entry)
 
 
 def posting(account: str, number: Decimal, currency: str,

@@ -15,7 +15,11 @@ One customer, UTC day, model, feature and action, with its provenance:
 
 An action aggregate has the action as fourth value and its outcomes in metadata
 (``completed``, ``partial``, ``failed``); ``user``, ``until`` (the last day a month-grain
-aggregate covers) and ``workflow`` are optional. At load, ``parse_usage`` also gives every
+aggregate covers) and ``workflow`` are optional. ``events`` is required and at least 1
+(an aggregate counts events: one with tokens but no events, or with no counts at all,
+is malformed, an error of the plugins like any malformed entry). The importers write
+these entries with ``build.format_entry``, which escapes quotes and backslashes in the
+names. At load, ``parse_usage`` also gives every
 usage entry a ``customer`` metadata (its first value), so that Fava's filter
 ``customer:"acme"`` shows a customer's usage beside the entries generated for it.
 """
@@ -107,14 +111,14 @@ def usage_from_entry(entry: data.Custom) -> Usage:
     return _new_usage(Usage, _usage_fields(entry))
 
 
-def _count(raw: object, name: str) -> int:
+def _count(raw: object, name: str, least: int = 0) -> int:
     if isinstance(raw, Decimal) and raw.is_finite():
         numerator, denominator = raw.as_integer_ratio()
-        if denominator == 1 and numerator >= 0:
+        if denominator == 1 and numerator >= least:
             return numerator
-    elif raw.__class__ is int and isinstance(raw, int) and raw >= 0:  # (not a bool)
+    elif raw.__class__ is int and isinstance(raw, int) and raw >= least:  # (not a bool)
         return raw
-    raise ValueError(f"{name}: expected a whole number >= 0, got {raw!r}")
+    raise ValueError(f"{name}: expected a whole number >= {least}, got {raw!r}")
 
 
 def _usage_fields(entry: data.Custom) -> tuple:
@@ -147,12 +151,13 @@ def _usage_fields(entry: data.Custom) -> tuple:
         output, one = raw.as_integer_ratio() if raw.__class__ is Decimal else (-1, 0)
         if one != 1 or output < 0:
             output = _count(raw, "output_tokens")
-    raw = get("events")
-    events = 0
-    if raw is not None:
-        events, one = raw.as_integer_ratio() if raw.__class__ is Decimal else (-1, 0)
-        if one != 1 or events < 0:
-            events = _count(raw, "events")
+    raw = get("events")  # required, at least 1: no extra test (the one below says < 1)
+    if raw is None:
+        raise ValueError("events: is required (the number of events the entry counts, "
+                         "at least 1)")
+    events, one = raw.as_integer_ratio() if raw.__class__ is Decimal else (-1, 0)
+    if one != 1 or events < 1:
+        events = _count(raw, "events", 1)
     if cached > input_tokens:
         raise ValueError("cached_input_tokens: expected at most input_tokens")
     outcomes = [0, 0, 0, 0]  # completed, partial, failed, unbilled_events: often absent

@@ -4,6 +4,12 @@ A ``Table`` is a name, a title, columns, rows (dicts of Decimal, int, str, dates
 notes. Every rendering is deterministic: the same table gives the same bytes. Money is
 written as it is posted (``1234.50``) in CSV and JSON, with thousands separators in the
 text and Markdown tables and on the Fava pages (``cell``): one formatter for all.
+
+Every CSV tokenbooks writes goes through ``csv_cell``: a text cell that a spreadsheet
+would read as a formula (one beginning with ``=``, ``+``, ``-``, ``@``, a tab or a
+carriage return: OWASP's CSV injection) is written with a single quote before it, so
+that it opens as text. A number is no formula: a Decimal or int, or text that is a
+plain decimal number (``-12.50``), is written as it is, and stays a number.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import csv
 import datetime
 import io
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -34,14 +41,34 @@ def _plain(value: object) -> object:
     return value
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"[-+]?[0-9]+(\.[0-9]+)?")
+
+
+def csv_cell(value: object) -> object:
+    """A cell as written to CSV: text a spreadsheet would run as a formula gets a
+    leading ``'``; numbers (and text that is a plain decimal number) are left as
+    they are. ``None`` is an empty cell."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        if value.startswith(FORMULA_STARTS) and _NUMBER.fullmatch(value) is None:
+            return "'" + value
+        return value
+    return value
+
+
+def csv_row(values: Sequence[object]) -> list[object]:
+    """A CSV row of plain values (``_plain``), every cell made safe (``csv_cell``)."""
+    return [csv_cell(_plain(value)) for value in values]
+
+
 def to_csv(t: Table) -> str:
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=t.columns, lineterminator="\n",
-                            extrasaction="ignore")
-    writer.writeheader()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(csv_row(t.columns))
     for row in t.rows:
-        writer.writerow({k: "" if row.get(k) is None else _plain(row.get(k))
-                         for k in t.columns})
+        writer.writerow(csv_row([row.get(k) for k in t.columns]))
     return out.getvalue()
 
 
