@@ -35,6 +35,7 @@ from beancount.core import data
 from beancount.ops import documents
 
 from . import config as settings
+from . import lock
 from .errors import PluginError
 from .load import Load
 from .rules import accounts
@@ -57,6 +58,7 @@ def stage(load: Load, entries: data.Directives, options_map: dict[str, Any]
           ) -> tuple[list[data.Directive], list[PluginError]]:
     """The entries this stage adds (open directives, documents) and the contracts' errors."""
     errors: list[PluginError] = list(load.contract_file_errors())
+    errors += lock.evidence_without_lock(options_map)
     opened = {e.account for e in entries if isinstance(e, data.Open)}
     new: list[data.Directive] = []
 

@@ -85,8 +85,9 @@ def stage(load: Load, entries: data.Directives, last: datetime.date) -> list[Plu
         meta = entry.meta
         rule = meta.get("rule")
         customer = meta.get("customer", "")
-        if rule in ("purchase", "refund") and customer:
-            continue
+        if rule in ("purchase", "refund") and customer and "payment_id" in meta:
+            continue  # the importer's entry: its consideration is taken from the purchases
+            # (the engine's own refund transaction, which forfeits what is left, is not)
         if rule == "usage":
             priced[customer] += int(meta.get("usage_entries", 0))
         for posting in entry.postings:
@@ -137,6 +138,27 @@ def stage(load: Load, entries: data.Directives, last: datetime.date) -> list[Plu
                 f = facts(paid[purchase.refund_of], purchase.customer)
                 f.consideration.append((purchase.date, -purchase.amount))
     where = at(f"<{PLUGIN}>")
-    return [InvariantError(where, violation.message, None)
-            for violation in (invariants.check_lots(lots, last)
-                              + invariants.check_priced(dict(usage_count), dict(priced)))]
+    return [*twice_paid(load.purchase_table(entries)),
+            *(InvariantError(where, violation.message, None)
+              for violation in (invariants.check_lots(lots, last)
+                                + invariants.check_priced(dict(usage_count), dict(priced))))]
+
+
+def twice_paid(purchases: list[tuple[Purchase, data.Transaction]]) -> list[PluginError]:
+    """An error at each purchase or refund whose ``payment_id`` another one has too (a
+    payment booked twice: a purchases file imported again under another name)."""
+    seen: dict[str, list[data.Transaction]] = defaultdict(list)
+    for purchase, entry in purchases:
+        if purchase.payment_id:
+            seen[purchase.payment_id].append(entry)
+    out: list[PluginError] = []
+    for payment_id, found in seen.items():
+        if len(found) < 2:
+            continue
+        places = [f"{e.meta.get('filename')}:{e.meta.get('lineno')}" for e in found]
+        for entry, here in zip(found, places, strict=True):
+            others = ", ".join(p for p in places if p != here)
+            out.append(InvariantError(entry.meta, (
+                f"payment {payment_id!r} is booked twice: also at {others} (expected each "
+                f"payment once; was a source imported again under another name?)"), entry))
+    return out

@@ -33,6 +33,11 @@ an import may archive a source of a closed month late) and Fava's configuration 
 from __future__ import annotations
 
 import hashlib
+import json
+import re
+import shutil
+import subprocess
+from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -40,14 +45,20 @@ from typing import Any
 from beancount.core import data
 from beancount.parser import printer
 
-from .config import ledger_dir
-from .errors import LockError, PluginError
+from .config import LOCK, ledger_dir, runs
+from .entries.sidecars import sidecar_for
+from .errors import LockError, PluginError, at
 from .rules import manifest
 from .rules.periods import month_of, next_month
 
 __plugins__ = ("lock",)
 
 CLOSE = "close"
+USAGE = "usage"
+CLOSES = "closes"  # the close files and manifests, beside main.beancount
+REPORTS = "reports"  # the month-end reports, one folder per month
+LOCK_RECORD = "lock.json"  # the close's record of its fingerprint, in reports/<P>/
+TAG_PREFIX = "tokenbooks/close/"  # the close's git tag, in a git work tree
 MAX_REPORTED = 20  # changes reported per period; the rest are counted
 
 
@@ -81,11 +92,7 @@ def where(entry: data.Directive, book: Path) -> str:
     filename = str(meta.get("filename", "?"))
     if filename.startswith("<"):
         return filename
-    for prefix, short in _prefixes(book):
-        if filename.startswith(prefix):
-            filename = short + filename[len(prefix):]
-            break
-    return f"{filename}:{meta.get('lineno', 0)}"
+    return f"{relative(filename, book)}:{meta.get('lineno', 0)}"
 
 
 def is_close(entry: data.Directive) -> bool:
@@ -118,15 +125,41 @@ def closed_periods(entries: Iterable[data.Directive]) -> dict[str, data.Custom]:
 
 
 def period_items(entries: data.Directives, periods: set[str], book: Path
-                 ) -> dict[str, list[tuple[manifest.Item, data.Directive]]]:
-    """The manifest items of the entries dated in each of ``periods``."""
-    out: dict[str, list[tuple[manifest.Item, data.Directive]]] = {p: [] for p in periods}
+                 ) -> dict[str, list[tuple[manifest.Item, data.Directive | None]]]:
+    """The manifest items of each of ``periods``: the entries dated in it, and the
+    event-id index (sidecar) of every import file with usage entries dated in it (a
+    sidecar deleted or cut short would let its events be imported again)."""
+    out: dict[str, list[tuple[manifest.Item, data.Directive | None]]] = {
+        p: [] for p in periods}
+    import_files: dict[str, set[str]] = {p: set() for p in periods}
+    custom = data.Custom
     for entry in entries:
         key = month_of(entry.date)
         if key in out and locked(entry):
             out[key].append((manifest.Item(fingerprint(entry, book), what(entry),
                                            where(entry, book)), entry))
+            if entry.__class__ is custom and entry.type == USAGE:
+                import_files[key].add(str(entry.meta.get("filename", "")))
+    for period, files in import_files.items():
+        for name in sorted(files):
+            sidecar = sidecar_for(name)
+            if sidecar.is_file():
+                out[period].append((file_item(sidecar, book), None))
     return out
+
+
+def file_item(path: Path, book: Path) -> manifest.Item:
+    """The manifest item of a file of the book: the sha256 of its bytes."""
+    shown = relative(str(path), book)
+    return manifest.Item(hashlib.sha256(path.read_bytes()).hexdigest()[:32],
+                         f"file {shown}", shown)
+
+
+def relative(filename: str, book: Path) -> str:
+    for prefix, short in _prefixes(book):
+        if filename.startswith(prefix):
+            return short + filename[len(prefix):]
+    return filename
 
 
 def manifest_path(close: data.Custom) -> Path:
@@ -141,11 +174,14 @@ def lock(entries: data.Directives, options_map: dict[str, Any],
 
 
 def stage(entries: data.Directives, book: Path) -> list[PluginError]:
-    """The changes to the closed months of ``entries`` (sorted), each a ``LockError``."""
+    """The changes to the closed months of ``entries`` (sorted), each a ``LockError``; and
+    every closed month whose evidence disagrees (``evidence``)."""
     closes = closed_periods(entries)
+    found = evidence(book)
+    errors: list[PluginError] = [*missing_closes(closes, found, book),
+                                 *disagreements(closes, found)]
     if not closes:
-        return []
-    errors: list[PluginError] = []
+        return errors
     ordered = sorted(closes)
     for before, after in zip(ordered, ordered[1:], strict=False):
         if next_month(before) != after:
@@ -175,22 +211,122 @@ def stage(entries: data.Directives, book: Path) -> list[PluginError]:
         closed = [item for item in closed if not _configuration(item)]
         changes = manifest.compare(closed, [item for item, _ in items])
         for change in changes[:MAX_REPORTED]:
+            kind = "file" if change.what.startswith("file ") else "entry"
             if change.kind == "removed":
-                errors.append(LockError(close.meta, f"closed period {period}: entry removed "
+                errors.append(LockError(close.meta, f"closed period {period}: {kind} removed "
                                                     f"or changed after the close: "
                                                     f"{change.what} (was at {change.where})",
                                         close))
-            else:
-                entry = items[change.index][1]
-                hint = ("a closed period cannot change" if change.kind == "changed" else
-                        "a closed period cannot change: date it in the open month (late "
-                        "usage imported by tokenbooks import is dated there for you)")
-                errors.append(LockError(entry.meta, f"closed period {period}: entry "
+                continue
+            entry = items[change.index][1]
+            if entry is None:  # an event-id index, rewritten or cut short
+                errors.append(LockError(close.meta, f"closed period {period}: file "
                                                     f"{change.kind} after the close: "
-                                                    f"{change.what} ({change.where}); {hint}",
-                                        entry))
+                                                    f"{change.where} (the event-id index of "
+                                                    f"the month's usage cannot change)", close))
+                continue
+            hint = ("a closed period cannot change" if change.kind == "changed" else
+                    "a closed period cannot change: date it in the open month (late "
+                    "usage imported by tokenbooks import is dated there for you)")
+            errors.append(LockError(entry.meta, f"closed period {period}: entry "
+                                                f"{change.kind} after the close: "
+                                                f"{change.what} ({change.where}); {hint}",
+                                    entry))
         if len(changes) > MAX_REPORTED:
             errors.append(LockError(close.meta, f"closed period {period}: "
                                                 f"{len(changes) - MAX_REPORTED} more entries "
                                                 f"changed after the close", close))
     return errors
+
+
+# --- the evidence of a close beyond its close file --------------------------------------
+
+
+def evidence(book: Path) -> dict[str, dict[str, str]]:
+    """What says, beside the close directives, which months of the book are closed:
+    period -> {where: fingerprint or ""}. A close leaves ``closes/<P>.manifest``,
+    ``reports/<P>/lock.json`` (the fingerprint) and, in a git work tree, the annotated
+    tag ``tokenbooks/close/<P>`` (the fingerprint in its message)."""
+    out: dict[str, dict[str, str]] = defaultdict(dict)
+    for path in sorted((book / CLOSES).glob("*.manifest")):
+        out[path.stem][f"{CLOSES}/{path.name}"] = ""
+    for path in sorted((book / REPORTS).glob(f"*/{LOCK_RECORD}")):
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+            period, value = str(record["period"]), str(record["fingerprint"])
+        except (OSError, ValueError, KeyError, TypeError):
+            period, value = path.parent.name, "(unreadable)"
+        out[period][f"{REPORTS}/{path.parent.name}/{LOCK_RECORD}"] = value
+    for period, value in git_tags(book).items():
+        out[period][f"git tag {TAG_PREFIX}{period}"] = value
+    return dict(out)
+
+
+def git_tags(book: Path) -> dict[str, str]:
+    """period -> fingerprint of the close tags of the book's git repository: the book's
+    folder is the top of a git work tree (a book kept inside another project's repository,
+    as the sample book is, is not tagged); none without git."""
+    if shutil.which("git") is None or not (book / ".git").exists():
+        return {}
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(book), "for-each-ref", "--format=%(refname:strip=4)%09"
+             "%(contents)", f"refs/tags/{TAG_PREFIX.rstrip('/')}"],
+            capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    out = {}
+    period = ""
+    for line in done.stdout.splitlines():
+        if "\t" in line:
+            period, _, line = line.partition("\t")
+        found = re.search(r"fingerprint: ([0-9a-f]+)", line)
+        if period and found:
+            out[period] = found.group(1)
+    return out
+
+
+def missing_closes(closes: dict[str, data.Custom], found: dict[str, dict[str, str]],
+                   book: Path) -> list[PluginError]:
+    """A closed month whose close directive is not in the book (its close file deleted,
+    or the include of ``closes/*.beancount`` dropped)."""
+    out: list[PluginError] = []
+    for period, places in sorted(found.items()):
+        if period not in closes:
+            said = ", ".join(sorted(places))
+            out.append(LockError(at(str(book / CLOSES / f"{period}.beancount")), (
+                f"closed period {period}: {said} say it was closed, but the book has no "
+                f"close directive for it (closes/{period}.beancount deleted, or the line "
+                f"include \"closes/*.beancount\" dropped)"), None))
+    return out
+
+
+def disagreements(closes: dict[str, data.Custom], found: dict[str, dict[str, str]]
+                  ) -> list[PluginError]:
+    """A close directive whose fingerprint is not the one its month's record and tag
+    keep (a manifest edited and its fingerprint computed again)."""
+    out: list[PluginError] = []
+    for period, close in sorted(closes.items()):
+        mine = str((close.meta or {}).get("fingerprint", ""))
+        for place, value in sorted(found.get(period, {}).items()):
+            if value and value != mine:
+                out.append(LockError(close.meta, (
+                    f"closed period {period}: the close's fingerprint {mine[:12]}... is not "
+                    f"the one {place} kept at the close ({value[:12]}...): the close was "
+                    f"sealed again"), close))
+    return out
+
+
+def evidence_without_lock(options_map: dict[str, Any]) -> list[PluginError]:
+    """Closed months in the book's folder, and no lock stage among its plugin lines (a
+    lock removed by dropping ``tokenbooks.plugins.lock``): for the first stage to say."""
+    if runs(options_map, [LOCK]):
+        return []
+    book = ledger_dir(options_map)
+    periods = sorted(evidence(book))
+    if not periods:
+        return []
+    return [LockError(at(str(options_map.get("filename") or "<tokenbooks.plugins.lock>")), (
+        f"months {', '.join(periods)} of the book are closed (closes/, reports/*/"
+        f"{LOCK_RECORD}), but no plugin line runs {LOCK}: expected the plugin line "
+        f"\"{LOCK}\" last, or \"tokenbooks.plugins.book\""), None)]

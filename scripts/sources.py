@@ -13,6 +13,7 @@ only the close reads: Fava shows what the close recorded.
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -68,11 +69,18 @@ def file_counts(month: Month) -> list[reconcile.FileCount]:
     origin = book_side.all_files(month)
     sources = SourceReader(month)
     counts = []
+    seen: dict[str, Counter[str]] = {}  # events' month -> id -> indexes holding it
     for item in book_side.import_files(month):
         sidecar = sidecar_for(item.filename)
         mine = set(read_sidecar(sidecar)) if sidecar.exists() else None
+        if item.month not in seen:
+            seen[item.month] = Counter(
+                i for other, (_, _, m) in origin.items()
+                if m == item.month and sidecar_for(other).exists()
+                for i in set(read_sidecar(sidecar_for(other))))
+        twice = sum(1 for i in mine or () if seen[item.month][i] > 1)
         count = reconcile.FileCount(item.file, None if mine is None else len(mine),
-                                    item.events, item.source)
+                                    item.events, item.source, also_elsewhere=twice)
         ids = sources.ids(item.source, item.sha256, item.month)
         if ids is not None:
             indexed: set[str] = set()
@@ -82,7 +90,8 @@ def file_counts(month: Month) -> list[reconcile.FileCount]:
             count = reconcile.FileCount(item.file, count.indexed, item.events, item.source,
                                         source_events=len(ids),
                                         not_booked=len(ids - indexed),
-                                        not_in_source=len((mine or set()) - ids))
+                                        not_in_source=len((mine or set()) - ids),
+                                        also_elsewhere=twice)
         counts.append(count)
     return counts
 

@@ -41,6 +41,7 @@ class FileCount:
     source_events: int | None = None  # events of the file's month in it (None: not found)
     not_booked: int = 0  # of those, in no event-id index of the month
     not_in_source: int = 0  # ids of the index that the source does not hold
+    also_elsewhere: int = 0  # ids of the index that another index of the month holds too
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,9 @@ def completeness(files: Iterable[FileCount], customers: Iterable[CustomerUsage])
             failures.append(f"{f.file}: its event-id index holds {f.indexed} events, its "
                             f"usage entries {f.booked} ({f.indexed - f.booked:+d} missing "
                             f"from the usage sub-ledger)")
+        if f.also_elsewhere:
+            failures.append(f"{f.file}: {f.also_elsewhere} event ids of its index are in "
+                            f"another event-id index of the month too (booked twice)")
         if f.source_events is None:
             failures.append(f"{f.file}: its source document ({f.source or 'unknown'}) is "
                             f"not in documents/ with the sha256 the entries name: the "

@@ -1,0 +1,162 @@
+"""A closed month that cannot vanish quietly, and payments and events that cannot be
+booked twice: each tampering of a closed book is a bean-check error naming what changed."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from closekit import build, close, errors
+
+from tokenbooks.plugins.entries.sidecars import sidecar_for
+from tokenbooks.scripts.cli import cli
+
+
+@pytest.fixture(scope="module")
+def closed_book(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A book with January closed (kept pristine: each test works on a copy)."""
+    ledger = build(tmp_path_factory.mktemp("tamper"))
+    result = close(ledger, "2026-01")
+    assert result.exit_code == 0, result.output
+    assert errors(ledger) == []
+    return ledger.parent
+
+
+@pytest.fixture
+def book(closed_book: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "book"
+    shutil.copytree(closed_book, copy, ignore=shutil.ignore_patterns("*.picklecache"))
+    return copy
+
+
+def one(found: list[str], pattern: str) -> str:
+    hits = [e for e in found if re.search(pattern, e)]
+    assert hits, found
+    return hits[0]
+
+
+def test_deleting_the_close_file_is_an_error(book: Path) -> None:
+    (book / "closes" / "2026-01.beancount").unlink()
+    message = one(errors(book / "main.beancount"), "closed period 2026-01")
+    assert "no close directive for it" in message and "closes/2026-01.manifest" in message
+
+
+def test_dropping_the_include_of_the_closes_is_an_error(book: Path) -> None:
+    ledger = book / "main.beancount"
+    ledger.write_text(ledger.read_text().replace('include "closes/*.beancount"\n', ""))
+    one(errors(ledger), r"closed period 2026-01: .* no close directive .*include "
+                        r"\"closes/\*\.beancount\" dropped")
+
+
+def test_dropping_the_lock_stage_is_an_error(book: Path) -> None:
+    ledger = book / "main.beancount"
+    text = ledger.read_text()
+    line = next(x for x in text.splitlines() if x.startswith('plugin "tokenbooks.plugins.book"'))
+    config = line.split(" ", 2)[2]
+    five = [f'plugin "tokenbooks.plugins.{name}" {config}'
+            for name in ("contracts", "revenue", "cogs", "invariants")]
+    ledger.write_text(text.replace(line, "\n".join(five)))  # the lock line left out
+    one(errors(ledger), r"months 2026-01 of the book are closed .* no plugin line runs "
+                        r"tokenbooks\.plugins\.lock")
+
+
+def test_sealing_an_edited_manifest_again_is_an_error(book: Path) -> None:
+    manifest = book / "closes" / "2026-01.manifest"
+    close_file = book / "closes" / "2026-01.beancount"
+    record = json.loads((book / "reports" / "2026-01" / "lock.json").read_text())
+    lines = manifest.read_text().splitlines(keepends=True)
+    manifest.write_text("".join(lines[1:]))  # an entry taken out of the month's manifest
+    from tokenbooks.plugins.rules.manifest import digest
+    text = close_file.read_text()
+    old = re.search(r'fingerprint: "([0-9a-f]+)"', text).group(1)
+    assert old == record["fingerprint"]
+    close_file.write_text(text.replace(old, digest(manifest.read_text())))
+    message = one(errors(book / "main.beancount"), "sealed again")
+    assert "reports/2026-01/lock.json" in message
+
+
+def test_deleting_or_cutting_a_sidecar_of_a_closed_month_is_an_error(book: Path) -> None:
+    imports = sorted((book / "imports").glob("2026-01.usage-2026-01.jsonl.*.beancount"))
+    assert imports
+    sidecar = sidecar_for(imports[0])
+    data = sidecar.read_bytes()
+    sidecar.write_bytes(data[: len(data) // 2])  # cut short
+    one(errors(book / "main.beancount"), r"closed period 2026-01: file changed after the "
+                                         r"close: imports/.*\.events\.gz")
+    sidecar.unlink()
+    message = one(errors(book / "main.beancount"), r"closed period 2026-01: file removed")
+    assert sidecar.name in message
+
+
+def test_a_purchases_file_imported_again_under_another_name_is_an_error(
+        book: Path, closed_book: Path, tmp_path: Path) -> None:
+    again = tmp_path / "purchases-copy.csv"
+    shutil.copy(closed_book.parent / "sources" / "purchases.csv", again)
+    # the importer's own dedupe knows the payment ids: a copy of the entries, as a user
+    # would paste them into a file of their own, is what bean-check must catch
+    purchases = sorted((book / "imports").glob("*.purchases.csv.*.beancount"))
+    assert purchases
+    copy = book / "imports" / "2026-02.purchases-copy.beancount"
+    copy.write_text(purchases[-1].read_text())
+    found = errors(book / "main.beancount")
+    message = one(found, r"payment '.*' is booked twice")
+    assert copy.name in message or purchases[-1].name in message
+    result = CliRunner().invoke(cli, ["import", "--ledger", str(book / "main.beancount"),
+                                      str(again)])
+    assert "duplicates" in result.output or result.exit_code != 0
+
+
+def test_events_booked_in_two_import_files_fail_the_close(tmp_path: Path) -> None:
+    ledger = build(tmp_path)  # January and February imported, nothing closed
+    imports = ledger.parent / "imports"
+    original = sorted(imports.glob("2026-01.usage-2026-01.jsonl.*.beancount"))[0]
+    copy = imports / original.name.replace("2026-01.usage-2026-01", "2026-01.usage-copy")
+    shutil.copy(original, copy)
+    shutil.copy(sidecar_for(original), sidecar_for(copy))
+    result = close(ledger, "2026-01")
+    assert result.exit_code == 1
+    assert re.search(r"usage completeness: imports/2026-01\.usage-\S+: \d+ event ids of its "
+                     r"index are in another event-id index of the month too \(booked twice\)",
+                     result.output), result.output
+
+
+def test_a_deleted_sidecar_fails_the_close_of_an_open_month(tmp_path: Path) -> None:
+    ledger = build(tmp_path)
+    original = sorted((ledger.parent / "imports").glob("2026-01.usage-*.beancount"))[0]
+    sidecar_for(original).unlink()
+    result = close(ledger, "2026-01")
+    assert result.exit_code == 1 and "without an event-id index" in result.output
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="no git")
+def test_in_a_git_book_the_tag_keeps_the_fingerprint_when_the_rest_is_rewritten(
+        tmp_path: Path) -> None:
+    import subprocess
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-C", str(ledger.parent), "-c", "user.name=T", "-c",
+                        "user.email=t@example.com", *args], check=True, capture_output=True)
+
+    ledger = build(tmp_path)
+    git("init", "-q")
+    git("add", "-A")
+    git("commit", "-q", "-m", "the book")
+    assert close(ledger, "2026-01").exit_code == 0
+    book = ledger.parent
+    # the manifest edited, its fingerprint sealed again in the close file and in lock.json
+    from tokenbooks.plugins.rules.manifest import digest
+    manifest = book / "closes" / "2026-01.manifest"
+    manifest.write_text("".join(manifest.read_text().splitlines(keepends=True)[1:]))
+    new = digest(manifest.read_text())
+    close_file = book / "closes" / "2026-01.beancount"
+    text = close_file.read_text()
+    old = re.search(r'fingerprint: "([0-9a-f]+)"', text).group(1)
+    close_file.write_text(text.replace(old, new))
+    record = book / "reports" / "2026-01" / "lock.json"
+    record.write_text(record.read_text().replace(old, new))
+    message = one(errors(ledger), "sealed again")
+    assert "git tag tokenbooks/close/2026-01" in message
