@@ -71,6 +71,10 @@ def stage(load: Load, entries: data.Directives, options_map: dict[str, Any]
         new.append(data.Open(meta, date, account, None, None))  # type: ignore[arg-type]
 
     contract_set = load.contracts
+    starts = [c.start for customer in contract_set.customers.values() for c in customer.contracts]
+    if starts:
+        for account in accounts.LATER_GENERAL_ACCOUNTS:
+            open_account(account, min(starts), PLUGIN)
     for customer in sorted(contract_set.customers.values(), key=lambda c: c.id):
         first = min(customer.contracts, key=lambda c: c.start)
         for account in accounts.customer_accounts(customer.id):

@@ -145,21 +145,22 @@ def test_lot_reprice_is_prospective():
     assert posted == [D("2800.00")] * 3 and lot.liability == 0
 
 
-def test_refund_closes_the_lot_and_the_rest_is_breakage():
+def test_partial_refund_keeps_the_rest_of_the_lot_usable():
     c = contract(packs={"p": pack("p", "1000.00", 100000)})
     refund = purchase("2026-02-15", "p", "500.00", payment_id="ref-1", kind="refund",
                       refund_of="pay-1")
     result = run(c, [usage("2026-01-10", 30000), usage("2026-02-20", 10000)],
                  [purchase("2026-01-01", "p", "1000.00", payment_id="pay-1"), refund],
                  as_of="2026-02-28")
-    # 300.00 used; of the 700.00 left, 500.00 refunded (the importer's entry) and 200.00
-    # forfeited: breakage on the refund date; later usage has no credits (invoiced)
-    [closing] = [b for b in result.bookings if b.rule == "refund"]
-    assert closing.date == day("2026-02-15")
-    assert monthly(result, BREAKAGE) == {"2026-02": D("200.00")}
+    # 300.00 used; of the 700.00 left, 500.00 refunded (the importer's entry) takes back
+    # 5/7 of the 70,000 credits left: 20,000 stay usable at 0.01, no breakage (rules.refunds)
+    assert [b.rule for b in result.bookings if b.rule == "refund"] == []
+    assert monthly(result, BREAKAGE) == {}
     assert monthly(result, USAGE) == {"2026-01": D("300.00"), "2026-02": D("100.00")}
-    assert balance(result, DEFERRED) == D("500.00")  # + the refund's 500.00 = 1,000.00
-    assert balance(result, accounts.unbilled("acme")) == D("100.00")
+    assert balance(result, DEFERRED) == D("400.00")  # + the refund's 500.00 = 900.00
+    assert balance(result, accounts.unbilled("acme")) == D("0.00")
+    [lot] = result.lots
+    assert lot.remaining == 10000 and lot.liability == D("100.00")
 
 
 def test_unapproved_modification_is_not_drawn():

@@ -1,8 +1,9 @@
 """Credits outstanding and remaining performance obligations at a month's end.
 
-* ``credits``: each open lot of the engine's sub-ledger at the month's end (credits
-  left, the contract liability on it, days to expiry, within 30/60/90 days), soonest
-  expiry first;
+* ``credits``: each open lot of the engine's sub-ledger at the month's end (credits,
+  net of refunds, and credits left; the credits refunds took back and the consideration
+  they returned; the contract liability on it, days to expiry, within 30/60/90 days),
+  soonest expiry first;
 * ``rpo``: the contract liability by when its lots expire (within 12 months or later)
   and the minimum commitments still to come (ASC 606-10-50-13; usage in arrears without
   a minimum is variable consideration and is left out, 50-14A).
@@ -41,14 +42,16 @@ def credits_table(month: Month) -> Table:
                      "purchased": lot.purchased.isoformat(),
                      "expires": lot.expires.isoformat() if lot.expires else "",
                      "credits": _credits(lot.credits), "remaining_credits": _credits(remaining),
-                     "liability": state.closing, "days_to_expiry": days,
+                     "credits_refunded": _credits(lot.credits_refunded),
+                     "refunded": lot.refunded.quantize(ZERO), "liability": state.closing, "days_to_expiry": days,
                      "expires_within_days": within})
     rows.sort(key=lambda r: (r["days_to_expiry"] is None, r["days_to_expiry"] or 0,
                              r["customer"], r["lot"]))
     soon = sum(1 for r in rows if r["expires_within_days"] in ("30", "60", "90"))
     return Table("credits", f"Credits outstanding at {month.end}",
                  ["customer", "lot", "pack", "purchased", "expires", "credits",
-                  "remaining_credits", "liability", "days_to_expiry", "expires_within_days"],
+                  "remaining_credits", "credits_refunded", "refunded", "liability",
+                  "days_to_expiry", "expires_within_days"],
                  rows, [f"{soon} lot(s) expire within 90 days of {month.end}: tell those "
                         f"customers before their credits lapse."])
 

@@ -458,6 +458,7 @@ class _Builder:
             modifications=modifications,
             payment_terms_days=int(raw.get("payment_terms_days", 30)),
             non_billable_features=frozenset(raw.get("non_billable_features") or ()),
+            refund_credits=str((raw.get("refunds") or {}).get("credits", "proportional")),
             source=self.name, line=_line(self.lines, path),
         )
 

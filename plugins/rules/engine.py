@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from decimal import Context, Decimal, localcontext
 from fractions import Fraction
 
-from . import accounts
+from . import accounts, refunds
 from .allocation import allocate
 from .allowances import UserLimits, allowance_lot, trim_rollover
 from .arrears import Arrears
@@ -45,7 +45,7 @@ from .commitments import CommitmentState
 from .journal import Booking, EngineError, Leg, Notice
 from .lots import Lot, LotBook
 from .model import Allowance, Contract, Modification, PriceBook, TopUp
-from .modifications import Changes, change_days
+from .modifications import Changes, change_days, expected_for
 from .periods import month_of, next_period_start, period_end
 from .pricing import Key, Priced, Pricer, Values, add_value
 from .recognition import recognize
@@ -170,6 +170,7 @@ class ContractEngine:
         self.currency = contract.currency
         self.lot_ids: dict[str, str] = {}
         self.payment_lots: dict[str, Lot] = {}
+        self.payment_paid: dict[str, Decimal] = {}  # payment id -> consideration paid
         self.versions = [v.effective for v in price_book.versions]
         self.top_up_refused: datetime.date | None = None
         top_up = contract.overage.top_up
@@ -279,6 +280,7 @@ class ContractEngine:
                                source=purchase.ref))
         if purchase.payment_id:
             self.payment_lots[purchase.payment_id] = lot
+            self.payment_paid[purchase.payment_id] = purchase.amount
         if expires is not None and expires < day:
             self.error(day, f"purchase {purchase.payment_id or purchase.ref} of "
                             f"{purchase.pack!r} on {day}: its credits expired on {expires}; "
@@ -290,6 +292,10 @@ class ContractEngine:
                                    {"expires": expires, "credits_expired": _credits(lot.credits)})
 
     def refund(self, purchase: Purchase) -> None:
+        """A refund of a purchase (``rules.refunds``): the importer booked the cash back
+        against the contract liability; here the lot gives back its credits by the
+        contract's policy, and the part beyond the lot's liability (consumed value
+        returned) moves to contra revenue on the refund's date."""
         day = purchase.date
         lot = self.payment_lots.get(purchase.refund_of)
         if lot is None:
@@ -298,20 +304,35 @@ class ContractEngine:
                             f"{self.contract.id!r}", purchase.ref)
             return
         self.flush(day, cut=True)
-        if purchase.amount > lot.liability:
-            self.error(day, f"refund of {purchase.amount} on lot {lot.id} exceeds its "
-                            f"contract liability {lot.liability}", purchase.ref)
+        try:
+            split = refunds.plan(purchase.amount, self.payment_paid[purchase.refund_of],
+                                 lot.refunded, lot.liability, lot.remaining,
+                                 self.contract.refund_credits)
+        except refunds.RefundError as exc:
+            self.error(day, f"refund {purchase.payment_id!r} of lot {lot.id}: {exc}",
+                       purchase.ref)
             return
-        left = lot.remaining
-        # Revenue so far stands; the refund reduces the consideration of what is left.
-        lot.reprice(-purchase.amount, Fraction(0), f"refund {purchase.payment_id}")
-        lot.forfeit(left)
-        lot.closed = True
-        self.lots.retire()
-        self.post_lot_breakage(day, lot, "refund",
-                               f"Refund of lot {lot.id}: unused credits forfeited",
-                               {"refund": purchase.payment_id, "credits_forfeited":
-                                _credits(left)})
+        lot.refunded += split.amount
+        lot.credits_refunded += split.credits_back
+        if split.from_liability:
+            # Revenue so far stands; what is left is repriced (32-10, no catch-up).
+            lot.reprice(-split.from_liability, -split.credits_back,
+                        f"refund {purchase.payment_id}")
+            lot.expected = expected_for(lot, self.changes.rates.get(lot.id))
+        if split.closes or (split.from_liability and lot.remaining <= 0):
+            lot.closed = True
+            self.lots.retire()
+        if split.of_revenue:
+            deferred = accounts.deferred_revenue(self.customer)
+            self.book_it(day, "refund",
+                         f"Refund {purchase.payment_id} of lot {lot.id}: beyond its contract "
+                         f"liability, consumed value returned",
+                         [Leg(deferred, -split.of_revenue, lot.id),
+                          Leg(accounts.REVENUE_REFUNDS, split.of_revenue, lot.id)],
+                         {"lot": lot.id, "pack": lot.pack, "refund": purchase.payment_id,
+                          "refund_of": purchase.refund_of,
+                          "from_liability": split.from_liability,
+                          "of_revenue": split.of_revenue}, [lot.id])
 
     def can_top_up(self, day: datetime.date) -> bool:
         """False (and an error, once a day) when the top-up pack cannot be bought on ``day``."""

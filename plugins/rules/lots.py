@@ -52,6 +52,10 @@ class Lot:
     used_actions: Fraction = ZERO
     forfeited: Fraction = ZERO
     closed: bool = False  # expired or refunded: everything left is recognized
+    # Refunds of the lot (rules.refunds): consideration returned, and the credits they
+    # took back (``proportional``); ``price`` and ``credits`` are already net of them.
+    refunded: Decimal = Decimal(0)
+    credits_refunded: Fraction = ZERO
     # Posted revenue per stream (cents, cumulative): actions, usage incl. actions, total.
     posted_actions: Cumulative = field(default_factory=Cumulative)
     posted_usage: Cumulative = field(default_factory=Cumulative)

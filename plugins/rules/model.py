@@ -222,6 +222,7 @@ class Contract:
     modifications: tuple[Modification, ...] = ()
     payment_terms_days: int = 30
     non_billable_features: frozenset[str] = frozenset()
+    refund_credits: str = "proportional"  # refunds: {credits: proportional | none}
     # Sections added by later features that this model does not type yet, kept verbatim.
     extra: dict[str, Any] = field(default_factory=dict)
     source: str = ""

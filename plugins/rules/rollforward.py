@@ -9,7 +9,9 @@ transaction did:
   (true-up), ``breakage-revision`` (shown gross: catch-ups and reversals apart),
   ``modification``, ``forfeiture``, ...), the Income postings matched to the liability;
 * ``addition`` (purchases, top-ups, allowance fees, paid modifications);
-* ``refund`` (cash returned);
+* ``refund`` (cash returned out of the liability); a refund beyond a lot's liability
+  (consumed value returned, ``rules.refunds``) puts the excess back in the liability
+  against ``Income:Revenue:Refunds``: revenue of kind ``refunds``, negative;
 * ``other`` (anything else, named by its rule: never dropped).
 
     opening + additions - revenue - refunds + other = closing          (per customer)
@@ -112,7 +114,8 @@ class Rollforward:
 
 
 KIND_ORDER = ("usage", "actions", "breakage", "breakage-revision-increase",
-              "breakage-revision-decrease", "expiry", "forfeiture", "modification")
+              "breakage-revision-decrease", "expiry", "forfeiture", "modification",
+              "refunds")
 
 
 def rollforward(period: str, currency: str, opening: dict[str, Decimal],
