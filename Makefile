@@ -48,7 +48,11 @@ check: setup
 	$(BIN)/bean-check $(SAMPLE)/main.beancount
 
 demo: sample check
-	@for p in $(PERIODS); do $(BIN)/tokenbooks close --ledger $(SAMPLE)/main.beancount --period $$p || exit 1; done
+	@for p in $(PERIODS); do \
+	  $(BIN)/tokenbooks close --ledger $(SAMPLE)/main.beancount --period $$p || exit 1; \
+	  $(BIN)/python -m tokenbooks.scripts.generate payments --invoices $(SAMPLE)/invoices/$$p.beancount --out $(SOURCES)/payments-$$p.csv || exit 1; \
+	  $(BIN)/tokenbooks import --ledger $(SAMPLE)/main.beancount $(SOURCES)/payments-$$p.csv || exit 1; \
+	done
 	@for p in $(PERIODS); do $(BIN)/tokenbooks report profitability --ledger $(SAMPLE)/main.beancount --period $$p || exit 1; done
 	@echo
 	@echo "The sample book is in $(SAMPLE)/ and passes bean-check."

@@ -1,4 +1,4 @@
-"""Usage that arrives after its month was closed: a prior-period adjustment.
+"""What arrives after its month was closed: a prior-period adjustment.
 
 A closed month (``custom "close" "2026-01"``, written by ``tokenbooks close``) cannot
 change (``tokenbooks.plugins.lock``). When ``tokenbooks import`` reads events of a closed
@@ -17,6 +17,21 @@ the credits of that day), and the close of that month lists them. The entries ar
 written to the import file of the events' own month (``imports/2026-01.<source>...``),
 whose event-id index holds their ids, so a later import still finds them duplicates
 (``importers.index`` files a sidecar under ``original_date``'s month).
+
+The same holds for everything else the importers produce: a purchase, a refund, a
+processor fee, a payout (the purchase importers' transactions) and a provider bill line
+(``custom "provider-bill"``) dated in a closed month is dated on the first day of the
+first open month, with ``original_date`` and ``prior_period``:
+
+    2026-02-01 * "Tenant Co" "Refund: pack-10k" ^tenant-2025
+      rule: "refund"
+      refund_of: "ch_3QhM9c..."
+      original_date: 2026-01-04        ; the charge's day (the export has no refund date)
+      prior_period: "2026-01"
+      ...
+
+Open directives and documents are never moved (the importers date an open directive
+in an open month themselves).
 """
 
 from __future__ import annotations
@@ -33,6 +48,8 @@ __all__ = ["booked_month", "closed_until", "redate"]
 
 CLOSE = "close"
 USAGE = "usage"
+PROVIDER_BILL = "provider-bill"
+MOVED_CUSTOM = (USAGE, PROVIDER_BILL)  # the custom entries the importers write
 
 
 def closed_until(entries: Iterable[data.Directive]) -> datetime.date | None:
@@ -49,20 +66,30 @@ def closed_until(entries: Iterable[data.Directive]) -> datetime.date | None:
     return last
 
 
+def movable(entry: data.Directive) -> bool:
+    """Whether ``entry`` is what an importer writes and ``redate`` may move: a usage or
+    provider-bill entry, or a transaction (purchase, refund, fee, payout)."""
+    if entry.__class__ is data.Custom:
+        return entry.type in MOVED_CUSTOM
+    return entry.__class__ is data.Transaction
+
+
 def redate(entries: list[data.Directive], until: datetime.date | None) -> int:
-    """Date the usage entries of a closed month (on or before ``until``) on the first day
-    after it, with ``original_date`` and ``prior_period``; returns how many (in place)."""
+    """Date the entries of a closed month (on or before ``until``) that an importer wrote
+    (``movable``) on the first day after it, with ``original_date`` and ``prior_period``;
+    returns how many (in place). An entry already moved keeps its ``original_date``."""
     if until is None:
         return 0
     first_open = until + datetime.timedelta(days=1)
     moved = 0
     for i, entry in enumerate(entries):
-        if isinstance(entry, data.Custom) and entry.type == USAGE and entry.date <= until:
+        if entry.date <= until and movable(entry):
             meta = dict(entry.meta)
-            meta["original_date"] = entry.date
-            meta["prior_period"] = month_of(entry.date)
+            original = meta.get("original_date")
+            if not isinstance(original, datetime.date):
+                original = entry.date
+            meta["original_date"] = original
+            meta["prior_period"] = month_of(original)
             entries[i] = entry._replace(date=first_open, meta=meta)
             moved += 1
     return moved
-
-

@@ -11,6 +11,9 @@ A report line already in the book (same ``bill_key``: provider, bucket day and t
 report's group-by fields) is left out by ``extract`` and counted as a duplicate (and
 ``deduplicate`` marks it, for beangulp's own flow), so re-importing a report or an
 overlapping one never counts a line twice; the plugin also refuses a key booked twice.
+A line of a closed month is dated on the first day of the first open month, with
+``original_date`` and ``prior_period`` (``importers.late``); its ``bill_key`` keeps the
+report's day, so it stays a duplicate of itself.
 ``self.results[filepath]`` keeps the counts (read = imported + duplicates) for the
 summary of ``tokenbooks import``. A malformed report is an error naming the
 file, the JSON path and what was expected, and nothing of it is imported.
@@ -34,6 +37,8 @@ from beancount.core import data
 from tokenbooks.plugins.entries.bills import KEY, PROVIDER_BILL, bill_entry, existing_keys
 from tokenbooks.plugins.rules import accounts
 from tokenbooks.plugins.rules.bills import BillLine
+
+from . import late
 
 MAX_BYTES = 64 * 1024 * 1024
 
@@ -183,6 +188,7 @@ class ProviderCostImporter(beangulp.Importer):
                 result.duplicates += 1
                 continue
             result.entries.append(bill_entry(line, {**provenance, **meta}))
+        late.redate(result.entries, late.closed_until(existing))  # never into a closed month
         result.imported = len(result.entries)
         self.results[filepath] = result
         return list(result.entries)

@@ -16,6 +16,7 @@ customer's first contract start, unless the book opens them itself:
     2026-01-01 open Assets:Unbilled:Acme
     2026-01-01 open Assets:Contract-Assets:Acme
     2026-01-01 open Liabilities:Deferred-Revenue:Acme
+    2026-01-01 open Liabilities:Customer-Credits:Acme    ; cash held for the customer
 
 and, for each provider with a cost table, ``Expenses:COGS:Inference:<Provider>``,
 ``Expenses:COGS:Unattributed:<Provider>`` and ``Liabilities:Payable:<Provider>`` from
@@ -71,13 +72,16 @@ def stage(load: Load, entries: data.Directives, options_map: dict[str, Any]
         new.append(data.Open(meta, date, account, None, None))  # type: ignore[arg-type]
 
     contract_set = load.contracts
-    starts = [c.start for customer in contract_set.customers.values() for c in customer.contracts]
-    if starts:
+    starts = sorted((c.start, customer.source) for customer in contract_set.customers.values()
+                    for c in customer.contracts)
+    if starts:  # at the first contract's file, on its start
         for account in accounts.LATER_GENERAL_ACCOUNTS:
-            open_account(account, min(starts), PLUGIN)
+            open_account(account, *starts[0])
     for customer in sorted(contract_set.customers.values(), key=lambda c: c.id):
         first = min(customer.contracts, key=lambda c: c.start)
         for account in accounts.customer_accounts(customer.id):
+            open_account(account, first.start, customer.source)
+        for account in accounts.later_customer_accounts(customer.id):  # Customer-Credits
             open_account(account, first.start, customer.source)
     for provider, table in sorted(contract_set.costs.items()):
         for account in accounts.provider_accounts(provider):

@@ -202,9 +202,8 @@ def run_close(ledger: Path, period: str, source: Path | None = None,
 
     # 4. reconcile
     complete, completeness_table = sources.completeness(month)
-    cogs_check, cogs_table = month_checks.cogs(month)
-    checks = [complete, month_checks.unbilled(month), month_checks.invoices(month),
-              cogs_check, rollforward.check(month)]
+    _, cogs_table = month_checks.cogs(month)
+    checks = [complete, *month_checks.of_book(month)]  # the same checks Fava shows
     checks.insert(0, reconcile.Check(
         "quarantine", True, "accepted: " + ", ".join(f"{n} ({r} rows)" for n, r in quarantine)
         if quarantine else "no row of the month's sources quarantined"))

@@ -66,6 +66,7 @@ LOCK_RECORD = "lock.json"
 TAG_PREFIX = "tokenbooks/close/"
 MARKER_SUFFIX = ".closing"
 INVOICE_RUN = "invoice-run"
+LINK = re.compile(r"[A-Za-z0-9\-_/.]+")  # a charge that can be a link (a lot id)
 README = {
     INVOICES: "; Invoices written by `tokenbooks close`, one file per month.\n",
     CLOSES: "; Closed months written by `tokenbooks close`: a close directive and the "
@@ -79,16 +80,27 @@ def invoice_entry(inv: Invoice, payee: str, filename: str) -> data.Transaction:
         "invoice": inv.id, "period": inv.period, "due": inv.due,
         "payment_terms_days": Decimal(inv.terms_days)})
     postings = []
+    billed = []  # a receivable booked before the invoice: the line, and its charge's leg
     for n, line in enumerate(inv.lines, 1):
-        pmeta = {"line": Decimal(n), "stream": line.stream}
+        pmeta: dict[str, object] = {"line": Decimal(n), "stream": line.stream}
         if line.model:
             pmeta["model"] = line.model
+        if line.charge:
+            pmeta["charge"] = line.charge
         postings.append(data.Posting(accounts.receivable(inv.customer),
                                      Amount(line.amount, inv.currency), None, None, None,
                                      pmeta))
-    postings.append(data.Posting(accounts.unbilled(inv.customer),
-                                 Amount(-inv.total, inv.currency), None, None, None, None))
-    links = frozenset({inv.id, *inv.contracts})
+        if line.charge:
+            billed.append(data.Posting(accounts.receivable(inv.customer),
+                                       Amount(-line.amount, inv.currency), None, None, None,
+                                       {"charge": line.charge}))
+    if inv.unbilled_total or not billed:
+        postings.append(data.Posting(accounts.unbilled(inv.customer),
+                                     Amount(-inv.unbilled_total, inv.currency), None, None,
+                                     None, None))
+    postings += billed
+    links = frozenset({inv.id, *inv.contracts,
+                       *(line.charge for line in inv.lines if LINK.fullmatch(line.charge))})
     return data.Transaction(meta, inv.date, "*", payee,
                             f"Invoice {inv.id} for {inv.period}", data.EMPTY_SET, links,
                             postings)

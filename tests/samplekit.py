@@ -1,7 +1,8 @@
 """A working copy of the sample book for tests, as a fresh clone has it.
 
-``make demo`` closes the sample quarter in the working tree (invoices and locks, which
-git ignores); tests start from the unclosed book whatever the tree holds.
+``make demo`` closes the sample quarter in the working tree (invoices, locks and the
+customers' payments of the invoices, which git ignores); tests start from the unclosed
+book whatever the tree holds.
 """
 
 from __future__ import annotations
@@ -23,4 +24,8 @@ def copy_sample(folder: Path) -> Path:
         for path in (ledger.parent / sub).iterdir():
             if path.name != "README.beancount":
                 path.unlink()
+    # the customers' payments ``make demo`` imports after each close (of its invoices)
+    for pattern in ("imports/*.payments-*", "documents/Assets/Bank/*.payments-*"):
+        for path in ledger.parent.glob(pattern):
+            path.unlink()
     return ledger

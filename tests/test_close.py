@@ -90,7 +90,7 @@ def test_invoices_clear_unbilled_and_tie_to_the_book(closed: Path) -> None:
     checks = json.loads((closed.parent / "reports" / "2026-01" / "checks.json").read_text())
     assert {r["check"]: r["status"] for r in checks["rows"]} == {
         "quarantine": "ok", "usage completeness": "ok", "unbilled": "ok", "invoices": "ok", "cogs": "ok",
-        "rollforward": "ok"}
+        "rollforward": "ok", "clearing": "ok"}
 
 
 def test_second_close_changes_nothing(closed: Path) -> None:

@@ -18,7 +18,7 @@ def test_sample_january_closes_and_ties_out(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     reports = ledger.parent / "reports" / "2026-01"
     checks = json.loads((reports / "checks.json").read_text())["rows"]
-    assert [r["status"] for r in checks] == ["ok"] * 6
+    assert [r["status"] for r in checks] == ["ok"] * 7  # clearing included
     invoices = json.loads((reports / "invoices.json").read_text())["rows"]
     totals = {r["customer"]: r["amount"] for r in invoices if r["line"] == "total"}
     assert {"globex", "initech"} <= set(totals)  # arrears customers
@@ -29,3 +29,52 @@ def test_sample_january_closes_and_ties_out(tmp_path: Path) -> None:
     before = snapshot(ledger.parent)
     assert close(ledger, "2026-01").exit_code == 0
     assert snapshot(ledger.parent) == before
+
+
+def test_sample_february_after_the_customers_paid_january(tmp_path: Path) -> None:
+    """As `make demo` does: January closed, its invoices paid (the generator's
+    simulation: initech in two parts), February closed. February holds hooli's Stripe
+    pack (200.00, fee 6.10), its 50.00 refund the next day and the payout of the rest."""
+    from click.testing import CliRunner
+
+    from tokenbooks.scripts.cli import cli
+    from tokenbooks.scripts.generate import write_payments
+
+    ledger = copy_sample(tmp_path)
+    assert close(ledger, "2026-01").exit_code == 0
+    paid = tmp_path / "payments-2026-01.csv"
+    assert write_payments(ledger.parent / "invoices" / "2026-01.beancount", paid) == 4
+    result = CliRunner().invoke(cli, ["import", "--ledger", str(ledger), str(paid)])
+    assert result.exit_code == 0, result.output
+    assert paid.read_text().splitlines()[1:] == [
+        "2026-02-09,acme,INV-2026-01-ACME,13.72,USD,pay-inv-2026-01-acme-1",
+        "2026-02-10,initech,INV-2026-01-INITECH,300.00,USD,pay-inv-2026-01-initech-1",
+        "2026-02-12,globex,INV-2026-01-GLOBEX,589.77,USD,pay-inv-2026-01-globex-1",
+        "2026-02-24,initech,INV-2026-01-INITECH,200.00,USD,pay-inv-2026-01-initech-2"]
+    result = close(ledger, "2026-02")
+    assert result.exit_code == 0, result.output
+    reports = ledger.parent / "reports" / "2026-02"
+
+    def rows(name: str) -> list[dict]:
+        return json.loads((reports / f"{name}.json").read_text())["rows"]
+
+    checks = {r["check"]: r for r in rows("checks")}
+    assert all(r["status"] == "ok" for r in checks.values())
+    assert checks["clearing"]["detail"].startswith(
+        "Assets:Stripe 0.00 + charges 200.00 - fees 6.10 - refunds 50.00 - payouts 143.90 "
+        "+ other 0.00 = 0.00")
+    roll = {r["customer"]: r for r in rows("rollforward")}
+    assert roll["hooli"]["refunds"] == "50.00" and roll["hooli"]["ties"] == "yes"
+    [lot] = [r for r in rows("credits") if r["lot"] == "hooli-2026.starter.2026-02-03"]
+    # 200.00 for 20,000 credits, 50.00 back: 5,000 credits taken back, 15,000 left to use
+    assert (lot["credits"], lot["credits_refunded"], lot["refunded"]) == (
+        "15000.00", "5000.00", "50.00")
+    dunning = rows("dunning")
+    settled = {r["ref"]: r for r in dunning if r["section"] == "settled"}
+    assert set(settled) == {"INV-2026-01-ACME", "INV-2026-01-GLOBEX", "INV-2026-01-INITECH"}
+    assert all(r["open"] == "0.00" for r in settled.values())
+    assert settled["INV-2026-01-INITECH"]["paid"] == "500.00"
+    aging = {r["customer"]: r for r in dunning if r["section"] == "aging"}
+    assert {c: r["total"] for c, r in aging.items()} == {"globex": "565.55",
+                                                         "initech": "500.00"}  # February's
+    assert errors(ledger) == []

@@ -262,7 +262,7 @@ def test_close_status(tab: Page, book) -> None:
                         f'td[data-tb-col="status"]').startswith("closed")
     # a closed month shows the reconciliations its close recorded
     checks = recorded(book["2026-03"].root, "2026-03")
-    assert checks is not None and [r["status"] for r in checks.rows] == ["ok"] * 6
+    assert checks is not None and [r["status"] for r in checks.rows] == ["ok"] * 7
     for row in checks.rows:
         assert tab.text(f'table[data-tb-table="checks"] tr[data-tb-row="{row["check"]}"] '
                         f'td[data-tb-col="status"]') == row["status"]

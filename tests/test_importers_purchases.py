@@ -145,7 +145,7 @@ def check_stripe_sample(path: Path, contracts) -> None:
     refund = result.entries[2]
     assert refund.meta["rule"] == "refund"
     assert [(p.account, p.units.number) for p in refund.postings] == [
-        ("Assets:Bank", Decimal("-25.00")), ("Liabilities:Deferred-Revenue:Tenant",
+        ("Assets:Stripe", Decimal("-25.00")), ("Liabilities:Deferred-Revenue:Tenant",
                                              Decimal("25.00"))]
     assert made[0].expires == datetime.date(2026, 11, 3)
 

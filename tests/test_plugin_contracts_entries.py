@@ -77,6 +77,14 @@ class TestContractsPlugin(TestCase):
               generated_by: "tokenbooks.plugins.contracts"
             2026-02-01 open Assets:Contract-Assets:Big-Co
               generated_by: "tokenbooks.plugins.contracts"
+            2026-02-01 open Liabilities:Customer-Credits:Big-Co
+              generated_by: "tokenbooks.plugins.contracts"
+            2026-02-01 open Income:Revenue:Refunds
+              generated_by: "tokenbooks.plugins.contracts"
+            2026-02-01 open Income:Revenue:Concessions
+              generated_by: "tokenbooks.plugins.contracts"
+            2026-02-01 open Expenses:Marketing:Promotional-Credits
+              generated_by: "tokenbooks.plugins.contracts"
 
             2025-12-01 open Expenses:COGS:Inference:Openai
               generated_by: "tokenbooks.plugins.contracts"
@@ -100,6 +108,10 @@ class TestContractsPlugin(TestCase):
             "Assets:Unbilled:Big-Co": (customer, 0),
             "Assets:Contract-Assets:Big-Co": (customer, 0),
             "Liabilities:Deferred-Revenue:Big-Co": (customer, 0),
+            "Liabilities:Customer-Credits:Big-Co": (customer, 0),
+            "Income:Revenue:Refunds": (customer, 0),
+            "Income:Revenue:Concessions": (customer, 0),  # grants (docs/grants.md)
+            "Expenses:Marketing:Promotional-Credits": (customer, 0),
             "Expenses:COGS:Inference:Openai": (provider, 0),
             "Expenses:COGS:Unattributed:Openai": (provider, 0),
             "Liabilities:Payable:Openai": (provider, 0),

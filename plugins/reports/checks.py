@@ -53,6 +53,8 @@ def cogs(month: Month) -> tuple[reconcile.Check, Table]:
     attributed: dict[str, Decimal] = defaultdict(lambda: ZERO)
     unattributed: dict[str, Decimal] = defaultdict(lambda: ZERO)
     for entry in month.transactions:
+        if entry.meta.get("rule") == "promotional":
+            continue  # cost moved from COGS to marketing: still the provider's (grants)
         for p in entry.postings:
             for root, target in ((accounts.COGS_INFERENCE, attributed),
                                  (accounts.COGS_UNATTRIBUTED, unattributed)):
@@ -71,10 +73,39 @@ def cogs(month: Month) -> tuple[reconcile.Check, Table]:
                          rows)
 
 
+CLEARING_KINDS = {"purchase": "charges", "payment": "charges", "fee": "fees",
+                  "refund": "refunds", "payout": "payouts"}
+
+
+def clearing(month: Month) -> reconcile.Check:
+    """``Assets:Stripe`` (and any account under it) over the month, by what moved it."""
+    root = accounts.STRIPE
+    sums: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(lambda: ZERO))
+    for entry in month.to_date:
+        kind = ("opening" if entry.date < month.start
+                else CLEARING_KINDS.get(str(entry.meta.get("rule", "")), "other"))
+        for p in entry.postings:
+            if accounts.under(p.account, root) and p.units is not None:
+                amount = number(p)
+                if kind == "charges" and amount < 0:
+                    kind_here = "fees"  # the charge's own fee leg
+                else:
+                    kind_here = kind
+                sums[p.account][kind_here] += amount
+    found = []
+    for account, s in sorted(sums.items()):
+        closing = sum(s.values(), ZERO)
+        found.append(reconcile.Clearing(account, s["opening"], s["charges"], -s["fees"],
+                                        -s["refunds"], -s["payouts"], s["other"], closing))
+    return reconcile.clearing(found)
+
+
 def of_book(month: Month) -> list[reconcile.Check]:
-    """The checks that need nothing but the loaded book: unbilled, invoices, COGS and the
-    rollforward (completeness also needs the source files: the close's)."""
-    return [unbilled(month), invoices(month), cogs(month)[0], rollforward.check(month)]
+    """The checks that need nothing but the loaded book: unbilled, invoices, COGS, the
+    rollforward and the clearing accounts (completeness also needs the source files: the
+    close's)."""
+    return [unbilled(month), invoices(month), cogs(month)[0], rollforward.check(month),
+            clearing(month)]
 
 
 def not_run(name: str, why: str) -> reconcile.Check:

@@ -3,6 +3,18 @@ whose invoice jumped against their trailing three-month average (``rules.dunning
 
 Before a month is invoiced its accrued unbilled amount stands in for the invoice, so that
 collections can warn a customer before the invoice lands.
+
+The balances are per invoice (``entries.payments.receivable_rows``, ``rules.dunning
+.balances``): a payment or credit note that names an invoice settles that invoice; a
+receivable booked before its invoice (a top-up) is settled by the invoice that bills
+it; credits that name nothing are applied to the oldest charges first. Sections:
+
+    aging     per customer: open by age bucket, total; ``credits``: what the customer
+              holds in Liabilities:Customer-Credits (unapplied cash, overpayments)
+    open      each charge left open: ``amount`` (left to pay, as before), ``invoiced``,
+              ``paid``, ``credited``, ``open``, days past due, bucket
+    settled   each charge whose last payment or credit note of the month settled it
+    jump      the month's invoice against the trailing three-month average
 """
 
 from __future__ import annotations
@@ -11,26 +23,43 @@ from collections import defaultdict
 from decimal import Decimal
 
 from ..entries.build import number
+from ..entries.payments import customer_credits, receivable_rows
 from ..rules import accounts, dunning
 from .invoices import booked_invoices
 from .ledger import Month
-from .rows import receivables, unbilled_items
+from .rows import unbilled_items
 from .tables import Table
 
 ZERO = Decimal("0.00")
 
 
 def dunning_table(month: Month, ratio: Decimal = dunning.JUMP_RATIO) -> Table:
-    charges, payments = receivables(month.ledger.transactions, month.ids, month.terms())
-    items = dunning.open_items(charges, payments, month.end)
+    charges, payments, applied = receivable_rows(month.ledger.transactions, month.ids,
+                                                 month.terms())
+    states = dunning.balances(charges, payments, month.end, applied)
+    items = dunning.open_items(charges, payments, month.end, applied)
+    held = {c: v for c, v in customer_credits(month.to_date, month.ids, month.end).items()
+            if v}
     rows: list[dict[str, object]] = []
-    for row in dunning.aging(items):
-        rows.append({"section": "aging", **row})
-    for item in items:
-        rows.append({"section": "open", "customer": item.customer, "ref": item.ref,
-                     "date": item.date.isoformat(), "due": item.due.isoformat(),
-                     "amount": item.amount, "days_past_due": item.days_past_due,
-                     "bucket": item.bucket})
+    aged = dunning.aging(items)
+    for customer in sorted(set(held) - {str(r["customer"]) for r in aged}):
+        aged.append({"customer": customer, **{b: ZERO for b in dunning.BUCKETS},
+                     "total": ZERO})
+    for row in sorted(aged, key=lambda r: str(r["customer"])):
+        rows.append({"section": "aging", **row,
+                     "credits": held.get(str(row["customer"]), ZERO)})
+    for state in states:
+        settled = (state.open == 0 and state.billed < state.amount
+                   and state.settled is not None and month.start <= state.settled)
+        if state.open <= 0 and not settled:
+            continue
+        rows.append({"section": "open" if state.open > 0 else "settled",
+                     "customer": state.customer, "ref": state.ref,
+                     "date": state.date.isoformat(), "due": state.due.isoformat(),
+                     "amount": state.open, "days_past_due": state.days_past_due,
+                     "bucket": state.bucket if state.open > 0 else "",
+                     "invoiced": state.amount, "paid": state.paid,
+                     "credited": state.credited, "open": state.open})
     history: dict[tuple[str, str], Decimal] = defaultdict(lambda: ZERO)
     for entry in booked_invoices(month.ledger.transactions):
         period = str(entry.meta.get("period"))
@@ -50,14 +79,17 @@ def dunning_table(month: Month, ratio: Decimal = dunning.JUMP_RATIO) -> Table:
                      "basis": source, "trailing_average": jump.average,
                      "months": jump.months, "ratio": jump.ratio, "increase": jump.increase,
                      "flag": "JUMP" if jump.flagged else ""})
-    notes = [f"Aged at {month.end} by days past due. Payments (credits to "
-             f"Assets:Receivable) are applied to the oldest charges first.",
+    notes = [f"Aged at {month.end} by days past due. A payment or credit note that names "
+             f"an invoice settles that invoice; other credits to Assets:Receivable are "
+             f"applied to the oldest charges first. `amount` is what is left to pay "
+             f"(= `open`).",
              f"Jump: this month's {source} at least {ratio} times the average of the three "
              f"months before (months the book covers)."]
-    if not payments:
-        notes.append("No payment of a receivable is in the book yet (no importer books "
-                     "invoice payments): every charge is shown open.")
+    if not payments and not any(a.kind != "billed" for a in applied):
+        notes.append("No payment of a receivable is in the book yet (import the customers' "
+                     "payments: tokenbooks import payments.csv): every charge is shown "
+                     "open.")
     cols = ["section", "customer", *dunning.BUCKETS, "total", "ref", "date", "due", "amount",
             "days_past_due", "bucket", "basis", "trailing_average", "months", "ratio",
-            "increase", "flag"]
+            "increase", "flag", "credits", "invoiced", "paid", "credited", "open"]
     return Table("dunning", f"Dunning {month.period}", cols, rows, notes)

@@ -10,12 +10,17 @@ memo: the revenue of the month that was in the opening balance.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Collection
+from decimal import Decimal
 
-from ..rules import reconcile, rollforward
+from ..rules import accounts, reconcile, rollforward
 from .ledger import Month
 from .rows import liability_rows
 from .tables import Table
+
+ZERO = Decimal("0.00")
+CREDIT_NOTE = "credit-note"
 
 
 def report(month: Month, customers: Collection[str] | None = None
@@ -36,9 +41,24 @@ def report(month: Month, customers: Collection[str] | None = None
             closing = {c: v for c, v in closing.items() if c in customers}
             moves = [m for m in moves if m.customer in customers]
             lots = [state for state in lots if state.customer in customers]
+        notes = credit_notes(month)
+        if customers is not None:
+            notes = {c: v for c, v in notes.items() if c in customers}
         found = month.cache[key] = rollforward.rollforward(
-            month.period, month.currency, opening, moves, closing, lots)
+            month.period, month.currency, opening, moves, closing, lots, notes)
     return found
+
+
+def credit_notes(month: Month) -> dict[str, Decimal]:
+    """The month's credit notes by customer: the revenue they took back (positive)."""
+    out: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    for entry in month.transactions:
+        if entry.meta.get("rule") == CREDIT_NOTE:
+            customer = str(entry.meta.get("customer", ""))
+            for posting in entry.postings:
+                if accounts.under(posting.account, accounts.REVENUE) and posting.units:
+                    out[customer] += posting.units.number or ZERO
+    return dict(out)
 
 
 def table(month: Month, customers: Collection[str] | None = None) -> Table:
@@ -49,7 +69,9 @@ def table(month: Month, customers: Collection[str] | None = None) -> Table:
              "posted (the recognition engine).",
              "revenue_from_opening_50_8b: revenue of the month that was in the opening "
              "balance (ASC 606-10-50-8(b)), per lot min(opening liability, revenue of the "
-             "month): taken from the opening balance first."]
+             "month): taken from the opening balance first.",
+             "credit_notes_memo: credit notes on invoices of the month (they reduce revenue "
+             "and the receivable, not the contract liability; not in the equation)."]
     kinds = set(result.revenue_kinds)
     absent = [k for k in ("breakage-revision", "modification")
               if not any(x.startswith(k) for x in kinds)]

@@ -25,6 +25,10 @@ REVENUE_BREAKAGE = "Income:Revenue:Breakage"
 REVENUE_COMMITMENT = "Income:Revenue:Commitment"
 REVENUE_ADJUSTMENTS = "Income:Revenue:Adjustments"
 REVENUE_REFUNDS = "Income:Revenue:Refunds"  # contra revenue: refunds of consumed value
+# contra revenue: the value of concession credits used (docs/grants.md, 32-25..27)
+REVENUE_CONCESSIONS = "Income:Revenue:Concessions"
+# the cost of usage covered by promotional credits, moved out of COGS (docs/grants.md)
+MARKETING_PROMOTIONAL = "Expenses:Marketing:Promotional-Credits"
 
 # The roots of the per-customer and per-provider accounts (``<root>:<Component>``).
 RECEIVABLE = "Assets:Receivable"
@@ -49,6 +53,8 @@ GENERAL_ACCOUNTS = (
 # earlier ``tokenbooks init`` keep passing bean-check.
 LATER_GENERAL_ACCOUNTS: tuple[str, ...] = (
     REVENUE_REFUNDS,
+    REVENUE_CONCESSIONS,
+    MARKETING_PROMOTIONAL,
 )
 
 

@@ -2,11 +2,17 @@
 
 Pure computation over plain rows (no Beancount import). ``Charge`` rows are debits to
 ``Assets:Receivable:<C>`` (invoices, automatic top-ups, purchases not yet paid), each
-with its due date; ``Payment`` rows are credits to it, applied to the oldest charges
-first. What is left is aged at the period's last day by days past due:
+with its due date. ``Applied`` rows are credits to it that name what they settle: a
+payment or a credit note of an invoice, or an invoice that billed a charge booked
+before it (its ``billed`` leg, ``rules.invoicing``). ``Payment`` rows are the credits
+that name nothing (and what over-applied a charge): applied to the oldest charges left
+open first. ``balances`` gives each charge's amount, paid, credited and open; what is
+open is aged at the period's last day by days past due:
 
     customer  current  1-30  31-60  61-90  90+   total
     globex     589.77  0.00   0.00   0.00  0.00  589.77
+
+    INV-2026-01-GLOBEX  amount 589.77  paid 400.00  credited 50.00  open 139.77
 
 A customer's invoice of the period "jumped" when it is at least ``ratio`` times the
 average of its invoices of the three months before (months it had none count as none
@@ -36,6 +42,44 @@ class Charge:
     date: datetime.date
     due: datetime.date
     amount: Decimal
+    key: str = ""  # what an ``Applied`` names it by (the invoice id, the charge); ref if ""
+
+    @property
+    def name(self) -> str:
+        return self.key or self.ref
+
+
+APPLIED_KINDS = ("payment", "credit-note", "billed")
+
+
+@dataclass(frozen=True)
+class Applied:
+    """A credit to the receivable that names the charge it settles (``key``)."""
+
+    customer: str
+    key: str
+    date: datetime.date
+    amount: Decimal  # positive
+    kind: str  # payment | credit-note | billed (moved onto an invoice)
+
+
+@dataclass(frozen=True)
+class Balance:
+    """A charge at ``as_of``: what it was, what settled it, what is left."""
+
+    customer: str
+    ref: str
+    key: str
+    date: datetime.date
+    due: datetime.date
+    amount: Decimal
+    paid: Decimal  # payments naming it, and its share of the unnamed credits
+    credited: Decimal  # credit notes
+    billed: Decimal  # moved onto an invoice (a charge billed after it was booked)
+    open: Decimal
+    days_past_due: int
+    bucket: str
+    settled: datetime.date | None  # the day the last credit that settles it was booked
 
 
 @dataclass(frozen=True)
@@ -69,26 +113,71 @@ def bucket(days_past_due: int) -> str:
 
 
 def open_items(charges: Iterable[Charge], payments: Iterable[Payment],
-               as_of: datetime.date) -> list[Open]:
-    """Charges left unpaid at ``as_of`` (payments applied oldest charge first)."""
+               as_of: datetime.date, applied: Iterable[Applied] = ()) -> list[Open]:
+    """Charges left unpaid at ``as_of`` (``balances``: what names a charge settles it,
+    the rest is applied oldest charge first)."""
+    return [Open(b.customer, b.ref, b.date, b.due, b.open, b.days_past_due, b.bucket)
+            for b in balances(charges, payments, as_of, applied) if b.open > 0]
+
+
+def balances(charges: Iterable[Charge], payments: Iterable[Payment], as_of: datetime.date,
+             applied: Iterable[Applied] = ()) -> list[Balance]:
+    """Every charge booked by ``as_of`` with what settled it by then, per customer in date
+    order. A credit that names a charge (``applied``) settles that charge; what names no
+    charge of the customer (an unknown one, one dated after ``as_of``), what over-applies
+    a charge, and the ``payments`` are applied to the oldest charges left open first.
+
+        >>> inv = Charge("g", "INV-1", datetime.date(2026, 1, 31),
+        ...              datetime.date(2026, 3, 2), Decimal("100.00"))
+        >>> b = balances([inv], [], datetime.date(2026, 3, 31),
+        ...              [Applied("g", "INV-1", datetime.date(2026, 2, 5),
+        ...                       Decimal("60.00"), "payment")])[0]
+        >>> b.paid, b.open, b.days_past_due, b.bucket
+        (Decimal('60.00'), Decimal('40.00'), 29, '1-30')
+    """
     by_customer: dict[str, list[Charge]] = defaultdict(list)
     for c in charges:
         if c.date <= as_of:
             by_customer[c.customer].append(c)
-    paid: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    pool: dict[str, Decimal] = defaultdict(lambda: ZERO)
     for p in payments:
         if p.date <= as_of:
-            paid[p.customer] += p.amount
+            pool[p.customer] += p.amount
+    named: dict[tuple[str, str], dict[str, Decimal]] = defaultdict(
+        lambda: {k: ZERO for k in APPLIED_KINDS})
+    last: dict[tuple[str, str], datetime.date] = {}
+    for a in applied:
+        if a.date <= as_of:
+            named[(a.customer, a.key)][a.kind if a.kind in APPLIED_KINDS else "payment"] += (
+                a.amount)
+            key = (a.customer, a.key)
+            last[key] = max(last.get(key, a.date), a.date)
+    keys: dict[str, list[str]] = defaultdict(list)
+    for cust, name in named:
+        keys[cust].append(name)
     out = []
-    for customer in sorted(by_customer):
-        left = paid.get(customer, ZERO)
-        for c in sorted(by_customer[customer], key=lambda c: (c.date, c.due, c.ref)):
-            take = min(left, c.amount)
+    for customer in sorted(set(by_customer) | set(keys) | set(pool)):
+        items = sorted(by_customer.get(customer, ()), key=lambda c: (c.date, c.due, c.ref))
+        known = {c.name for c in items}
+        left = pool.get(customer, ZERO) + sum(
+            (sum(named[(customer, name)].values(), ZERO) for name in keys.get(customer, ())
+             if name not in known), ZERO)
+        rows: list[tuple[Charge, dict[str, Decimal], Decimal]] = []
+        for c in items:
+            got = named.get((customer, c.name), {k: ZERO for k in APPLIED_KINDS})
+            rest = c.amount - sum(got.values(), ZERO)
+            if rest < 0:  # over-applied (an error of the load): the excess is unnamed
+                left -= rest
+            rows.append((c, got, rest))
+        for c, got, rest in rows:
+            take = min(left, rest) if rest > 0 and left > 0 else ZERO
             left -= take
-            rest = c.amount - take
-            if rest > 0:
-                days = (as_of - c.due).days
-                out.append(Open(customer, c.ref, c.date, c.due, rest, days, bucket(days)))
+            open_ = max(rest, ZERO) - take
+            days = (as_of - c.due).days
+            settled = last.get((customer, c.name))
+            out.append(Balance(customer, c.ref, c.name, c.date, c.due, c.amount,
+                               got["payment"] + take, got["credit-note"], got["billed"],
+                               open_, days, bucket(days), settled))
     return out
 
 

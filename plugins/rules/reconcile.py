@@ -140,3 +140,39 @@ def cogs(providers: Iterable[ProviderCost]) -> Check:
     total = sum((p.billed for p in providers), ZERO)
     return Check("cogs", not failures, f"{len(providers)} provider(s), bills {total}",
                  failures)
+
+
+@dataclass(frozen=True)
+class Clearing:
+    """A payment processor's clearing account over a month (``Assets:Stripe``): charges
+    land gross, fees and refunds leave it, payouts move the rest to the bank."""
+
+    account: str
+    opening: Decimal
+    charges: Decimal  # gross received (purchases, payments)
+    fees: Decimal  # processing fees (positive)
+    refunds: Decimal  # cash given back (positive)
+    payouts: Decimal  # to the bank, net of payout reversals (positive)
+    other: Decimal  # anything else, signed
+    closing: Decimal
+
+
+def clearing(accounts: Iterable[Clearing]) -> Check:
+    """The month's clearing balances, each from its opening through its movements to its
+    closing balance, which may not be negative (a processor holds no negative balance
+    for long: a negative one is a payout, refund or fee booked without its charge). The
+    closing balance is what the processor's balance report shows as the ending balance:
+    the figures are there to be ticked against it."""
+    found = list(accounts)
+    failures = []
+    for c in found:
+        if c.closing < 0:
+            failures.append(f"{c.account}: balance {c.closing} at the month's end, expected "
+                            f">= 0 (a payout, refund or fee without its charge?)")
+    if not found:
+        return Check("clearing", True, "no clearing account in use")
+    detail = "; ".join(f"{c.account} {c.opening} + charges {c.charges} - fees {c.fees} - "
+                       f"refunds {c.refunds} - payouts {c.payouts} + other {c.other} = "
+                       f"{c.closing} (to agree with the processor's ending balance)"
+                       for c in found)
+    return Check("clearing", not failures, detail, failures)

@@ -79,3 +79,56 @@ class Purchase:
     kind: str = "purchase"  # purchase | refund
     refund_of: str = ""
     ref: str = ""
+    # A grant (amount 0): its kind, concession or promotional (docs/grants.md); "" for a
+    # paid purchase or a refund.
+    grant: str = ""
+
+
+@dataclass(frozen=True)
+class InvoiceRecord:
+    """An invoice of the book (``rule: invoice``, written by the close) as the cash
+    application reads it: its total and what each stream billed."""
+
+    id: str
+    customer: str
+    currency: str
+    date: datetime.date
+    due: datetime.date
+    total: Decimal
+    streams: tuple[tuple[str, Decimal], ...] = ()  # (stream, amount) in line order
+    ref: str = ""
+
+
+@dataclass(frozen=True)
+class CustomerPayment:
+    """A customer's payment (``rule: payment``): ``applied`` is what went to each invoice
+    (in the order the row named them), ``credits`` what went to the customer's credits
+    (unapplied cash, an overpayment). ``from_credits``: no cash, the customer's held
+    credits applied to invoices instead."""
+
+    date: datetime.date
+    customer: str
+    amount: Decimal
+    currency: str
+    payment_id: str
+    invoices: tuple[str, ...] = ()  # the invoices the payment names, in its order
+    applied: tuple[tuple[str, Decimal], ...] = ()
+    credits: Decimal = Decimal("0.00")
+    from_credits: bool = False
+    ref: str = ""
+
+
+@dataclass(frozen=True)
+class CreditNote:
+    """A credit note on an invoice (``rule: credit-note``): reduces the receivable and the
+    revenue stream it corrects."""
+
+    date: datetime.date
+    customer: str
+    invoice: str
+    stream: str
+    amount: Decimal
+    currency: str
+    credit_note_id: str
+    reason: str = ""
+    ref: str = ""

@@ -16,6 +16,9 @@ transaction did:
 
     opening + additions - revenue - refunds + other = closing          (per customer)
 
+Credit notes on invoices (arrears, overage, commitments) reduce revenue and the
+receivable, not the liability: a memo column beside the equation.
+
 The closing balance is tied to the ledger balance (``gl_closing``) and to the contract
 sub-ledger (the recognition engine's lots: price - revenue posted, ``subledger_closing``)
 to the cent. The 50-8(b) memo is the revenue of the period that was in the opening
@@ -68,6 +71,7 @@ class Line:
     gl_closing: Decimal = ZERO
     subledger_closing: Decimal = ZERO
     from_opening: Decimal = ZERO  # 50-8(b)
+    credit_notes: Decimal = ZERO  # memo: revenue reduced by credit notes on invoices
 
     @property
     def revenue_total(self) -> Decimal:
@@ -120,9 +124,11 @@ KIND_ORDER = ("usage", "actions", "breakage", "breakage-revision-increase",
 
 def rollforward(period: str, currency: str, opening: dict[str, Decimal],
                 movements: Iterable[Movement], gl_closing: dict[str, Decimal],
-                lots: Iterable[LotState]) -> Rollforward:
+                lots: Iterable[LotState],
+                credit_notes: dict[str, Decimal] | None = None) -> Rollforward:
     """The rollforward of ``period``: ``opening`` and ``gl_closing`` are the ledger balances
-    (liability positive) by customer, ``lots`` the sub-ledger."""
+    (liability positive) by customer, ``lots`` the sub-ledger; ``credit_notes`` (a memo:
+    a credit note corrects an invoice, not the liability) the month's by customer."""
     lines: dict[str, Line] = {}
 
     def line(customer: str) -> Line:
@@ -149,6 +155,8 @@ def rollforward(period: str, currency: str, opening: dict[str, Decimal],
             x.refunds -= m.amount
         else:
             x.other[m.kind] += m.amount
+    for customer, amount in (credit_notes or {}).items():
+        line(customer).credit_notes += amount
     for lot in lots:
         x = line(lot.customer)
         x.subledger_closing += lot.closing
@@ -163,6 +171,7 @@ def rollforward(period: str, currency: str, opening: dict[str, Decimal],
         total.gl_closing += x.gl_closing
         total.subledger_closing += x.subledger_closing
         total.from_opening += x.from_opening
+        total.credit_notes += x.credit_notes
         for k, v in x.revenue.items():
             total.revenue[k] += v
         for k, v in x.other.items():
@@ -175,7 +184,7 @@ def columns(report: Rollforward) -> list[str]:
     return (["customer", "opening", "additions"]
             + [f"revenue_{k}" for k in report.revenue_kinds]
             + ["revenue", "refunds", "other", "closing", "gl_closing", "subledger_closing",
-               "ties", "revenue_from_opening_50_8b"])
+               "ties", "revenue_from_opening_50_8b", "credit_notes_memo"])
 
 
 def rows(report: Rollforward) -> list[dict[str, object]]:
@@ -189,6 +198,7 @@ def rows(report: Rollforward) -> list[dict[str, object]]:
                     "other": x.other_total, "closing": x.closing,
                     "gl_closing": x.gl_closing, "subledger_closing": x.subledger_closing,
                     "ties": "yes" if x.ties else "NO",
-                    "revenue_from_opening_50_8b": x.from_opening})
+                    "revenue_from_opening_50_8b": x.from_opening,
+                    "credit_notes_memo": x.credit_notes})
         out.append(row)
     return out
