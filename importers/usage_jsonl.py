@@ -20,6 +20,9 @@ import pyarrow.json as pj
 from .lines import BLOCK_BYTES, LinesImporter
 from .usage import TEXT_FIELDS, TOKEN_FIELDS, RowProblem
 
+REQUIRED = ("event_id", "timestamp", "customer")
+SNIFF_LINES = 20
+
 
 def schema(timestamp: pa.DataType | None = None) -> pa.Schema:
     fields = [(name, pa.string()) for name in TEXT_FIELDS]
@@ -54,6 +57,27 @@ def parse_line(line: bytes) -> tuple[str, dict | RowProblem]:
     return text, value
 
 
+def sniff(head: str) -> bool:
+    """Whether the start of a file is canonical usage: its first JSON object holds the
+    canonical ``event_id``, ``timestamp`` and ``customer`` (another tool's JSON Lines,
+    a Bedrock invocation log say, has a ``timestamp`` but none of the others). A start
+    where no line parses at all is canonical if it names ``event_id`` or ``timestamp``
+    (a broken canonical file: reading it says what is wrong with each line)."""
+    parsed = False
+    for line in head.lstrip("\ufeff").split("\n")[:SNIFF_LINES]:
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            parsed = True
+            if all(name in value for name in REQUIRED):
+                return True
+    return not parsed and ('"event_id"' in head or '"timestamp"' in head)
+
+
 class Importer(LinesImporter):
     """Canonical usage events, JSON Lines (``.jsonl``, ``.ndjson``)."""
 
@@ -62,7 +86,7 @@ class Importer(LinesImporter):
     _schema = schema()
 
     def sniff(self, head: str) -> bool:
-        return '"event_id"' in head or '"timestamp"' in head
+        return sniff(head)
 
     def prepare(self, first: bytes) -> None:
         self._schema = schema(timestamp_type(first))

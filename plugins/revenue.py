@@ -250,6 +250,8 @@ def to_transaction(booking: Booking, payee: str, currency: str, lineno: int, loa
                 meta["feature"] = feature
                 if action:
                     meta["action"] = action
+                if leg.logged:
+                    meta["logged_model"] = leg.logged
         postings.append(data.Posting(leg.account, Amount(leg.amount, currency), None, None,
                                      None, meta))
     meta = dict(booking.meta)

@@ -3,7 +3,8 @@
     tokenbooks import --ledger books/main.beancount usage-2026-01.jsonl payments.csv
 
 For each source: find the one importer that identifies it (canonical usage JSONL, CSV
-or Parquet, LiteLLM spend logs, canonical purchases CSV, Stripe payments export),
+or Parquet, LiteLLM spend logs, canonical purchases CSV, Stripe payments export
+and itemized balance report),
 extract its entries while dropping every event id / payment id the book already holds
 (and those of the sources before it), then write, beside ``main.beancount``:
 
@@ -23,8 +24,10 @@ Importer settings (optional) live in ``importers.yaml`` beside the ledger:
 
     litellm:   {customers: {team-acme-support: acme}}     # end_user/team_id -> customer
     stripe:    {customers: {cus_QrvQguzkIK8zTj: hooli}, packs: {"Credit pack: 2,000 credits": starter},
-                description_pattern: null, account: Assets:Bank}
-    purchases: {account: Assets:Bank}
+                description_pattern: null, account: Assets:Stripe, bank: Assets:Bank,
+                tax_jurisdiction: US-CA}      # payments export and itemized balance report
+    purchases: {account: Assets:Bank, tax_jurisdiction: US-CA}
+    payments:  {account: Assets:Bank}                     # customer payments CSV: cash account
 
 A mistake there (not YAML, a YAML tag such as ``!!python/object``, not a mapping, an
 unknown importer or field, an ``account`` that is not a Beancount account name) is an
@@ -70,18 +73,25 @@ from tqdm import tqdm
 
 from tokenbooks.importers import (
     anthropic_costs,
+    credit_notes,
+    formats,
     late,
     litellm,
     openai_costs,
     purchases,
     stripe,
+    stripe_balance,
     usage_csv,
     usage_daily,
     usage_jsonl,
     usage_parquet,
 )
+from tokenbooks.importers import mapping as mapping_sources
+from tokenbooks.importers import payments as payments_csv
 from tokenbooks.importers.base import archive_name, archived_copies, is_copy
+from tokenbooks.importers.diagnose import explain
 from tokenbooks.importers.index import EventIndex, sidecar_for, write_sidecar
+from tokenbooks.importers.payments import InvoiceIndex
 from tokenbooks.importers.provider_costs import ReportError
 from tokenbooks.importers.purchase_base import PaymentIndex, slug
 from tokenbooks.importers.usage import Extraction, UnreadableSource
@@ -107,8 +117,11 @@ def load_book(ledger: Path) -> tuple[list[data.Directive], dict[str, Any]]:
 
 SETTINGS = {
     "litellm": ("customers",),
-    "stripe": ("customers", "packs", "description_pattern", "account"),
-    "purchases": ("account",),
+    "stripe": ("customers", "packs", "description_pattern", "account", "bank",
+               "tax_jurisdiction"),
+    "purchases": ("account", "tax_jurisdiction"),
+    "payments": ("account",),
+    **formats.SETTINGS,  # other tools' exports: customers, customer_from (docs/formats.md)
 }
 
 
@@ -141,8 +154,15 @@ def read_settings(path: Path) -> dict[str, Any]:
                   f"settings, got {type(found).__name__} {str(found)[:40]!r}")
     settings: dict[str, Any] = {}
     for name, section in found.items():
+        if name == "sources":  # declared in-house sources (importers.mapping)
+            try:
+                settings[name] = mapping_sources.read_sources(section, path, text)
+            except mapping_sources.MappingError as exc:
+                raise click.ClickException(f"{exc}; nothing was imported") from exc
+            continue
         if name not in SETTINGS:
-            raise bad(f"unknown importer {name!r}; expected one of: {', '.join(SETTINGS)}")
+            raise bad(f"unknown importer {name!r}; expected one of: "
+                      f"{', '.join([*SETTINGS, 'sources'])}")
         if section is None:
             section = {}
         if not isinstance(section, dict):
@@ -152,10 +172,15 @@ def read_settings(path: Path) -> dict[str, Any]:
             if key not in SETTINGS[name]:
                 raise bad(f"{name}.{key}: unknown setting; expected one of: "
                           f"{', '.join(SETTINGS[name])}")
-            if key == "account" and not (isinstance(value, str)
-                                         and bean_account.is_valid(value)):
-                raise bad(f"{name}.account: expected a Beancount account name such as "
+            if key in ("account", "bank") and not (isinstance(value, str)
+                                                   and bean_account.is_valid(value)):
+                raise bad(f"{name}.{key}: expected a Beancount account name such as "
                           f"Assets:Bank, got {value!r}")
+            if key == "tax_jurisdiction" and not (
+                    isinstance(value, str)
+                    and bean_account.is_valid(accounts.sales_tax(value))):
+                raise bad(f"{name}.tax_jurisdiction: expected a jurisdiction such as US-CA "
+                          f"or DE (letters, digits and dashes), got {value!r}")
             if key in ("customers", "packs"):
                 if value is None:
                     value = {}
@@ -165,6 +190,9 @@ def read_settings(path: Path) -> dict[str, Any]:
                     raise bad(f"{name}.{key}: expected a mapping of names to names, got "
                               f"{str(value)[:60]!r}")
                 value = {str(k): str(v) for k, v in value.items()}
+            if key == "customer_from" and not formats.paths_ok(value):
+                raise bad(f"{name}.customer_from: expected a list of field names (dotted "
+                          f"paths) such as [metadata.tenant], got {str(value)[:60]!r}")
             if key == "description_pattern" and value is not None and not isinstance(
                     value, str):
                 raise bad(f"{name}.description_pattern: expected a regular expression, "
@@ -177,23 +205,34 @@ def read_settings(path: Path) -> dict[str, Any]:
 def make_importers(contracts: ContractSet, settings: dict[str, Any]) -> list:
     """One importer per format, sharing the event and payment indexes."""
     events, payments = EventIndex(), PaymentIndex()
+    invoices = InvoiceIndex()  # shared by the payments and credit notes importers
     lite = settings.get("litellm") or {}
     strip = settings.get("stripe") or {}
     canon = settings.get("purchases") or {}
     return [
+        *mapping_sources.importers(contracts, settings.get("sources") or [], events),
         usage_jsonl.Importer(contracts, index=events),
         usage_csv.Importer(contracts, index=events),
         usage_parquet.Importer(contracts, index=events),
         usage_daily.Importer(contracts, index=events),  # daily aggregates + ids
         litellm.Importer(contracts, index=events, customers=lite.get("customers")),
+        *formats.usage_importers(contracts, settings, events),  # docs/formats.md
         purchases.Importer(contracts, account=canon.get("account", accounts.BANK),
-                           index=payments),
-        stripe.Importer(contracts, account=strip.get("account", accounts.BANK),
+                           index=payments,
+                           tax_jurisdiction=canon.get("tax_jurisdiction", "")),
+        *(kind.Importer(contracts, account=strip.get("account", accounts.STRIPE),
                         index=payments, customers=strip.get("customers"),
                         packs=strip.get("packs"),
-                        description_pattern=strip.get("description_pattern")),
+                        description_pattern=strip.get("description_pattern"),
+                        tax_jurisdiction=strip.get("tax_jurisdiction", ""),
+                        bank=strip.get("bank", accounts.BANK))
+          for kind in (stripe, stripe_balance)),  # payments export, itemized balance
+        payments_csv.Importer(contracts, account=(settings.get("payments") or {}).get(
+            "account", accounts.BANK), index=invoices),  # customer payments of invoices
+        credit_notes.Importer(contracts, index=invoices),
         openai_costs.Importer(),  # provider cost reports -> provider bills (cogs plugin)
         anthropic_costs.Importer(),
+        *formats.cost_importers(),
     ]
 
 
@@ -202,11 +241,9 @@ def identify(importers: Sequence, source: Path):
     if not source.is_file():
         raise click.ClickException(f"{source}: no such file")
     found = [imp for imp in importers if imp.identify(str(source))]
-    if not found:
-        raise click.ClickException(
-            f"{source}: no importer recognizes this file (expected canonical usage events "
-            "as .jsonl/.csv/.parquet, a LiteLLM spend-log CSV, a purchases CSV, a Stripe "
-            "payments CSV or an OpenAI/Anthropic cost report JSON, as text in UTF-8)")
+    found = [imp for imp in found if getattr(imp, "declared", False)] or found  # sources:
+    if not found:  # which formats were tried, what the closest one lacks
+        raise click.ClickException(f"{source}: {explain(importers, source)}")
     if len(found) > 1:
         names = ", ".join(imp.name for imp in found)
         raise click.ClickException(f"{source}: several importers recognize it ({names})")

@@ -22,6 +22,9 @@ class Leg:
     # (model, feature, action) the revenue of a Usage or Actions leg was earned by, when
     # the engine split it so (``ContractEngine.split``); posting metadata in the book.
     detail: tuple[str, str, str] | None = None
+    # the model ids as logged (comma-separated) when not ``detail``'s model, which is the
+    # price book's (``rules.models``): posting metadata ``logged_model``.
+    logged: str = ""
 
 
 @dataclass

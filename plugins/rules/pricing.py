@@ -8,13 +8,20 @@ list rate). Actions are priced at the contract's ``actions`` price times the wei
 each outcome (completed, partial, failed). Features listed in ``non_billable_features``
 are priced at nothing on purpose.
 
+The model as logged is resolved to a model of the price book by ``rules.models`` (the
+resolver COGS shares): the price book's ``aliases``, the base id of a dated snapshot,
+the id without its provider prefix; a contract ``rates`` override naming the logged id
+itself prices it as it is. Revenue is split by the resolved model (``Key``); the ids as
+logged that were folded into a key come back in ``DayPrice.logged``.
+
 A usage aggregate whose model has no rate on its date, or whose action the contract
-does not price, raises ``PricingError`` naming the customer, the model or action and
-the date: a missing price is never zero.
+does not price, raises ``PricingError`` naming the customer, the model (as logged) or
+action and the date: a missing price is never zero.
 
     list-2026 @2026-01-01  gpt-4o: {input: 5.00, cached_input: 2.50, output: 20.00} per 1M
     usage 2026-01-05 gpt-4o: input 1,200,000 (200,000 cached), output 300,000
       -> 1,000,000 x 5.00/1M + 200,000 x 2.50/1M + 300,000 x 20.00/1M = 11.50
+    usage logged as gpt-4o-2024-08-06 (or openai/gpt-4o): priced as gpt-4o, the same 11.50
 """
 
 from __future__ import annotations
@@ -26,14 +33,15 @@ from fractions import Fraction
 from typing import NamedTuple
 
 from .model import Contract, PriceBook, PriceBookVersion
+from .models import resolve, tried
 from .records import Usage
 from .rounding import exact_add
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
 _UNSEEN = object()
-# What revenue is split by: model, feature and the action served (the usage's own
-# action, else that of its workflow).
+# What revenue is split by: model (resolved: the price book's id), feature and the
+# action served (the usage's own action, else that of its workflow).
 Key = tuple[str, str, str]
 # A value of usage at contract rates, exact: a Decimal while it terminates, else a Fraction.
 Value = Decimal | Fraction
@@ -82,7 +90,9 @@ class Pricer:
         self.factor = ONE - contract.discount
         self._rates: dict[tuple[datetime.date | None, str], Rates | None] = {}
         self._versions: dict[datetime.date, PriceBookVersion | None] = {}
-        self._by_version: dict[datetime.date | None, dict[str, Rates | None]] = {}
+        # version -> logged model -> (resolved model, its rates), or None if unpriced
+        self._by_version: dict[datetime.date | None,
+                               dict[str, tuple[str, Rates] | None]] = {}
         # workflow -> the action it served, for the customer (``rules.cogs.served_actions``)
         self.served: Mapping[str, str] = {}
 
@@ -97,8 +107,34 @@ class Pricer:
         version = self.price_book.version_on(day)
         return version.effective if version else None
 
+    def resolve(self, model: str, day: datetime.date) -> str | None:
+        """The model of the price book (or of a contract override) that prices the
+        logged id ``model`` on ``day`` (``rules.models.resolve``), or None."""
+        version = self._version(day)
+        listed = version.models if version else {}
+        overrides = self.contract.rates
+
+        def known(name: str) -> bool:
+            return name in listed or {"input", "output"} <= set(overrides.get(name, ()))
+
+        found = resolve(model, known, self.price_book.aliases)
+        return found.model if found is not None else None
+
     def rates(self, model: str, day: datetime.date) -> Rates | None:
-        """(uncached input, cached input, output) per token, net, or None if unpriced."""
+        """(uncached input, cached input, output) per token, net, or None if unpriced
+        (``model`` as logged: resolved first)."""
+        found = self.resolved_rates(model, day)
+        return found[1] if found is not None else None
+
+    def resolved_rates(self, model: str, day: datetime.date) -> tuple[str, Rates] | None:
+        """(the resolved model, its rates) for the logged id ``model``, or None."""
+        name = self.resolve(model, day)
+        if name is None:
+            return None
+        rates = self._model_rates(name, day)
+        return (name, rates) if rates is not None else None
+
+    def _model_rates(self, model: str, day: datetime.date) -> Rates | None:
         version = self._version(day)
         key = (version.effective if version else None, model)
         if key in self._rates:
@@ -157,7 +193,10 @@ class Pricer:
         errors: list[PricingError] = []
         counts: dict[Key, list[int]] = {}
         values: dict[Key, Values] = {}
+        logged: dict[Key, set[str]] = {}
+        named: dict[str, Rates] = {}  # resolved model -> its rates, for ``counts``
         rates: Rates | None
+        found: tuple[str, Rates] | None
         token_total: Decimal | Fraction = ZERO
         action_total: Decimal | Fraction = ZERO
         for usage in usages:
@@ -173,19 +212,29 @@ class Pricer:
             billable = usage.feature not in non_billable
             model = usage.model
             action = usage.action
-            key = (model, usage.feature,
-                   action or (served.get(usage.workflow, "") if usage.workflow else ""))
+            served_action = action or (served.get(usage.workflow, "") if usage.workflow
+                                       else "")
+            key = (model, usage.feature, served_action)
             tokens: Decimal | Fraction = ZERO
             if model:
-                rates = rates_of.get(model, _UNSEEN)  # type: ignore[arg-type]  # sentinel
-                if rates is _UNSEEN:
-                    rates = rates_of[model] = self.rates(model, day)
-                if rates is None:
+                found = rates_of.get(model, _UNSEEN)  # type: ignore[arg-type]  # sentinel
+                if found is _UNSEEN:
+                    found = rates_of[model] = self.resolved_rates(model, day)
+                if found is None:
                     errors.append(PricingError(usage, (
                         f"no rate for model {model!r} of customer {usage.customer!r} "
-                        f"on {usage.date} (price book {self.price_book.id!r}, contract {contract.id!r}); "
-                        f"a missing price is never zero")))
+                        f"on {usage.date} (price book {self.price_book.id!r}, contract {contract.id!r}"
+                        f"{tried(model)}); a missing price is never zero")))
                     continue
+                name, rates = found
+                if name != model:  # revenue goes to the resolved model
+                    key = (name, usage.feature, served_action)
+                    seen = logged.get(key)
+                    if seen is None:
+                        logged[key] = {model}
+                    else:
+                        seen.add(model)
+                named[name] = rates
                 if billable:
                     cached = usage.cached_input_tokens
                     if each:
@@ -234,14 +283,15 @@ class Pricer:
                 if actions:
                     add_value(values, key, ZERO, actions)
         for key, (uncached, cached, output) in counts.items():
-            rates = rates_of[key[0]]  # counted only when the model has rates
+            rates = named[key[0]]  # counted only when the model has rates
             # the three rates are all Decimals or all Fractions (``rates``)
-            value = (uncached * rates[0] + cached * rates[1]  # type: ignore[index,operator]
-                     + output * rates[2])  # type: ignore[index]
+            value = (uncached * rates[0] + cached * rates[1]  # type: ignore[operator]
+                     + output * rates[2])
             token_total = exact_add(token_total, value)
             if value:
                 add_value(values, key, value, ZERO)
-        return DayPrice(priced, token_total, action_total, effective, errors, values)
+        return DayPrice(priced, token_total, action_total, effective, errors, values,
+                        logged)
 
 
 def add_value(values: dict[Key, Values], key: Key, tokens: Decimal | Fraction,
@@ -266,3 +316,5 @@ class DayPrice(NamedTuple):
     errors: list[PricingError]
     # (model, feature, action served) -> [value of the tokens, value of the actions]
     values: dict[Key, Values]
+    # the keys whose usage was logged under other ids -> those ids (``rules.models``)
+    logged: dict[Key, set[str]]

@@ -1,0 +1,74 @@
+"""AWS Bedrock model invocation logs: one ``ModelInvocationLog`` record per invocation.
+
+JSON Lines as Bedrock delivers them (S3 objects, gzip'ed or not, or a CloudWatch Logs
+export), or a JSON array / ``{"data": [...]}`` of records:
+
+    {"schemaType": "ModelInvocationLog", "schemaVersion": "1.0",
+     "timestamp": "2025-11-01T09:20:19Z", "requestId": "915a6a04-...",
+     "identity": {"arn": "arn:aws:sts::111122223333:assumed-role/billing-app-role/i-0abc"},
+     "modelId": "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+     "input": {"inputTokenCount": 2380, "cacheReadInputTokenCount": 0},
+     "output": {"outputTokenCount": 740}, "requestMetadata": {"tenant": "acme"}}
+
+Mapping: ``requestId`` is the event id, ``timestamp`` the timestamp, ``modelId`` the
+model as logged (an inference profile or ARN: the model resolver maps it to the price
+book). The customer is the caller's tag in ``requestMetadata`` (``customer``,
+``customer_id``, ``tenant``), else the caller's identity, ``identity.arn``, mapped by
+``customers`` by the whole ARN or by its role or user name (``billing-app-role`` in
+``arn:aws:sts::1111:assumed-role/billing-app-role/i-0abc``, ``batch-runner`` in
+``arn:aws:iam::1111:user/batch-runner``). Input tokens are ``inputTokenCount`` plus
+the cache reads and writes (Bedrock counts them apart, as Anthropic does), of which
+``cacheReadInputTokenCount`` is cached input; output ``outputTokenCount``. A record with
+an ``errorCode`` is counted (``unbilled_events``) and not billed. The logs carry no cost:
+cost comes from the cost tables (``tokenbooks.plugins.cogs``).
+
+    importer = Importer("contracts/", customers={"billing-app-role": "acme"})
+    entries = importer.extract("bedrock-2025-11-01.jsonl.gz", existing=[])
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from .foreign import ForeignUsageImporter, count, text, utc_stamp
+
+SCHEMA = "ModelInvocationLog"
+_PRINCIPAL = re.compile(r":(?:assumed-role|role|user)/([^/]+)")
+
+
+class Importer(ForeignUsageImporter):
+    """Bedrock model invocation log records (JSON Lines, gzip'ed or not)."""
+
+    format_name = "Bedrock invocation logs"
+    settings_name = "bedrock"
+    shapes = ("jsonl", "json")
+    paths = (("data", "*"), ("*",))
+    required = ("schemaType", "requestId", "timestamp", "modelId", "input.inputTokenCount")
+    customer_keys = ("requestMetadata.customer", "requestMetadata.customer_id",
+                     "requestMetadata.tenant", "identity.arn")
+
+    def looks_like(self, record: Any) -> bool:
+        return super().looks_like(record) and record.get("schemaType") == SCHEMA
+
+    def names_for(self, path: str, value: str) -> list[str]:
+        if path.endswith("arn"):
+            found = _PRINCIPAL.search(value)
+            return [value, found.group(1)] if found else [value]
+        return [value]
+
+    def event(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        read = count(record, "input.cacheReadInputTokenCount")
+        return {
+            "event_id": text(record, "requestId"),
+            "timestamp": utc_stamp(record.get("timestamp"), "timestamp"),
+            "customer": self.customer(record),
+            "model": text(record, "modelId"),
+            "input_tokens": count(record, "input.inputTokenCount",
+                                  "input.cacheReadInputTokenCount",
+                                  "input.cacheWriteInputTokenCount"),
+            "cached_input_tokens": read,
+            "output_tokens": count(record, "output.outputTokenCount"),
+            "unbilled": bool(text(record, "errorCode")),
+        }

@@ -1,0 +1,63 @@
+"""Helicone request exports: ``POST /v1/request/query`` results and ``@helicone/export``.
+
+Records are ``HeliconeRequest`` objects, in the API's ``{"data": [...], "error": null}``,
+a JSON array, or JSON Lines (the export CLI):
+
+    {"data": [{"request_id": "3e4f5a6b-...", "request_created_at": "2025-11-01T09:14:03.512Z",
+      "request_user_id": "cust_00017", "properties": {"Tenant": "acme"}, "provider": "OPENAI",
+      "model": "gpt-5-mini-2025-08-07", "prompt_tokens": 1210, "prompt_cache_read_tokens": 1024,
+      "completion_tokens": 325, "response_status": 200, "costUSD": 0.0007221}], "error": null}
+
+Mapping: ``request_id`` is the event id, ``request_created_at`` the timestamp; the
+customer a custom property (``properties.Customer``, ``properties.Tenant``, or the
+``Helicone-Property-*`` request headers), else ``request_user_id`` (the app's user id),
+renamed by ``customers``; the model ``response_model``, else ``model``, else
+``request_model``. Input tokens are ``prompt_tokens`` with ``prompt_cache_read_tokens``
+cached; where the cache reads and writes exceed ``prompt_tokens`` the provider counted
+them apart (Anthropic's convention) and they are added to it. A ``response_status``
+other than 2xx is counted (``unbilled_events``) and not billed.
+
+    importer = Importer("contracts/", customer_from=["properties.Tenant"])
+    entries = importer.extract("helicone.json", existing=[])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .foreign import ForeignUsageImporter, count, dig, text, utc_stamp
+
+
+class Importer(ForeignUsageImporter):
+    """Helicone request records (API query result, export CLI JSON or JSON Lines)."""
+
+    format_name = "Helicone request export"
+    settings_name = "helicone"
+    paths = (("data", "*"), ("*",))
+    required = ("request_id", "request_created_at", "provider", "prompt_tokens",
+                "completion_tokens")
+    customer_keys = ("properties.Customer", "properties.Tenant",
+                     "request_properties.Helicone-Property-Customer",
+                     "request_properties.Helicone-Property-Tenant", "request_user_id")
+
+    def event(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        prompt = count(record, "prompt_tokens")
+        read = count(record, "prompt_cache_read_tokens")
+        written = count(record, "prompt_cache_write_tokens")
+        if read + written > prompt:  # counted apart from the prompt (Anthropic)
+            prompt += read + written
+        status = dig(record, "response_status")
+        failed = status is not None and not (isinstance(status, (int, float))
+                                             and 200 <= status < 300)
+        return {
+            "event_id": text(record, "request_id"),
+            "timestamp": utc_stamp(record.get("request_created_at"), "request_created_at"),
+            "customer": self.customer(record),
+            "model": text(record, "response_model", "model", "request_model"),
+            "input_tokens": prompt,
+            "cached_input_tokens": read,
+            "output_tokens": count(record, "completion_tokens"),
+            "user": text(record, "request_user_id"),
+            "unbilled": failed,
+        }

@@ -1,0 +1,67 @@
+"""OpenRouter generations: ``GET /api/v1/generation?id=...`` answers, one or many.
+
+Records are generation stats objects: the API's ``{"data": {...}}`` (one generation), a
+``{"data": [...]}`` list, a JSON array or JSON Lines of either:
+
+    {"data": {"id": "gen-1761990843-kQ3w", "created_at": "2025-11-01T09:14:03.512Z",
+      "model": "openai/gpt-5-mini", "external_user": "cust_00017", "total_cost": 0.0007221,
+      "native_tokens_prompt": 1210, "native_tokens_cached": 1024,
+      "native_tokens_completion": 325, "native_tokens_reasoning": 192}}
+
+Mapping: ``id`` is the event id, ``created_at`` the timestamp, the model ``model`` as
+logged (``openai/gpt-5-mini``; the model resolver maps it to the price book), the
+customer ``external_user`` (the ``user`` of the request; renamed by ``customers``).
+Tokens are the provider-native counts OpenRouter bills by (``native_tokens_prompt``,
+``native_tokens_cached``, ``native_tokens_completion``, which includes reasoning), else
+the normalized ``tokens_prompt`` / ``tokens_completion``. A ``cancelled`` generation is
+still billed by OpenRouter for what it generated, so it is billed here too.
+
+OpenRouter's ``/activity`` (per day, model and endpoint, no customer) is what the company
+pays OpenRouter: a provider cost, imported by ``openrouter_activity``.
+
+    importer = Importer("contracts/", customers={"cust_00017": "acme"})
+    entries = importer.extract("generation.json", existing=[])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .foreign import ForeignUsageImporter, count, dig, has, text, utc_stamp
+
+
+class Importer(ForeignUsageImporter):
+    """OpenRouter generation stats (one, a list, or JSON Lines)."""
+
+    format_name = "OpenRouter generations"
+    settings_name = "openrouter"
+    paths = (("data",), ("data", "*"), ("*", "data"), ("*",))
+    required = ("id", "created_at", "model", "total_cost", "native_tokens_prompt")
+    customer_keys = ("external_user", "user")
+
+    def looks_like(self, record: Any) -> bool:
+        if isinstance(record, Mapping) and isinstance(record.get("data"), Mapping):
+            record = record["data"]  # JSON Lines of whole API answers
+        return (isinstance(record, Mapping)
+                and all(has(record, f) for f in self.required[:4])
+                and (has(record, "native_tokens_prompt") or has(record, "tokens_prompt")))
+
+    def event(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        if isinstance(record.get("data"), Mapping):
+            record = record["data"]
+        native = dig(record, "native_tokens_prompt") is not None
+        prompt = "native_tokens_prompt" if native else "tokens_prompt"
+        completion = ("native_tokens_completion"
+                      if dig(record, "native_tokens_completion") is not None
+                      else "tokens_completion")
+        return {
+            "event_id": text(record, "id"),
+            "timestamp": utc_stamp(record.get("created_at"), "created_at"),
+            "customer": self.customer(record),
+            "model": text(record, "model"),
+            "input_tokens": count(record, prompt),
+            "cached_input_tokens": count(record, "native_tokens_cached") if native else 0,
+            "output_tokens": count(record, completion),
+            "user": text(record, "external_user"),
+        }
