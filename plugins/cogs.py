@@ -55,6 +55,12 @@ the bill has beyond it, or short of it, is ``Expenses:COGS:Unattributed:<Provide
       Expenses:COGS:Unattributed:Openai      50.00 USD
       Liabilities:Payable:Openai           -150.00 USD   ; role: "bill"
 
+**Promotional credits** (docs/grants.md). The cost of the usage a promotional grant's
+credits covered is moved from ``Expenses:COGS:Inference:<Provider>`` to
+``Expenses:Marketing:Promotional-Credits`` (``rule: promotional``, one transaction per
+customer and period, a posting pair per lot and provider): the cost is still accrued
+against the provider (the bill still ties), and counted once, as marketing.
+
 Computing the remainder at load time, rather than in the importer, keeps it right when
 usage of a billed period arrives after the bill: the next load settles it again. After the
 bill the payable is what the provider invoiced; paying it is an ordinary transaction.
@@ -62,8 +68,10 @@ bill the payable is what the provider invoiced; paying it is an ordinary transac
 
 from __future__ import annotations
 
+import datetime
 from collections import defaultdict
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 from beancount.core import data
@@ -75,7 +83,14 @@ from .errors import CogsError, PluginError, at
 from .load import Load, no_cyclic_gc
 from .rules import accounts
 from .rules.bills import Settlement, collect, settle
-from .rules.cogs import CostLine, attribute_usages, attributed_by_provider, exact_text
+from .rules.cogs import (
+    CostLine,
+    PromotionalCost,
+    attribute_usages,
+    attributed_by_provider,
+    exact_text,
+    promotional_costs,
+)
 from .rules.model import ContractSet
 
 __plugins__ = ("cogs",)
@@ -123,10 +138,56 @@ def _stage(load: Load, entries: data.Directives, config: settings.PluginConfig,
             errors.append(CogsError(entry.meta if entry else here, issue.message, entry))
     new: list[data.Directive] = [_cost_transaction(group, contracts, load)
                                  for group in _by_customer_period(lines)]
+    new += _promotional_transactions(load, table.rows, contracts, grain)
     settlements, bill_errors = _settlements(entries, lines, contracts, grain)
     errors += bill_errors
     new += [_bill_transaction(s) for s in settlements if _has_amounts(s)]
     return new, errors
+
+
+def _promotional_transactions(load: Load, rows: Any, contracts: ContractSet, grain: str
+                              ) -> list[data.Transaction]:
+    """The cost of usage covered by promotional credits, moved from COGS to marketing
+    (docs/grants.md): one transaction per customer and period, ``rule: promotional``."""
+    if load.revenue is None:
+        return []
+    shares: dict[tuple[str, datetime.date, str], dict[str, Fraction]] = {}
+    per_user: set[str] = set()
+    for run in load.revenue.runs.values():
+        owner = run.contract.customer
+        if run.per_user:
+            per_user.add(owner)
+        for (day, user), found in run.promotional.items():
+            shares.setdefault((owner, day, user), {}).update(found)
+    costs = [c for c in promotional_costs(rows, contracts, shares, per_user, grain)
+             if c.amount]
+    groups: dict[tuple[str, str], list[PromotionalCost]] = defaultdict(list)
+    for cost in costs:
+        groups[(cost.customer, cost.period)].append(cost)
+    out = []
+    for (customer_id, period), items in sorted(groups.items()):
+        customer = contracts.customers.get(customer_id)
+        last_day = max(c.last_day for c in items)
+        contract = customer.contract_on(last_day) if customer else None
+        meta: dict[str, object] = {"customer": customer_id}
+        if contract:
+            meta["contract"] = contract.id
+        meta.update({"rule": "promotional", "period": period,
+                     "lots": " ".join(sorted({c.lot for c in items}))})
+        postings = []
+        for c in items:
+            postings.append(posting(accounts.MARKETING_PROMOTIONAL, c.amount, c.currency,
+                                    {"lot": c.lot, "provider": c.provider,
+                                     "exact_cost": exact_text(c.exact),
+                                     "usage_entries": Decimal(c.usage_entries)}))
+            postings.append(posting(accounts.cogs_inference(c.provider), -c.amount,
+                                    c.currency, {"lot": c.lot}))
+        links = {c.lot for c in items} | ({contract.id} if contract else set())
+        out.append(transaction(meta, last_day, customer.name if customer else customer_id,
+                               f"Promotional credits {period}: their usage's inference "
+                               f"cost is a marketing expense", postings, sorted(links),
+                               filename=f"<{PLUGIN}>"))
+    return out
 
 
 def _by_customer_period(lines: list[CostLine]) -> list[list[CostLine]]:
@@ -177,6 +238,8 @@ def _line_meta(line: CostLine) -> dict[str, object]:
     meta: dict[str, object] = {"model": line.model, "feature": line.feature}
     if line.action:
         meta["action"] = line.action
+    if line.logged:
+        meta["logged_model"] = line.logged
     if not line.billable:
         meta["billable"] = False
     meta.update({

@@ -22,6 +22,14 @@ hand-written posting that draws a lot twice fails the load:
 Config: ``contracts`` as for the other plugins (to know pack expiry terms). It reads
 the purchases and usage entries the load already parsed (``tokenbooks.plugins.load``)
 and checks them against the journal: the postings, whoever made them.
+
+The receivables too (``docs/receivables.md``): a payment or credit note of an unknown
+invoice, of another customer's, in another currency than the invoice's, or that makes
+the invoice's payments and credit notes exceed its total; a ``payment_id`` twice (a
+purchase's or a payment's) and a ``credit_note_id`` twice. Each is an error at the entry:
+
+    imports/2026-02.payments.1a2b3c4d.beancount:5: payment 'wire-9': unknown invoice
+    'INV-2026-01-GLOBX' (expected an invoice of the book, INV-<period>-<CUSTOMER>, ...)
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ from typing import Any
 from beancount.core import data
 
 from . import config as settings
+from .entries import payments as receivables
 from .entries.build import number
 from .entries.usage import CUSTOMER
 from .errors import InvariantError, PluginError, at
@@ -79,11 +88,15 @@ def stage(load: Load, entries: data.Directives, last: datetime.date) -> list[Plu
     purchases: list[Purchase] = [purchase for purchase, _ in load.purchase_table(entries)]
     liability = accounts.DEFERRED_REVENUE + ":"
     transaction = data.Transaction
+    ledger: list[data.Transaction] = []  # invoices, payments, credit notes
+    receivable_rules = receivables.RULES
     for entry in entries:
         if entry.__class__ is not transaction:
             continue
         meta = entry.meta
         rule = meta.get("rule")
+        if rule in receivable_rules:
+            ledger.append(entry)
         customer = meta.get("customer", "")
         if rule in ("purchase", "refund") and customer and "payment_id" in meta:
             continue  # the importer's entry: its consideration is taken from the purchases
@@ -100,6 +113,8 @@ def stage(load: Load, entries: data.Directives, last: datetime.date) -> list[Plu
             f = facts(lot, customer)
             amount = number(posting)
             account = posting.account
+            if rule == "grant" and meta.get("lot") == lot:
+                f.kind = str(meta.get("grant", ""))
             if account.startswith(liability):
                 if rule in ("top-up", "allowance") or pmeta.get("rule") == "consideration":
                     f.consideration.append((entry.date, -amount))
@@ -120,8 +135,8 @@ def stage(load: Load, entries: data.Directives, last: datetime.date) -> list[Plu
         contract = contracts.contract(contract_id)
         paid = {}
         for purchase in items:
-            if purchase.kind != "purchase":
-                continue
+            if purchase.kind != "purchase" or purchase.grant:
+                continue  # (a grant's lot is the engine's grant entry: no consideration)
             pack = contract.packs.get(purchase.pack) if contract else None
             mod = (next((m for m in contract.modifications if m.id == purchase.pack), None)
                    if contract else None)
@@ -138,19 +153,27 @@ def stage(load: Load, entries: data.Directives, last: datetime.date) -> list[Plu
                 f = facts(paid[purchase.refund_of], purchase.customer)
                 f.consideration.append((purchase.date, -purchase.amount))
     where = at(f"<{PLUGIN}>")
-    return [*twice_paid(load.purchase_table(entries)),
+    return [*twice_paid(load.purchase_table(entries),
+                        [e for e in ledger if receivables.is_payment(e)]),
+            *twice_credited([e for e in ledger if receivables.is_credit_note(e)]),
+            *receivable_errors(ledger),
             *(InvariantError(where, violation.message, None)
               for violation in (invariants.check_lots(lots, last)
                                 + invariants.check_priced(dict(usage_count), dict(priced))))]
 
 
-def twice_paid(purchases: list[tuple[Purchase, data.Transaction]]) -> list[PluginError]:
-    """An error at each purchase or refund whose ``payment_id`` another one has too (a
-    payment booked twice: a purchases file imported again under another name)."""
+def twice_paid(purchases: list[tuple[Purchase, data.Transaction]],
+               payments: list[data.Transaction] | None = None) -> list[PluginError]:
+    """An error at each purchase, refund or customer payment whose ``payment_id`` another
+    one has too (a payment booked twice: a purchases or payments file imported again
+    under another name)."""
     seen: dict[str, list[data.Transaction]] = defaultdict(list)
     for purchase, entry in purchases:
         if purchase.payment_id:
             seen[purchase.payment_id].append(entry)
+    for entry in payments or ():
+        if entry.meta.get("payment_id"):
+            seen[str(entry.meta["payment_id"])].append(entry)
     out: list[PluginError] = []
     for payment_id, found in seen.items():
         if len(found) < 2:
@@ -162,3 +185,53 @@ def twice_paid(purchases: list[tuple[Purchase, data.Transaction]]) -> list[Plugi
                 f"payment {payment_id!r} is booked twice: also at {others} (expected each "
                 f"payment once; was a source imported again under another name?)"), entry))
     return out
+
+
+def twice_credited(notes: list[data.Transaction]) -> list[PluginError]:
+    """An error at each credit note whose ``credit_note_id`` another one has too."""
+    seen: dict[str, list[data.Transaction]] = defaultdict(list)
+    for entry in notes:
+        if entry.meta.get("credit_note_id"):
+            seen[str(entry.meta["credit_note_id"])].append(entry)
+    out: list[PluginError] = []
+    for note_id, found in seen.items():
+        if len(found) < 2:
+            continue
+        places = [f"{e.meta.get('filename')}:{e.meta.get('lineno')}" for e in found]
+        for entry, here in zip(found, places, strict=True):
+            others = ", ".join(p for p in places if p != here)
+            out.append(InvariantError(entry.meta, (
+                f"credit note {note_id!r} is booked twice: also at {others} (expected each "
+                f"credit note once; was a source imported again under another name?)"),
+                entry))
+    return out
+
+
+def receivable_errors(ledger: list[data.Transaction]) -> list[PluginError]:
+    """An error at each payment or credit note that names an unknown invoice, another
+    customer's, one in another currency, or that over-applies it
+    (``rules.invariants.check_applications``)."""
+    totals: dict[str, invariants.InvoiceTotal] = {}
+    for entry in ledger:
+        if receivables.is_invoice(entry) and entry.meta.get("invoice"):
+            try:
+                record = receivables.invoice_record(entry)
+            except (ValueError, KeyError):
+                continue
+            totals.setdefault(record.id, invariants.InvoiceTotal(
+                record.customer, record.currency, record.total))
+    items: list[invariants.Application] = []
+    where: list[data.Transaction] = []
+    for entry in ledger:
+        if receivables.is_invoice(entry):
+            continue
+        note = receivables.is_credit_note(entry)
+        kind = "credit note" if note else "payment"
+        key = str(entry.meta.get("credit_note_id" if note else "payment_id") or "")
+        customer = str(entry.meta.get("customer") or "")
+        for invoice, code, amount, _ in receivables.applications(entry):
+            items.append(invariants.Application(len(items), entry.date, customer, invoice,
+                                                code, amount, kind, key))
+            where.append(entry)
+    return [InvariantError(where[index].meta, message, where[index])
+            for index, message in invariants.check_applications(totals, items)]

@@ -9,6 +9,13 @@ acme (prepaid, proportional breakage), globex (arrears, actions, tiers, a non-bi
 ``retry`` feature), initech (arrears with a monthly minimum), hooli (prepaid, hard stop)
 and umbrella (prepaid with automatic top-up).
 
+It also writes Stripe's itemized balance report of a pack hooli buys by card in
+February (with its fee, a partial refund and the payout). ``payments`` writes the
+sample customers' payments of a month's invoices (after ``tokenbooks close`` made them):
+
+    python -m tokenbooks.scripts.generate payments --invoices ledgers/invoices/2026-01.beancount \\
+        --out ledgers/sources/payments-2026-01.csv
+
 ``company`` writes a whole synthetic company: N customers (default 200) with contracts
 (a mix of prepaid, arrears and hybrid), a price book for 5 models and cost tables, a
 year of events and the purchases of the prepaid customers: the reference workload of
@@ -26,6 +33,7 @@ import json
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import click
@@ -143,7 +151,7 @@ def write_monthly_usage(out: Path, profiles: list[Profile], start: datetime.date
 
 
 PURCHASE_FIELDS = ("date", "customer", "contract", "pack", "amount", "currency", "payment_id",
-                   "credits", "expires")
+                   "credits", "expires", "kind")
 
 
 def write_purchases(path: Path, rows: list[dict]) -> int:
@@ -179,6 +187,11 @@ SAMPLE_PURCHASES = [
      "amount": "4500.00", "currency": "USD", "payment_id": "pay-acme-0002"},
     {"date": "2026-01-05", "customer": "hooli", "contract": "hooli-2026", "pack": "starter",
      "amount": "200.00", "currency": "USD", "payment_id": "pay-hooli-0001"},
+    # Sign-up credits (docs/grants.md): amount 0, promotional: no revenue; the cost of
+    # their usage is a marketing expense.
+    {"date": "2026-01-05", "customer": "hooli", "contract": "hooli-2026", "pack": "welcome",
+     "amount": "0", "currency": "USD", "payment_id": "grant-hooli-welcome", "credits": "5000",
+     "expires": "2026-03-31", "kind": "promotional"},
     {"date": "2026-01-01", "customer": "umbrella", "contract": "umbrella-2026", "pack": "bulk",
      "amount": "2000.00", "currency": "USD", "payment_id": "pay-umbrella-0001"},
     # The modification's added credits, invoiced: no payment yet, so a receivable.
@@ -194,11 +207,88 @@ SAMPLE_PURCHASES = [
 ]
 
 
+# Hooli buys a second starter pack through Stripe (2.9% + 0.30 fee), gets 50.00 of it
+# back the next day, and Stripe pays the rest out: Stripe's itemized balance report.
+STRIPE_FIELDS = ["balance_transaction_id", "created_utc", "available_on_utc", "currency",
+                 "gross", "fee", "net", "reporting_category", "source_id", "description",
+                 "customer_id", "customer_email", "charge_id", "payment_metadata[customer]",
+                 "payment_metadata[pack]"]
+SAMPLE_STRIPE = [
+    ["txn_sample_0001", "2026-02-03 09:12:44", "2026-02-05 00:00:00", "usd", "200.00", "6.10",
+     "193.90", "charge", "ch_sample_hooli_0002", "Credit pack: starter", "cus_sample_hooli",
+     "ops@hooli.example", "ch_sample_hooli_0002", "hooli", "starter"],
+    ["txn_sample_0002", "2026-02-04 16:30:02", "2026-02-04 16:30:02", "usd", "-50.00", "0.00",
+     "-50.00", "refund", "re_sample_hooli_0002", "REFUND FOR CHARGE (Credit pack: starter)",
+     "cus_sample_hooli", "ops@hooli.example", "ch_sample_hooli_0002", "hooli", "starter"],
+    ["txn_sample_0003", "2026-02-06 00:05:00", "2026-02-06 00:05:00", "usd", "-143.90", "0.00",
+     "-143.90", "payout", "po_sample_0001", "STRIPE PAYOUT", "", "", "", "", ""],
+]
+
+
+def write_stripe_balance(path: Path, rows: list[list[str]]) -> int:
+    with path.open("w", encoding="utf-8", newline="") as out:
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(STRIPE_FIELDS)
+        writer.writerows(rows)
+    return len(rows)
+
+
 def write_sample(out: Path, seed: int = 7) -> dict[str, int]:
     out.mkdir(parents=True, exist_ok=True)
     counts = write_monthly_usage(out, SAMPLE_PROFILES, datetime.date(2026, 1, 1), 3, seed)
     counts["purchases.csv"] = write_purchases(out / "purchases.csv", SAMPLE_PURCHASES)
+    counts["stripe-balance-2026-02.csv"] = write_stripe_balance(
+        out / "stripe-balance-2026-02.csv", SAMPLE_STRIPE)
     return counts
+
+
+# --- the sample's customers paying their invoices ----------------------------------------------
+
+PAYMENT_FIELDS = ["date", "customer", "invoice", "amount", "currency", "payment_id"]
+# Days after the invoice date each customer pays; initech pays in two parts.
+PAYS_AFTER = {"acme": (9,), "globex": (12,), "hooli": (5,), "initech": (10, 24),
+              "umbrella": (14,)}
+
+
+def invoice_totals(path: Path) -> list[tuple[datetime.date, str, str, str, Decimal]]:
+    """(date, customer, invoice, currency, total) of each invoice of an invoices file
+    written by ``tokenbooks close``: the sum of its lines (postings with ``line``)."""
+    from beancount.core import data
+    from beancount.parser import parser
+
+    entries, errors, _ = parser.parse_file(str(path))
+    if errors:
+        raise click.ClickException(f"{path}: {errors[0].message}")
+    out = []
+    for entry in entries:
+        if isinstance(entry, data.Transaction) and entry.meta.get("rule") == "invoice":
+            units = [p.units for p in entry.postings
+                     if (p.meta or {}).get("line") is not None and p.units is not None]
+            total = sum((Decimal(u.number or 0) for u in units), Decimal(0))
+            out.append((entry.date, str(entry.meta["customer"]), str(entry.meta["invoice"]),
+                        str(units[0].currency), total))
+    return out
+
+
+def write_payments(invoices: Path, path: Path) -> int:
+    """The sample's customers pay each invoice of ``invoices``: in full, ``PAYS_AFTER``
+    days after its date (initech: 60% then the rest). A simulation of the customers'
+    side, as the usage is: the amounts are the invoices' own."""
+    rows = []
+    for day, customer, invoice, currency, total in invoice_totals(invoices):
+        after = PAYS_AFTER.get(customer, (15,))
+        parts = [total] if len(after) == 1 else [
+            (total * Decimal("0.6")).quantize(Decimal("0.01"), ROUND_HALF_UP)]
+        if len(after) > 1:
+            parts.append(total - parts[0])
+        for n, (days, amount) in enumerate(zip(after, parts, strict=True), 1):
+            rows.append([(day + datetime.timedelta(days=days)).isoformat(), customer, invoice,
+                         f"{amount:.2f}", currency, f"pay-{invoice.lower()}-{n}"])
+    with path.open("w", encoding="utf-8", newline="") as out:
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(PAYMENT_FIELDS)
+        writer.writerows(sorted(rows))
+    return len(rows)
 
 
 # --- a synthetic company for benchmarks -----------------------------------------------------
@@ -274,6 +364,15 @@ def sample_command(out: Path, seed: int) -> None:
     """The bundled sample company's usage and purchases (2026-01 to 2026-03)."""
     for name, count in write_sample(out, seed).items():
         click.echo(f"{out / name}: {count} rows")
+
+
+@main.command("payments")
+@click.option("--invoices", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              required=True, help="An invoices file of the book (invoices/YYYY-MM.beancount).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
+def payments_command(invoices: Path, out: Path) -> None:
+    """The sample's customers paying the invoices of one month (a payments CSV)."""
+    click.echo(f"{out}: {write_payments(invoices, out)} rows")
 
 
 @main.command("company")

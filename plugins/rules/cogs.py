@@ -5,10 +5,15 @@ what they compute.
 
 * **Which provider.** A model is priced by the cost table (``contracts/costs/<provider>.yaml``)
   that lists it, or lists it under ``aliases`` (model id as logged -> model id of the
-  table), on the usage's date. A dated snapshot id (``gpt-4o-2024-08-06``,
-  ``claude-sonnet-4-5-20250929``) falls back to its base id when no table or alias names
-  it. A model no table prices on its date is an error naming the model, customer and
-  date: a missing cost is never zero.
+  table), on the usage's date. The logged id is resolved by ``rules.models``, the
+  resolver pricing shares: the id, then the base id of a dated snapshot
+  (``gpt-4o-2024-08-06``, ``claude-sonnet-4-5-20250929``), then the id without its
+  provider prefix (``openai/gpt-4o``, ``bedrock/anthropic.claude-...-v1:0``); at each
+  step the tables' aliases, then the price books' aliases (one identity: a price-book
+  alias names the model for cost too), then the tables' models. A cost line names the
+  table's model and, in ``logged``, the ids as logged that it folds in. A model no
+  table prices on its date is an error naming the model as logged, customer and date:
+  a missing cost is never zero.
 * **What it costs.** ``(uncached input x input + cached input x cached_input + output x
   output) / per``, exactly (``Fraction``), with the rates of the table version in force on
   the usage's date. Every usage costs, billable or not: a feature the contract marks
@@ -31,21 +36,20 @@ what they compute.
 from __future__ import annotations
 
 import datetime
-import re
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from typing import Any, Literal, NamedTuple
 
 from .model import ContractSet, ModelRates, PriceBook, PriceBookVersion
+from .models import resolve_first, tried
 from .periods import posting_period
 from .records import Usage
 from .rounding import Cumulative
 
 PERIODS = ("month", "day")
-_SNAPSHOT = re.compile(r"^(?P<base>.+?)-(?:\d{4}-\d{2}-\d{2}|\d{8})$")
 # What a (model, day) resolves to (``_resolve``): provider, model id of the table, table,
 # version, posting period label, posting period end.
 _Target = tuple[str, str, PriceBook, PriceBookVersion, str, datetime.date]
@@ -97,6 +101,7 @@ class CostLine:
     first_ref: str = ""  # the first and last usage entries (file:line), for provenance
     last_ref: str = ""
     amount: Decimal = Decimal(0)  # rounded cumulatively within customer/provider/period
+    logged: str = ""  # the model ids as logged, when not ``model``: sorted, comma-separated
 
     @property
     def tokens(self) -> int:
@@ -117,25 +122,40 @@ def exact_text(value: Fraction | Decimal, places: int = 12) -> str:
     return text
 
 
-def resolve_model(costs: Mapping[str, PriceBook], model: str, day: datetime.date
+def resolve_model(costs: Mapping[str, PriceBook], model: str, day: datetime.date,
+                  aliases: Mapping[str, str] | None = None
                   ) -> tuple[str, str, PriceBook] | None:
     """(provider, model id of the table, table) pricing ``model`` on ``day``, or None.
 
-    Looks for the model itself, then an alias, then the base id of a dated snapshot;
-    among tables, the first provider in name order wins.
+    ``rules.models.resolve_first`` over the tables in provider name order (each with
+    its aliases), then ``aliases`` (the price books', ``price_book_aliases``) against
+    every table: the model itself, its snapshot base, the id without its prefix.
     """
-    snapshot = _SNAPSHOT.match(model)
-    for provider, table in sorted(costs.items()):
-        name = table.aliases.get(model, model)
-        if table.rates_on(name, day) is not None:
-            return provider, name, table
-    if snapshot:
-        base = snapshot.group("base")
-        for provider, table in sorted(costs.items()):
-            name = table.aliases.get(base, base)
-            if table.rates_on(name, day) is not None:
-                return provider, name, table
-    return None
+    tables = sorted(costs.items())
+
+    def knows(table: PriceBook) -> Callable[[str], bool]:
+        return lambda name: table.rates_on(name, day) is not None
+
+    books: list[tuple[Callable[[str], bool], Mapping[str, str]]] = [
+        (knows(table), table.aliases) for _, table in tables]
+    if aliases:
+        books += [(knows(table), aliases) for _, table in tables]
+    found = resolve_first(model, books)
+    if found is None:
+        return None
+    index, resolved = found
+    provider, table = tables[index % len(tables)]
+    return provider, resolved.model, table
+
+
+def price_book_aliases(contracts: ContractSet) -> dict[str, str]:
+    """The aliases of every price book (logged id -> model id), the first price book in
+    id order winning a logged id two of them name."""
+    merged: dict[str, str] = {}
+    for _, book in sorted(contracts.price_books.items()):
+        for alias, target in sorted(book.aliases.items()):
+            merged.setdefault(alias, target)
+    return merged
 
 
 def exact_cost(rates: ModelRates, per: int, usage: Usage) -> Fraction:
@@ -227,6 +247,9 @@ def attribute_usages(usages: Sequence[Usage] | Sequence[tuple[Any, ...]],
     # [input, cached, output, events, entries, first day, last day, day and ref of the
     # first entry, day and ref of the last]: updated in place, items of several types
     groups: dict[_GroupKey, list[Any]] = {}
+    aliases = price_book_aliases(contracts)
+    # group key -> the model ids as logged that are not the table's model
+    logged: dict[_GroupKey, set[str]] = {}
     for usage in usages:
         # one unpacking of the record instead of an attribute lookup per field
         (day, customer, model, feature, action, input_tokens, cached, output, events,
@@ -243,7 +266,7 @@ def attribute_usages(usages: Sequence[Usage] | Sequence[tuple[Any, ...]],
             models_today, billing_today = per_day.setdefault(day, ({}, {}))
         target = models_today.get(model, False)
         if target is False:
-            found = _resolve(contracts, model, day, grain)
+            found = _resolve(contracts, model, day, grain, aliases)
             target = None
             if found is not None:
                 provider, name, table, version, label, _ = found
@@ -258,7 +281,7 @@ def attribute_usages(usages: Sequence[Usage] | Sequence[tuple[Any, ...]],
             issues.append(CostIssue(ref, (
                 f"no cost for model {model!r} on {day} (customer "
                 f"{customer!r}); expected the model or an alias of it in a cost table "
-                f"in force on that date (contracts/costs/: {tables})")))
+                f"in force on that date (contracts/costs/: {tables}{tried(model)})")))
             continue
         if until is not None and until != day:
             _, _, table, version, _, period_end = targets[target]
@@ -277,6 +300,8 @@ def attribute_usages(usages: Sequence[Usage] | Sequence[tuple[Any, ...]],
                 contracts, customer, day)
         key = (customer, target, feature, action,
                not (feature and non_billable and feature in non_billable))
+        if model != targets[target][1]:  # folded into the table's model
+            logged.setdefault(key, set()).add(model)
         group = groups.get(key)
         if group is None:
             groups[key] = [input_tokens, cached, output, events, 1, day, until, day, ref,
@@ -299,8 +324,11 @@ def attribute_usages(usages: Sequence[Usage] | Sequence[tuple[Any, ...]],
         if day >= group[9]:
             group[9], group[10] = day, ref
     rows: list[tuple[_LineKey, list[Any], ModelRates, int]] = []
-    for (customer, target, feature, action, billable), g in groups.items():
+    for group_key, g in groups.items():
+        customer, target, feature, action, billable = group_key
         provider, model, table, version, label, _ = targets[target]
+        ids = logged.get(group_key)
+        g.append(",".join(sorted(ids)) if ids else "")
         rows.append(((customer, label, provider, model, feature, action, not billable,
                       version.effective, table.currency), g, version.models[model], table.per))
     rows.sort(key=lambda row: row[0])
@@ -319,15 +347,15 @@ def attribute_usages(usages: Sequence[Usage] | Sequence[tuple[Any, ...]],
             action=action, billable=not not_billable, version=effective, currency=currency,
             input_tokens=g[0], cached_input_tokens=g[1], output_tokens=g[2], events=g[3],
             usage_entries=g[4], first_day=g[5], last_day=g[6], exact=exact,
-            first_ref=g[8], last_ref=g[10],
+            first_ref=g[8], last_ref=g[10], logged=g[11],
             amount=streams[stream].post_to(exact_so_far[stream])))
     return lines, issues
 
 
-def _resolve(contracts: ContractSet, model: str, day: datetime.date, grain: str
-             ) -> _Target | None:
+def _resolve(contracts: ContractSet, model: str, day: datetime.date, grain: str,
+             aliases: Mapping[str, str] | None = None) -> _Target | None:
     """(provider, table model, table, version, period label, period end) for a model/day."""
-    found = resolve_model(contracts.costs, model, day)
+    found = resolve_model(contracts.costs, model, day, aliases)
     if found is None:
         return None
     provider, name, table = found
@@ -367,3 +395,79 @@ def attributed_by_provider(lines: Iterable[CostLine]) -> dict[tuple[str, str], D
     for line in lines:
         totals[(line.provider, line.period)] += line.amount
     return dict(totals)
+
+
+@dataclass(frozen=True)
+class PromotionalCost:
+    """The cost of the usage a promotional lot covered in one period (docs/grants.md):
+    moved from ``Expenses:COGS:Inference:<P>`` to ``Expenses:Marketing:Promotional-
+    Credits``, so that the cost is counted once, as a marketing expense."""
+
+    customer: str
+    period: str
+    provider: str
+    lot: str
+    currency: str
+    exact: Fraction
+    amount: Decimal  # rounded cumulatively within customer/provider/period
+    last_day: datetime.date
+    usage_entries: int
+
+
+# (customer, day, user) -> promotional lot id -> the share of that usage it covered
+# (``rules.engine.ContractRun.promotional``; user "" unless the contract limits users)
+PromotionalShares = Mapping[tuple[str, datetime.date, str], Mapping[str, Fraction]]
+
+
+def promotional_costs(usages: Sequence[Usage] | Sequence[tuple[Any, ...]],
+                      contracts: ContractSet, shares: PromotionalShares,
+                      per_user: Collection[str] = (), grain: str = "month"
+                      ) -> list[PromotionalCost]:
+    """The cost of the usage covered by promotional credits: each usage's exact cost
+    (the same resolution and rates as ``attribute_usages``) x the share of its day's
+    usage the lot covered, summed per customer, period, provider and lot, rounded half
+    up cumulatively per customer, period and provider. Usage ``attribute_usages`` cannot
+    cost is left out (it reports it)."""
+    if not shares:
+        return []
+    customers = {key[0] for key in shares}
+    aliases = price_book_aliases(contracts)
+    resolved: dict[tuple[str, datetime.date], _Target | None] = {}
+    sums: dict[tuple[str, str, str, str, str], list[Any]] = {}
+    for row in usages:
+        usage = row if isinstance(row, Usage) else Usage._make(row)
+        if usage.customer not in customers or not usage.model or not (
+                usage.input_tokens or usage.output_tokens):
+            continue
+        found = shares.get((usage.customer, usage.date,
+                            usage.user if usage.customer in per_user else ""))
+        if not found:
+            continue
+        place = (usage.model, usage.date)
+        if place not in resolved:
+            resolved[place] = _resolve(contracts, usage.model, usage.date, grain, aliases)
+        target = resolved[place]
+        if target is None:
+            continue
+        provider, name, table, version, label, period_end = target
+        if _span_problem(usage, table, period_end, version.effective):
+            continue
+        cost = exact_cost(version.models[name], table.per, usage)
+        for lot, share in found.items():
+            key = (usage.customer, label, provider, lot, table.currency)
+            item = sums.setdefault(key, [Fraction(0), usage.last_day, 0])
+            item[0] += cost * share
+            item[1] = max(item[1], usage.last_day)
+            item[2] += 1
+    out = []
+    running: dict[tuple[str, str, str], Fraction] = defaultdict(Fraction)
+    streams: dict[tuple[str, str, str], Cumulative] = defaultdict(Cumulative)
+    for key in sorted(sums):
+        customer, label, provider, lot, currency = key
+        exact, last_day, entries = sums[key]
+        stream = (customer, label, provider)
+        running[stream] += exact
+        out.append(PromotionalCost(customer, label, provider, lot, currency, exact,
+                                   streams[stream].post_to(running[stream]), last_day,
+                                   entries))
+    return out

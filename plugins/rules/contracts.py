@@ -16,6 +16,7 @@ ever priced. YAML numbers are read as ``Decimal``: a float never enters the book
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import difflib
 import functools
@@ -32,16 +33,21 @@ import jsonschema
 import yaml
 
 from .model import (
+    DEFAULT_PRIORITY,
+    GRANT_KINDS,
     ZERO,
     ActionPrice,
     Allowance,
     Band,
+    Bonus,
     Breakage,
     BreakageRevision,
     Commitment,
     Contract,
     ContractSet,
     Customer,
+    Grant,
+    MaterialRight,
     ModelRates,
     Modification,
     Overage,
@@ -438,6 +444,30 @@ class _Builder:
                 self.error(path + ("commitment", "expected_usage"),
                            "is required for method 'proportional' (expected list value of "
                            "usage per period)")
+        grant_kinds = frozenset(raw.get("grant_kinds") or GRANT_KINDS)
+        grants = self.grants(raw, path, start, end, packs, grant_kinds)
+        if (grants or any(p.bonus or p.material_right for p in packs.values())) \
+                and credit_value is None:
+            self.error(path + ("credit_value",),
+                       "is required with grants (list value of one credit)")
+        for name, p in packs.items():
+            here = path + ("packs", name)
+            if p.bonus is not None and "bundled" not in grant_kinds:
+                self.error(here + ("bonus",), f"grant kind 'bundled' is not allowed by this "
+                                              f"contract (grant_kinds: "
+                                              f"{', '.join(sorted(grant_kinds))})")
+            if p.material_right is not None:
+                if "material_right" not in grant_kinds:
+                    self.error(here + ("material_right",),
+                               f"grant kind 'material_right' is not allowed by this "
+                               f"contract (grant_kinds: {', '.join(sorted(grant_kinds))})")
+                if p.material_right.pack not in packs:
+                    self.error(here + ("material_right", "pack"),
+                               f"expected a pack of this contract "
+                               f"({', '.join(sorted(packs))}), got {p.material_right.pack!r}")
+                elif p.material_right.pack == name:
+                    self.error(here + ("material_right", "pack"),
+                               "expected another pack than the one the option is sold with")
         return Contract(
             id=raw["id"], customer=customer, start=start, end=end, currency=raw["currency"],
             billing=billing, price_book=raw["price_book"],
@@ -459,8 +489,80 @@ class _Builder:
             payment_terms_days=int(raw.get("payment_terms_days", 30)),
             non_billable_features=frozenset(raw.get("non_billable_features") or ()),
             refund_credits=str((raw.get("refunds") or {}).get("credits", "proportional")),
+            grants=grants, grant_kinds=grant_kinds,
             source=self.name, line=_line(self.lines, path),
         )
+
+    def grants(self, raw: Raw, path: FieldPath, start: datetime.date,
+               end: datetime.date | None, packs: dict[str, Pack],
+               allowed: frozenset[str]) -> tuple[Grant, ...]:
+        """The contract's ``grants:`` with their ``voids:`` applied (docs/grants.md)."""
+        out: list[Grant] = []
+        seen: dict[str, int] = {}
+        for i, g in enumerate(raw.get("grants") or []):
+            here = path + ("grants", i)
+            day = self.date(g["date"], here + ("date",)) or start
+            if day < start or (end is not None and day > end):
+                self.error(here + ("date",), f"expected a date within the contract "
+                                             f"({start} to {end or 'open'}), got {day}")
+            if g["id"] in seen:
+                self.error(here + ("id",), f"duplicate grant id {g['id']!r}")
+            seen[g["id"]] = i
+            kind = g["kind"]
+            if kind not in allowed:
+                self.error(here + ("kind",), f"grant kind {kind!r} is not allowed by this "
+                                             f"contract (grant_kinds: "
+                                             f"{', '.join(sorted(allowed))})")
+            if "expires" in g and "expires_after" in g:
+                self.error(here + ("expires",),
+                           "expected either 'expires' or 'expires_after', not both")
+            expires = self.date(g.get("expires"), here + ("expires",))
+            if expires is not None and expires < day:
+                self.error(here + ("expires",), f"expected a date on or after the grant's "
+                                                f"date {day}, got {expires}")
+            ssp = Decimal(g["ssp"]) if "ssp" in g else None
+            if kind == "bundled":
+                if not g.get("with"):
+                    self.error(here + ("with",), "is required for kind 'bundled' (the "
+                                                 "payment_id of the paid purchase it comes "
+                                                 "with)")
+            elif "with" in g or "ssp" in g:
+                key = "with" if "with" in g else "ssp"
+                self.error(here + (key,), f"applies to kind 'bundled' only, got kind "
+                                          f"{kind!r} (free credits have no consideration "
+                                          f"to allocate)")
+            void = self.date(g.get("void"), here + ("void",))
+            if void is not None and void < day:
+                self.error(here + ("void",), f"expected a date on or after the grant's "
+                                             f"date {day}, got {void}")
+            out.append(Grant(
+                id=g["id"], date=day, credits=Decimal(g["credits"]), kind=kind,
+                expires=expires,
+                expires_after=self.term(g["expires_after"]) if "expires_after" in g else None,
+                priority=int(g.get("priority", DEFAULT_PRIORITY)), ssp=ssp,
+                with_payment=str(g.get("with", "")), void=void,
+                reason=str(g.get("reason", "")), line=_line(self.lines, here)))
+        for i, v in enumerate(raw.get("voids") or []):
+            here = path + ("voids", i)
+            index = seen.get(v["grant"])
+            if index is None:
+                known = ", ".join(sorted(seen)) or "none"
+                self.error(here + ("grant",), f"void of unknown grant {v['grant']!r} "
+                                              f"(expected one of: {known})")
+                continue
+            void = self.date(v["date"], here + ("date",))
+            grant = out[index]
+            if void is None:
+                continue
+            if void < grant.date:
+                self.error(here + ("date",), f"expected a date on or after the grant's date "
+                                             f"{grant.date}, got {void}")
+            if grant.void is not None and grant.void != void:
+                self.error(here + ("date",), f"grant {grant.id!r} is already voided on "
+                                             f"{grant.void}")
+            out[index] = dataclasses.replace(grant, void=void,
+                                             reason=str(v.get("reason", grant.reason)))
+        return tuple(out)
 
     def pack(self, name: str, raw: Raw, path: FieldPath) -> Pack:
         if "expires" in raw and "expires_after" in raw:
@@ -481,6 +583,27 @@ class _Builder:
             )
             for i, r in enumerate(b.get("revisions") or [])
         )
+        bonus = None
+        if raw.get("bonus"):
+            bonus = Bonus(credits=Decimal(raw["bonus"]["credits"]),
+                          ssp=Decimal(raw["bonus"]["ssp"]) if "ssp" in raw["bonus"] else None,
+                          priority=raw["bonus"].get("priority"))
+        right = None
+        if raw.get("material_right"):
+            m = raw["material_right"]
+            if "expires" in m and "expires_after" in m:
+                self.error(path + ("material_right", "expires"),
+                           "expected either 'expires' or 'expires_after', not both")
+            right = MaterialRight(
+                pack=str(m["pack"]),
+                ssp=self.money(m["ssp"], path + ("material_right", "ssp")),
+                expires_after=self.term(m["expires_after"]) if "expires_after" in m else None,
+                expires=self.date(m.get("expires"), path + ("material_right", "expires")))
+        ssp = Decimal(raw["ssp"]) if "ssp" in raw else None
+        if ssp is None and (right is not None or (bonus is not None and bonus.ssp is not None)):
+            self.error(path + ("ssp",), "is required with a bonus of its own SSP or a material "
+                                        "right (standalone selling price of one credit, for "
+                                        "the relative-SSP allocation)")
         return Pack(
             name=name, price=self.money(raw["price"], path + ("price",)),
             credits=Decimal(raw["credits"]),
@@ -489,6 +612,8 @@ class _Builder:
             breakage=Breakage(method=b["method"],
                               rate=Decimal(b["rate"]) if "rate" in b else None,
                               revisions=revisions, approved_by=b.get("approved_by")),
+            priority=int(raw.get("priority", DEFAULT_PRIORITY)), ssp=ssp, bonus=bonus,
+            material_right=right,
         )
 
     def overage(self, raw: Raw | None, packs: dict[str, Pack], path: FieldPath) -> Overage:

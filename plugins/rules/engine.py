@@ -42,9 +42,20 @@ from .allocation import allocate
 from .allowances import UserLimits, allowance_lot, trim_rollover
 from .arrears import Arrears
 from .commitments import CommitmentState
+from .grants import allocate_purchase
 from .journal import Booking, EngineError, Leg, Notice
 from .lots import Lot, LotBook
-from .model import Allowance, Contract, Modification, PriceBook, TopUp
+from .model import (
+    DEFAULT_PRIORITY,
+    FREE_KINDS,
+    Allowance,
+    Contract,
+    Grant,
+    Modification,
+    Pack,
+    PriceBook,
+    TopUp,
+)
 from .modifications import Changes, change_days, expected_for
 from .periods import month_of, next_period_start, period_end
 from .pricing import Key, Priced, Pricer, Values, add_value
@@ -78,6 +89,12 @@ class ContractRun:
     snapshots: list[tuple[datetime.date, list[Lot]]] = field(default_factory=list)
     # month (YYYY-MM) -> Key -> [value of the tokens, value of the actions], exact
     values: dict[str, dict[Key, Values]] = field(default_factory=dict)
+    # (day, user) -> promotional lot id -> the share of that day's usage (of that user,
+    # when the contract limits users; else user "") its credits covered: what
+    # ``rules.cogs.promotional_costs`` moves from COGS to marketing (docs/grants.md)
+    promotional: dict[tuple[datetime.date, str], dict[str, Fraction]] = field(
+        default_factory=dict)
+    per_user: bool = False
 
     def lots_at(self, day: datetime.date) -> list[Lot]:
         """The lots as they stood at the end of ``day`` (a month end or later): copies,
@@ -140,10 +157,12 @@ class _Segment:
         self.lots: dict[str, Lot] = {}
         self.versions: set[datetime.date] = set()
         self.values: dict[Key, Values] = {}  # what the segment's revenue is split by
+        self.logged: dict[Key, set[str]] = {}  # model ids as logged, when not the key's
         self.credits = ZERO
         self.blocked_events = 0
         self.blocked_credits = ZERO
         self.overage_credits = ZERO
+        self.granted: dict[str, Fraction] = {}  # grant lot id -> credits drawn from it
 
 
 class ContractEngine:
@@ -176,6 +195,10 @@ class ContractEngine:
         top_up = contract.overage.top_up
         self.top_up_threshold = Fraction(top_up.below) if top_up is not None else ZERO
         self.changes = Changes(self)  # breakage revisions and modifications (rules.modifications)
+        self.options: list[Lot] = []  # material rights: consideration, no credits, not drawn
+        self.bundled: dict[str, list[Grant]] = defaultdict(list)  # payment id -> grants
+        self.bundled_done: set[str] = set()
+        self.run.per_user = self.limits.limit is not None
 
     # --- helpers -------------------------------------------------------------------------
 
@@ -247,6 +270,9 @@ class ContractEngine:
         if purchase.kind == "refund":
             self.refund(purchase)
             return
+        if purchase.grant:
+            self.grant_purchase(purchase)
+            return
         pack = self.contract.packs.get(purchase.pack)
         lot_id = self.lot_ids[purchase.ref]
         if pack is not None:
@@ -275,9 +301,18 @@ class ContractEngine:
             self.error(day, f"purchase {purchase.payment_id or purchase.ref} of "
                             f"{purchase.pack!r} has no credits", purchase.ref)
             return
-        lot = self.add_lot(Lot(lot_id, self.contract.id, purchase.pack, purchase.amount,
+        parts: list[tuple[Lot, Decimal]] = []
+        price = purchase.amount
+        if pack is not None:
+            parts = self.allocation_parts(purchase, pack, lot_id, Fraction(credits), expires)
+            price = purchase.amount - sum((amount for _, amount in parts), Decimal(0))
+        lot = self.add_lot(Lot(lot_id, self.contract.id, purchase.pack, price,
                                Fraction(credits), day, expires, method,
-                               source=purchase.ref))
+                               source=purchase.ref,
+                               priority=pack.priority if pack else DEFAULT_PRIORITY))
+        for part, amount in parts:
+            self.allocated(day, lot, part, amount)
+        self.exercise(day, lot)
         if purchase.payment_id:
             self.payment_lots[purchase.payment_id] = lot
             self.payment_paid[purchase.payment_id] = purchase.amount
@@ -290,6 +325,198 @@ class ContractEngine:
             self.post_lot_breakage(day, lot, "expiry", f"Expiry of lot {lot.id}: bought "
                                                        f"after its expiry date",
                                    {"expires": expires, "credits_expired": _credits(lot.credits)})
+
+    # --- grants (rules.grants, docs/grants.md) ------------------------------------------
+
+    def grant(self, grant: Grant) -> None:
+        """A contract ``grants:`` entry (not bundled): a lot with no consideration."""
+        expires = grant.expiry()
+        lot = self.add_lot(Lot(f"{self.contract.id}.grant.{grant.id}", self.contract.id,
+                               grant.id, Decimal("0.00"), Fraction(grant.credits),
+                               grant.date, expires, source=f"grant {grant.id}",
+                               kind=grant.kind, priority=grant.priority,
+                               voided=grant.void if grant.void == expires else None))
+        self.grant_booking(grant.date, lot, grant.reason)
+
+    def grant_purchase(self, purchase: Purchase) -> None:
+        """A purchases row with amount 0 and a ``kind``: free credits."""
+        day = purchase.date
+        kind = purchase.grant
+        where = purchase.payment_id or purchase.ref
+        if kind not in FREE_KINDS:
+            self.error(day, f"grant {where} of kind {kind!r}: expected 'concession' or "
+                            f"'promotional' for credits with no payment (bundled credits "
+                            f"come with a paid purchase: a pack's bonus or a grant 'with' "
+                            f"its payment)", purchase.ref)
+            return
+        if kind not in self.contract.grant_kinds:
+            self.error(day, f"grant {where}: kind {kind!r} is not allowed by contract "
+                            f"{self.contract.id!r} (grant_kinds: "
+                            f"{', '.join(sorted(self.contract.grant_kinds))})", purchase.ref)
+            return
+        if purchase.amount:
+            self.error(day, f"grant {where}: expected amount 0 for {kind} credits, got "
+                            f"{purchase.amount}", purchase.ref)
+            return
+        if self.credit_value is None:
+            self.error(day, f"grant {where}: contract {self.contract.id!r} has no "
+                            f"credit_value (expected one with grants)", purchase.ref)
+            return
+        pack = self.contract.packs.get(purchase.pack)
+        credits = purchase.credits if purchase.credits is not None else (
+            pack.credits if pack else None)
+        if not credits:
+            self.error(day, f"grant {where} of {purchase.pack!r} has no credits",
+                       purchase.ref)
+            return
+        expires = purchase.expires or (pack.expiry_for(day) if pack else None)
+        lot = self.add_lot(Lot(self.lot_ids[purchase.ref], self.contract.id, purchase.pack,
+                               Decimal("0.00"), Fraction(credits), day, expires,
+                               source=purchase.ref, kind=kind,
+                               priority=pack.priority if pack else DEFAULT_PRIORITY))
+        self.grant_booking(day, lot, "")
+
+    def grant_booking(self, day: datetime.date, lot: Lot, reason: str) -> None:
+        """The grant's entry: no consideration (a 0.00 contract-liability leg that the
+        invariants read as the lot's consideration, with its expiry)."""
+        other = (accounts.REVENUE_CONCESSIONS if lot.kind == "concession"
+                 else accounts.MARKETING_PROMOTIONAL)
+        meta: dict[str, object] = {"lot": lot.id, "pack": lot.pack, "grant": lot.kind,
+                                   "credits": _credits(lot.credits), "expires": lot.expires,
+                                   "priority": Decimal(lot.priority)}
+        if lot.voided is not None:
+            meta["void"] = lot.voided
+        if reason:
+            meta["reason"] = reason
+        self.book_memo(day, "grant", f"Credit grant {lot.pack} ({lot.kind}): "
+                                     f"{_credits(lot.credits)} credits, no consideration",
+                       [Leg(accounts.deferred_revenue(self.customer), Decimal("0.00"),
+                            lot.id, "consideration"),
+                        Leg(other, Decimal("0.00"), lot.id)], meta, [lot.id])
+
+    def allocation_parts(self, purchase: Purchase, pack: Pack, lot_id: str,
+                         credits: Fraction, expires: datetime.date | None
+                         ) -> list[tuple[Lot, Decimal]]:
+        """The lots that share a paid purchase's consideration by relative SSP (a pack's
+        bonus, the grants ``with`` its payment, a material right), each with its share;
+        the paid lot keeps the rest. [] when nothing is bundled."""
+        day = purchase.date
+        grants = [g for g in self.bundled.get(purchase.payment_id, ())
+                  if purchase.payment_id and g.id not in self.bundled_done]
+        right = pack.material_right
+        if pack.bonus is None and not grants and right is None:
+            return []
+        own = ([pack.bonus.ssp] if pack.bonus else []) + [g.ssp for g in grants]
+        if pack.ssp is None and any(x is not None for x in own):
+            self.error(day, f"purchase {purchase.payment_id or purchase.ref}: pack "
+                            f"{pack.name!r} has no ssp (expected the SSP of one credit to "
+                            f"allocate its consideration by relative SSP)", purchase.ref)
+            return []
+        # credits with no SSP written share the paid credits' (their relative SSP is
+        # their relative number)
+        per = Fraction(pack.ssp) if pack.ssp is not None else Fraction(1)
+        weights: list[tuple[str, Fraction]] = [("paid", per * credits)]
+        lots: dict[str, Lot] = {}
+        if pack.bonus is not None:
+            bonus = pack.bonus
+            weights.append(("bonus", Fraction(bonus.ssp) * Fraction(bonus.credits)
+                            if bonus.ssp is not None else per * Fraction(bonus.credits)))
+            lots["bonus"] = Lot(f"{lot_id}.bonus", self.contract.id, purchase.pack,
+                                Decimal(0), Fraction(bonus.credits), day, expires,
+                                pack.breakage.method, source=purchase.ref, kind="bundled",
+                                priority=(bonus.priority if bonus.priority is not None
+                                          else pack.priority))
+        for g in grants:
+            if g.date != day:
+                self.error(day, f"grant {g.id!r} is bundled with payment "
+                                f"{purchase.payment_id!r} of {day}; expected the grant's "
+                                f"date to be the purchase's, got {g.date}",
+                           f"{self.contract.source}:{g.line or 0}")
+            self.bundled_done.add(g.id)
+            weights.append((g.id, Fraction(g.ssp) * Fraction(g.credits) if g.ssp is not None
+                            else per * Fraction(g.credits)))
+            end = g.expires or (g.expires_after.after(day) if g.expires_after else expires)
+            if g.void is not None and (end is None or g.void < end):
+                end = g.void
+            lots[g.id] = Lot(f"{self.contract.id}.grant.{g.id}", self.contract.id, g.id,
+                             Decimal(0), Fraction(g.credits), day, end, source=f"grant {g.id}",
+                             kind="bundled", priority=g.priority,
+                             voided=g.void if g.void is not None and g.void == end else None)
+        if right is not None:
+            weights.append(("option", Fraction(right.ssp)))
+            lots["option"] = Lot(f"{lot_id}.option", self.contract.id,
+                                 f"{pack.name}:option:{right.pack}", Decimal(0), ZERO, day,
+                                 right.expiry_for(day), source=purchase.ref,
+                                 kind="material_right", priority=pack.priority)
+        shares = allocate_purchase(purchase.amount, weights)
+        out = []
+        for name, lot in lots.items():
+            lot.price = shares[name]
+            out.append((lot, shares[name]))
+        return out
+
+    def allocated(self, day: datetime.date, paid: Lot, lot: Lot, amount: Decimal) -> None:
+        """A lot given its share of a paid purchase's consideration: the liability moves
+        from the paid lot to it (``rule: consideration`` legs), on the purchase date."""
+        if lot.kind == "material_right":
+            self.options.append(lot)
+            self.run.lots.append(lot)
+            if (self.segment is not None and lot.expires is not None
+                    and lot.expires < self.segment.end):
+                self.segment.end = max(lot.expires, self.segment.start)
+        else:
+            self.add_lot(lot)
+        deferred = accounts.deferred_revenue(self.customer)
+        what = ("option to buy " + lot.pack.rsplit(":", 1)[-1] + " at a discount"
+                if lot.kind == "material_right" else f"{_credits(lot.credits)} bundled credits")
+        meta: dict[str, object] = {"lot": lot.id, "pack": lot.pack, "grant": lot.kind,
+                                   "allocated_from": paid.id, "consideration": amount,
+                                   "credits": _credits(lot.credits), "expires": lot.expires,
+                                   "priority": Decimal(lot.priority)}
+        if lot.voided is not None:
+            meta["void"] = lot.voided
+        self.book_memo(day, "allocation", f"Allocation by relative SSP: {amount} of lot "
+                                          f"{paid.id} to lot {lot.id} ({what})",
+                       [Leg(deferred, amount, paid.id, "consideration"),
+                        Leg(deferred, -amount, lot.id, "consideration")], meta,
+                       [paid.id, lot.id])
+
+    def exercise(self, day: datetime.date, lot: Lot) -> None:
+        """A purchase of a material right's pack before it lapses exercises it: the
+        option's consideration is added to the new lot's (55-45), on the purchase date."""
+        for option in self.options:
+            if (option.closed or option.pack.rsplit(":", 1)[-1] != lot.pack
+                    or option.purchased > day
+                    or (option.expires is not None and day > option.expires)):
+                continue
+            amount = option.price
+            option.price = Decimal("0.00")
+            option.closed = True
+            lot.price += amount
+            deferred = accounts.deferred_revenue(self.customer)
+            self.book_memo(day, "allocation", f"Material right {option.id} exercised: its "
+                                              f"{amount} added to lot {lot.id}",
+                           [Leg(deferred, amount, option.id, "consideration"),
+                            Leg(deferred, -amount, lot.id, "consideration")],
+                           {"lot": lot.id, "pack": lot.pack, "grant": "material_right",
+                            "exercised": option.id, "consideration": amount,
+                            "expires": lot.expires}, [option.id, lot.id])
+            return
+
+    def lapse_options(self, day: datetime.date) -> None:
+        """A material right not exercised by its expiry lapses: what it holds is
+        recognized on that day (as breakage: an unexercised right, 55-46..49)."""
+        for option in self.options:
+            if option.closed or option.expires != day:
+                continue
+            option.closed = True
+            amount = option.posted_total.post_to(Fraction(option.price))
+            deferred = accounts.deferred_revenue(self.customer)
+            self.book_it(day, "expiry", f"Material right {option.id} lapsed unexercised",
+                         [Leg(deferred, amount, option.id),
+                          Leg(accounts.REVENUE_BREAKAGE, -amount, option.id)],
+                         {"lot": option.id, "pack": option.pack, "grant": "material_right",
+                          "expires": day}, [option.id])
 
     def refund(self, purchase: Purchase) -> None:
         """A refund of a purchase (``rules.refunds``): the importer booked the cash back
@@ -403,7 +630,7 @@ class ContractEngine:
         # and to split a day among users with limits; otherwise the day is priced whole.
         each = self.has_credits and (self.limits.limit is not None
                                      or self.contract.overage.policy == "hard_stop")
-        priced, tokens, actions, version, errors, values = self.pricer.price_day(
+        priced, tokens, actions, version, errors, values, logged = self.pricer.price_day(
             day, usages, each)
         for exc in errors:
             self.error(exc.usage.date, exc.message, exc.usage.ref)
@@ -417,6 +644,8 @@ class ContractEngine:
             for into in (seg.values, month):
                 for key, (value, action_value) in values.items():
                     add_value(into, key, value, action_value)
+        for key, ids in logged.items():
+            seg.logged.setdefault(key, set()).update(ids)
         seg.entries += len(priced)
         # (``priced`` holds Priced entries with ``each``, else Usage: ``DayPrice.priced``)
         first: Usage
@@ -498,8 +727,13 @@ class ContractEngine:
             guard += 1
         drawn = drawable - left if left else drawable
         self.limits.record(user, day, drawn)
-        for lot, _ in draws:
+        for lot, take in draws:
             seg.lots[lot.id] = lot
+            if lot.kind != "paid":
+                seg.granted[lot.id] = seg.granted.get(lot.id, ZERO) + take
+                if lot.kind == "promotional":
+                    shares = self.run.promotional.setdefault((day, user), {})
+                    shares[lot.id] = shares.get(lot.id, ZERO) + take / need
         seg.credits += drawn
         if drawn is need:
             return
@@ -554,6 +788,8 @@ class ContractEngine:
                          Leg(accounts.REVENUE_USAGE, -rec.usage, lot_id),
                          Leg(accounts.REVENUE_ACTIONS, -rec.actions, lot_id),
                          Leg(accounts.REVENUE_BREAKAGE, -rec.breakage, lot_id, "expiry")]
+                if lot.kind == "concession":
+                    legs += self.concession_legs(lot)
         withheld = self.commit.withheld(arrears_total) if self.commit else ZERO
         target = arrears_total - withheld
         actions_target = arrears_actions * target / arrears_total if arrears_total else ZERO
@@ -582,6 +818,9 @@ class ContractEngine:
         }
         if seg.credits:
             meta["credits"] = _credits(seg.credits)
+        if seg.granted:
+            meta["grant_credits"] = " ".join(f"{lot_id}={_credits(seg.granted[lot_id])}"
+                                             for lot_id in sorted(seg.granted))
         if seg.overage_credits:
             meta["overage_credits"] = _credits(seg.overage_credits)
         if seg.blocked_credits:
@@ -596,7 +835,7 @@ class ContractEngine:
                 {"blocked_events": Decimal(seg.blocked_events),
                  "blocked_credits": _credits(seg.blocked_credits)}))
         meta = {k: v for k, v in meta.items() if v is not None}
-        legs = split(legs, seg.values)
+        legs = split(legs, seg.values, seg.logged)
         if not any(leg.amount for leg in legs):
             # Priced and nothing to bill (blocked, non-billable): keep the provenance.
             legs = [Leg(unbilled, Decimal("0.00")), Leg(accounts.REVENUE_USAGE, Decimal("0.00"))]
@@ -607,6 +846,17 @@ class ContractEngine:
             self.run.bookings.append(booking)
             return
         self.book_it(day, "usage", self.usage_narration(seg, day), legs, meta, lot_ids)
+
+    def concession_legs(self, lot: Lot) -> list[Leg]:
+        """The value of a concession lot's used credits at contract rates, cumulative to
+        the cent: revenue (tokens, actions) against ``Income:Revenue:Concessions``."""
+        # (grants need a credit value: ``contracts`` requires one)
+        value = self.credit_value or ZERO
+        actions = lot.posted_face_actions.post_to(lot.used_actions * value)
+        tokens = lot.posted_face.post_to(lot.used * value) - actions
+        return [Leg(accounts.REVENUE_USAGE, -tokens, lot.id),
+                Leg(accounts.REVENUE_ACTIONS, -actions, lot.id),
+                Leg(accounts.REVENUE_CONCESSIONS, tokens + actions, lot.id)]
 
     def usage_narration(self, seg: _Segment, day: datetime.date) -> str:
         span = f"{seg.start}" if seg.start == day else f"{seg.start} to {day}"
@@ -624,10 +874,25 @@ class ContractEngine:
                      {"lot": lot.id, "pack": lot.pack, **meta}, [lot.id])
 
     def expire(self, day: datetime.date) -> None:
+        if self.options:
+            self.lapse_options(day)
         expiring = self.lots.expiring(day)
         for lot in expiring:
             left = lot.remaining
             lot.closed = True
+            if lot.voided == day:
+                meta: dict[str, object] = {"expires": day, "credits_expired": _credits(left),
+                                           "grant": lot.kind, "void": day}
+                if lot.free:  # nothing to recognize: the entry records the void
+                    self.book_memo(day, "void", f"Void of grant lot {lot.id}: "
+                                                f"{_credits(left)} free credits expire",
+                                   [Leg(accounts.deferred_revenue(self.customer),
+                                        Decimal("0.00"), lot.id)],
+                                   {"lot": lot.id, "pack": lot.pack, **meta}, [lot.id])
+                else:
+                    self.post_lot_breakage(day, lot, "void", f"Void of grant lot {lot.id}: "
+                                                             f"remote breakage", meta)
+                continue
             self.post_lot_breakage(day, lot, "expiry",
                                    f"Expiry of lot {lot.id}: remote breakage",
                                    {"expires": day, "credits_expired": _credits(left),
@@ -677,6 +942,11 @@ class ContractEngine:
             expiry = self.lots.next_expiry(after)
             if expiry is not None and expiry <= self.as_of and (best is None or expiry < best):
                 best = expiry
+        for option in self.options:
+            if (not option.closed and option.expires is not None
+                    and after <= option.expires <= self.as_of
+                    and (best is None or option.expires < best)):
+                best = option.expires
         seg = self.segment
         if seg is not None:
             end = seg.end if seg.end > after else after
@@ -735,7 +1005,17 @@ class ContractEngine:
         for purchase in sorted(purchases, key=purchase_order):
             buys[purchase.date].append(purchase)
         changes: Collection[datetime.date] = change_days(contract)
-        event_days = sorted(set(by_day) | set(buys) | {d for d in changes if d <= self.as_of})
+        granted: dict[datetime.date, list[Grant]] = defaultdict(list)
+        for grant in contract.grants:
+            if grant.kind == "bundled":
+                self.bundled[grant.with_payment].append(grant)
+            else:
+                granted[grant.date].append(grant)
+        if contract.grants and self.credit_value is None:
+            self.error(contract.start, f"contract {contract.id!r}: grants need a credit_value")
+            granted.clear()
+        event_days = sorted(set(by_day) | set(buys) | {d for d in changes if d <= self.as_of}
+                            | {d for d in granted if d <= self.as_of})
         changes = set(changes)
         starts = [contract.start] if (contract.allowance or self.commit) else []
         first = min(event_days[:1] + starts, default=None)
@@ -746,7 +1026,7 @@ class ContractEngine:
         # segments' ends and commitment periods' ends (which are segment ends too) only
         # usage happens, so a segment's usage days can be taken at once.
         batch = (contract.billing == "arrears" and contract.allowance is None and not buys
-                 and not changes)
+                 and not changes and not granted)
         last = min(self.as_of, contract.end) if contract.end else self.as_of
         # (None only when day is: the walk below does not run)
         month_end: datetime.date = (period_end(day, "month")  # type: ignore[assignment]
@@ -763,6 +1043,8 @@ class ContractEngine:
                 self.commit.enter(day, self.arrears.exact()[0], self.arrears.posted)
             if day in changes:
                 self.changes.on_day(day)
+            for grant in granted.get(day, ()):
+                self.grant(grant)
             for purchase in buys.get(day, ()):
                 self.purchase(purchase)
             if day in by_day:
@@ -780,7 +1062,7 @@ class ContractEngine:
             # (the guards skip calls that would do nothing: this loop runs every day)
             if self.segment is None or self.segment.end <= day:
                 self.flush(day)
-            if self.lots.lots:
+            if self.lots.lots or self.options:
                 self.expire(day)
             if periods:
                 self.close_periods(day)
@@ -797,13 +1079,24 @@ class ContractEngine:
             for usage in by_day.get(day, ()):
                 self.error(day, f"usage of customer {self.customer!r} on {day} is after the "
                                 f"contract {contract.id!r} ends ({contract.end})", usage.ref)
+        for payment, grants in sorted(self.bundled.items()):
+            for grant in grants:
+                if grant.id not in self.bundled_done and grant.date <= self.as_of:
+                    # (a warning: the credits come with the purchase, once it is booked)
+                    self.notice(grant.date, "grant", f"grant {grant.id!r} is bundled with "
+                                                     f"payment {payment!r}, which contract "
+                                                     f"{contract.id!r} has no purchase of: "
+                                                     f"no credits until it is booked",
+                                {"grant": grant.id})
         return self.run
 
 
-def split(legs: list[Leg], values: Mapping[Key, Values]) -> list[Leg]:
+def split(legs: list[Leg], values: Mapping[Key, Values],
+          logged: Mapping[Key, set[str]] | None = None) -> list[Leg]:
     """Each Usage and Actions leg split over the (model, feature, action) that earned it,
     in proportion to the value of their usage at contract rates (``rules.allocation``);
-    other legs, and legs with no usage value to split by, as they are."""
+    other legs, and legs with no usage value to split by, as they are. ``logged``: the
+    model ids as logged of a key, when not its model (``Leg.logged``)."""
     if not values:
         return legs
     tokens = {key: Fraction(v[0]) for key, v in values.items() if v[0]}
@@ -813,11 +1106,18 @@ def split(legs: list[Leg], values: Mapping[Key, Values]) -> list[Leg]:
         weights = (tokens if leg.account == accounts.REVENUE_USAGE
                    else actions if leg.account == accounts.REVENUE_ACTIONS else None)
         if weights and leg.amount and leg.detail is None:
-            out += [dataclasses.replace(leg, amount=share, detail=key)
+            out += [dataclasses.replace(leg, amount=share, detail=key,
+                                        logged=logged_ids(logged, key))
                     for key, share in allocate(leg.amount, weights)]
         else:
             out.append(leg)
     return out
+
+
+def logged_ids(logged: Mapping[Key, set[str]] | None, key: Key) -> str:
+    """The model ids as logged of ``key``, sorted, comma-separated ("" if none)."""
+    ids = logged.get(key) if logged else None
+    return ",".join(sorted(ids)) if ids else ""
 
 
 def run_contract(contract: Contract, price_book: PriceBook, usages: list[Usage],

@@ -7,9 +7,24 @@ refunded). Revenue recognized so far is kept per stream as posted cents
 (``rules.rounding.Cumulative``); what to post is always
 ``round(exact cumulative target) - posted`` (see ``rules.recognition``).
 
-Lots of a contract are drawn in its ``draw_order``: ``earliest_expiry`` (then oldest,
-then lot id; lots that never expire last) or ``oldest``. A lot is usable from its
-purchase date through its expiry date; an expired lot is never drawn.
+Draw order (docs/grants.md). Lots are drawn by ``priority`` first (a whole number,
+lower first; a pack's, a grant's, else 50, the default of every lot: a purchase, a
+top-up, an allowance period); within a priority, by the contract's ``draw_order``:
+``earliest_expiry`` (lots that never expire last) or ``oldest`` (purchase date); the
+ties of either are broken by expiry, then free credits before paid ones (promotional,
+then concession, then paid and bundled credits), then the oldest, then the lot id:
+
+    earliest_expiry: (priority, never expires, expiry, kind rank, purchased, id)
+    oldest:          (priority, purchased, never expires, expiry, kind rank, id)
+
+A lot is usable from its purchase date through its expiry date; an expired lot (or a
+voided grant, whose void date is its expiry) is never drawn.
+
+A lot's ``kind`` says what its credits are (``rules.model.GRANT_KINDS``, or ``paid``):
+``concession`` and ``promotional`` lots have no consideration (``price`` 0) and never
+earn revenue; a ``bundled`` lot holds the consideration allocated to it by relative SSP
+and is recognized like a paid lot; a ``material_right`` lot holds an option's allocated
+consideration and no credits (never drawn; ``rules.grants``).
 
 Extension points (breakage and modifications, issue 5): ``Lot.method`` picks the
 recognition target in ``rules.recognition.TARGETS`` (``remote`` here; a
@@ -35,6 +50,9 @@ from fractions import Fraction
 from .rounding import Cumulative
 
 ZERO = Fraction(0)
+FREE = ("concession", "promotional")
+# Ties within a priority and draw order: promotional, then concession, then the rest.
+KIND_RANK = {"promotional": 0, "concession": 1}
 
 
 @dataclass
@@ -48,6 +66,8 @@ class Lot:
     expires: datetime.date | None
     method: str = "remote"  # recognition target, see rules.recognition.TARGETS
     source: str = ""  # ref of the purchase entry, or the rule that made the lot
+    kind: str = "paid"  # paid | concession | promotional | bundled | material_right
+    priority: int = 50  # draw priority, lower first (rules.model.DEFAULT_PRIORITY)
     used: Fraction = ZERO
     used_actions: Fraction = ZERO
     forfeited: Fraction = ZERO
@@ -60,6 +80,11 @@ class Lot:
     posted_actions: Cumulative = field(default_factory=Cumulative)
     posted_usage: Cumulative = field(default_factory=Cumulative)
     posted_total: Cumulative = field(default_factory=Cumulative)
+    # A concession lot: the value of its used credits at contract rates (cents,
+    # cumulative), tokens and actions, booked as revenue against the contra line.
+    posted_face: Cumulative = field(default_factory=Cumulative)
+    posted_face_actions: Cumulative = field(default_factory=Cumulative)
+    voided: datetime.date | None = None  # a grant voided on this date (its expiry)
     # Estimates and history for later rules (proportional breakage, modifications):
     # after ``reprice``, revenue at ``base_credits`` done is ``base_revenue``.
     expected: Fraction | None = None
@@ -73,7 +98,15 @@ class Lot:
         return dataclasses.replace(
             self, posted_actions=Cumulative(self.posted_actions.posted),
             posted_usage=Cumulative(self.posted_usage.posted),
-            posted_total=Cumulative(self.posted_total.posted), notes=list(self.notes))
+            posted_total=Cumulative(self.posted_total.posted),
+            posted_face=Cumulative(self.posted_face.posted),
+            posted_face_actions=Cumulative(self.posted_face_actions.posted),
+            notes=list(self.notes))
+
+    @property
+    def free(self) -> bool:
+        """Credits with no consideration at all (concession, promotional)."""
+        return self.kind in FREE
 
     @property
     def remaining(self) -> Fraction:
@@ -120,17 +153,19 @@ class Lot:
         return base + (Fraction(self.price) - base) * (credits - self.base_credits) / span
 
 
-# A lot's place in draw order: (purchased, id) for ``oldest``, else (never expires,
-# expires, purchased, id).
-DrawKey = tuple[datetime.date, str] | tuple[bool, datetime.date, datetime.date, str]
+# A lot's place in draw order (see the module doc).
+DrawKey = (tuple[int, datetime.date, bool, datetime.date, int, str]
+           | tuple[int, bool, datetime.date, int, datetime.date, str])
 
 
 def sort_key(order: str) -> Callable[[Lot], DrawKey]:
     def key(lot: Lot) -> DrawKey:
-        if order == "oldest":
-            return (lot.purchased, lot.id)
         never = lot.expires is None
-        return (never, lot.expires or datetime.date.max, lot.purchased, lot.id)
+        expires = lot.expires or datetime.date.max
+        rank = KIND_RANK.get(lot.kind, 2)
+        if order == "oldest":
+            return (lot.priority, lot.purchased, never, expires, rank, lot.id)
+        return (lot.priority, never, expires, rank, lot.purchased, lot.id)
     return key
 
 

@@ -108,6 +108,37 @@ class Breakage:
     approved_by: str | None = None
 
 
+# Kinds of credits without consideration of their own (``docs/grants.md``): what using
+# them does to revenue is the kind's rule (``rules.grants``).
+GRANT_KINDS = ("concession", "promotional", "bundled", "material_right")
+FREE_KINDS = ("concession", "promotional")  # no consideration at all: never revenue
+DEFAULT_PRIORITY = 50  # a lot's draw priority when none is written (lower first)
+
+
+@dataclass(frozen=True)
+class Bonus:
+    """Credits bundled with every purchase of a pack (``kind: bundled``, 32-28..41)."""
+
+    credits: Decimal
+    ssp: Decimal | None = None  # SSP per credit (None: the pack's)
+    priority: int | None = None  # None: the pack's
+
+
+@dataclass(frozen=True)
+class MaterialRight:
+    """An option, sold with a pack, to buy ``pack`` later at a discount (55-41..45)."""
+
+    pack: str  # the discounted pack whose purchase exercises the option
+    ssp: Decimal  # standalone selling price of the option (the whole option)
+    expires_after: Term | None = None
+    expires: datetime.date | None = None
+
+    def expiry_for(self, purchased: datetime.date) -> datetime.date | None:
+        if self.expires is not None:
+            return self.expires
+        return self.expires_after.after(purchased) if self.expires_after else None
+
+
 @dataclass(frozen=True)
 class Pack:
     name: str
@@ -116,6 +147,10 @@ class Pack:
     expires_after: Term | None = None
     expires: datetime.date | None = None
     breakage: Breakage = field(default_factory=Breakage)
+    priority: int = DEFAULT_PRIORITY
+    ssp: Decimal | None = None  # standalone selling price per credit (allocations)
+    bonus: Bonus | None = None
+    material_right: MaterialRight | None = None
 
     def expiry_for(self, purchased: datetime.date) -> datetime.date | None:
         """Expiry date of a lot of this pack bought on ``purchased`` (None: never)."""
@@ -201,6 +236,36 @@ class Modification:
 
 
 @dataclass(frozen=True)
+class Grant:
+    """Credits granted without consideration of their own (``grants:``, docs/grants.md).
+
+    ``with_payment``: a ``bundled`` grant's paid purchase, whose consideration it shares
+    by relative SSP. ``void``: the date its remaining credits expire (None: not voided).
+    """
+
+    id: str
+    date: datetime.date
+    credits: Decimal
+    kind: str  # one of GRANT_KINDS except material_right
+    expires: datetime.date | None = None
+    expires_after: Term | None = None
+    priority: int = DEFAULT_PRIORITY
+    ssp: Decimal | None = None  # per credit (bundled)
+    with_payment: str = ""
+    void: datetime.date | None = None
+    reason: str = ""
+    line: int | None = None
+
+    def expiry(self) -> datetime.date | None:
+        """The lot's last usable day: the expiry, or the void date when earlier."""
+        end = self.expires or (self.expires_after.after(self.date)
+                               if self.expires_after else None)
+        if self.void is not None and (end is None or self.void < end):
+            return self.void
+        return end
+
+
+@dataclass(frozen=True)
 class Contract:
     id: str
     customer: str
@@ -223,6 +288,8 @@ class Contract:
     payment_terms_days: int = 30
     non_billable_features: frozenset[str] = frozenset()
     refund_credits: str = "proportional"  # refunds: {credits: proportional | none}
+    grants: tuple[Grant, ...] = ()
+    grant_kinds: frozenset[str] = frozenset(GRANT_KINDS)  # the kinds the contract allows
     # Sections added by later features that this model does not type yet, kept verbatim.
     extra: dict[str, Any] = field(default_factory=dict)
     source: str = ""

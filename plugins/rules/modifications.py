@@ -133,8 +133,8 @@ class Changes:
         lot.expected = expected_for(lot, rate)
 
     def open_lot(self, day: datetime.date) -> Lot | None:
-        usable = self.engine.lots.usable(day)
-        return usable[0] if usable else None
+        # (free grant lots have no consideration to reprice: never the open lot)
+        return next((lot for lot in self.engine.lots.usable(day) if not lot.free), None)
 
     # the day's changes -----------------------------------------------------------------
 
