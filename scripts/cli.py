@@ -4,6 +4,7 @@
     tokenbooks import --ledger FILE SOURCE...    (importers)
     tokenbooks close --ledger FILE --period M    the month-end close
     tokenbooks serve --ledger FILE               Fava, read-only, on localhost
+    tokenbooks whatif --ledger FILE --period P --contracts DIR   proposed contracts, in memory
 
 Each command lives in its own module of ``tokenbooks.scripts`` and is registered here;
 a command that does not exist yet is not listed.
@@ -20,6 +21,7 @@ from .import_cmd import import_
 from .init_book import init
 from .report_cmd import report
 from .serve_cmd import serve
+from .whatif_cmd import whatif_cmd
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -33,6 +35,7 @@ cli.add_command(import_)
 cli.add_command(report)
 cli.add_command(close)
 cli.add_command(serve)
+cli.add_command(whatif_cmd)
 
 
 def main() -> None:

@@ -3,6 +3,7 @@
     tokenbooks report profitability --ledger main.beancount --period 2026-Q1 --format csv
     tokenbooks report rollforward --ledger main.beancount --period 2026-01
     tokenbooks report dunning --ledger main.beancount --period 2026-03 --format json
+    tokenbooks report forecast --ledger main.beancount --period 2026-03 --as-of 2026-03-15
 
 A thin adapter over the reports library (``tokenbooks.plugins.reports``): load the book
 (plugins included, ``loading.load``), build the report, render it. The month-end reports
@@ -26,7 +27,15 @@ from beancount.core import data
 from beancount.parser import printer
 
 from tokenbooks.plugins import reports
-from tokenbooks.plugins.reports import Ledger, Month, Table, checks, profitability, tables
+from tokenbooks.plugins.reports import (
+    Ledger,
+    Month,
+    Table,
+    checks,
+    forecast,
+    profitability,
+    tables,
+)
 from tokenbooks.plugins.rules import profitability as prof
 from tokenbooks.plugins.rules.periods import month_bounds, parse_period
 
@@ -126,3 +135,28 @@ def make_command(name: str, build: Callable[[Month], Table], help_text: str) -> 
 
 for _name, (_build, _text) in builders().items():
     report.add_command(make_command(_name, _build, _text))
+
+
+@report.command("forecast")
+@click.option("--ledger", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="The book's main.beancount.")
+@click.option("--period", required=True, help="The open month, YYYY-MM.")
+@click.option("--as-of", "as_of", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="Forecast as of this day of the month (default: the book's last day).")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+def forecast_cmd(ledger: str, period: str, as_of: Any, fmt: str) -> None:
+    """Projection of an open month: usage, invoices against the trailing average, credit
+    run-out dates, expected breakage of the next twelve months."""
+    try:
+        month_bounds(period)
+        result = forecast.forecast(load_ledger(ledger), period,
+                                   as_of.date() if as_of is not None else None)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--period") from exc
+    table = forecast.table(result)
+    if fmt == "json":
+        click.echo(tables.to_json(table, period), nl=False)
+    elif fmt == "csv":
+        click.echo(tables.to_csv(table), nl=False)
+    else:
+        click.echo(tables.to_text(table))

@@ -5,8 +5,9 @@ Enable it in ``main.beancount`` (``tokenbooks init`` and the sample book have th
     2026-01-01 custom "fava-extension" "tokenbooks.plugins.fava_ext"
     2026-01-01 custom "fava-extension" "tokenbooks.plugins.fava_ext" "{'months': 12}"
 
-Six pages appear in Fava's sidebar: Contract liabilities, Revenue, Profitability, Credits
-and breakage, Modifications, Close status. Their figures are the reports library's
+Eight pages appear in Fava's sidebar: Contract liabilities, Revenue, Profitability,
+Credits and breakage, Modifications, Close status, and the pricing lab's What-if and
+Forecast (``fava_ext.pricing_lab``). Their figures are the reports library's
 (``tokenbooks.plugins.reports``) over what the load of the book computed: one ``Pages``
 per load, owned by the hidden ``TokenbooksState`` extension (the pages share it), each
 month's figures computed when first shown and kept until the book is loaded again. The
@@ -14,7 +15,8 @@ pages honour Fava's time filter (the months shown) and its filter bar (the custo
 the entries it selects). The pages only read: nothing here writes.
 
 Configuration (optional, a Python dict literal): ``months``, how many of the book's last
-months to show (default: all). A bad configuration is an error in Fava's error list and
+months to show (default: all); ``proposals``, the folder of what-if proposals (default
+``proposals`` beside the book). A bad configuration is an error in Fava's error list and
 on every page; the pages then use the defaults. A book with errors shows no figures,
 as ``tokenbooks report`` refuses such a book.
 """
@@ -33,15 +35,19 @@ from fava.core.inventory import SimpleCounterInventory
 from fava.ext import FavaExtensionBase, FavaExtensionError
 from fava.internal_api import BarChart
 from flask import request
+from markupsafe import Markup
 
 from tokenbooks.plugins.reports import NotComputed
 from tokenbooks.plugins.rules import accounts
 
 from . import pages as page_data
+from . import pricing_lab
 from .pages import MonthPage, Pages, Scope
 
 MODULE = "tokenbooks.plugins.fava_ext"
-OPTIONS = {"months": "how many of the book's last months to compute (an integer >= 1)"}
+OPTIONS = {"months": "how many of the book's last months to compute (an integer >= 1)",
+           "proposals": "the folder of what-if proposals, relative to the book (a string; "
+                        "default 'proposals')"}
 STATE = "TokenbooksState"
 CUSTOMER_ROOTS = (accounts.RECEIVABLE, accounts.UNBILLED, accounts.CONTRACT_ASSETS,
                   accounts.DEFERRED_REVENUE)
@@ -69,6 +75,8 @@ def parse_config(text: str | None) -> tuple[dict[str, Any], list[str]]:
         elif key == "months" and (not isinstance(item, int) or isinstance(item, bool)
                                   or item < 1):
             errors.append(f"{MODULE}: 'months' must be an integer >= 1, got {item!r}")
+        elif key == "proposals" and not isinstance(item, str):
+            errors.append(f"{MODULE}: 'proposals' must be a folder name, got {item!r}")
         else:
             settings[key] = item
     return settings, errors
@@ -316,6 +324,51 @@ class Modifications(_Page):
 
 class CloseStatus(_Page):
     report_title = "Close status"
+
+
+class WhatIf(_Page):
+    """A proposal of the book's ``proposals/`` folder against the book (``pricing_lab``)."""
+
+    report_title = "What-if"
+
+    def proposals(self) -> list[str]:
+        pages = self.pages
+        return pricing_lab.proposals(pages, self.state.settings.get("proposals")) if pages \
+            else []
+
+    def choices(self) -> list[str]:
+        pages = self.pages
+        return [*pages.periods, *pricing_lab.quarters(pages.periods)] if pages else []
+
+    def view(self) -> pricing_lab.WhatIfView | None:
+        pages = self.pages
+        if pages is None:
+            return None
+        return pricing_lab.whatif_view(pages, self.state.settings.get("proposals"),
+                                       _arg("proposal"), _arg("period"))
+
+    def chart(self, view: pricing_lab.WhatIfView, figure: str) -> Markup:
+        return Markup(pricing_lab.whatif_chart(view, figure))  # noqa: S704 - our own SVG
+
+
+class Forecast(_Page):
+    """The forecast of a month and each customer's credit burn-down (``pricing_lab``)."""
+
+    report_title = "Forecast"
+
+    def result(self) -> Any:
+        pages = self.pages
+        return pricing_lab.forecast_of(pages, _arg("period")) if pages else None
+
+    def table(self, result: Any) -> Any:
+        return pricing_lab.forecast.table(result)
+
+    def burn_downs(self, result: Any) -> list[tuple[str, Markup]]:
+        pages = self.pages
+        if pages is None:
+            return []
+        return [(customer, Markup(pricing_lab.line_svg(customer, points, first)))  # noqa: S704
+                for customer, points, first in pricing_lab.burn_down(pages, result)]
 
 
 del _Page  # Fava instantiates every extension class it finds in this module: pages only
