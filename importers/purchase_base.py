@@ -264,6 +264,8 @@ class PaymentIndex:
             self._seen.add(id(entry))
             if payout := purchase_entries.payout_of(entry):
                 self.payouts.add(payout)
+            if entry.meta.get("rule") == "payment" and entry.meta.get("payment_id"):
+                self.keys.add(str(entry.meta["payment_id"]))  # a customer's payment
             if not purchase_entries.is_purchase(entry):
                 if charge := purchase_entries.fee_of(entry):
                     self.fees.add(charge)
@@ -320,6 +322,7 @@ class Booking:
     entry: data.Transaction | None = None
     fee_of: str = ""  # the fee entry's charge
     payout: str = ""  # the payout entry's id
+    payment: str = ""  # the id of a customer's payment of invoices (``entry``)
 
 
 @dataclass
@@ -388,6 +391,7 @@ class PurchaseImporter(beangulp.Importer):
         self.until: datetime.date | None = None  # the book's last closed day (extract)
         self.results: dict[str, Extraction] = {}
         self.progress = Progress()
+        self.dry = False  # ``run(dry=True)`` under way
 
     def purchases(self, values: dict[str, str], occurrence: dict[str, int]
                   ) -> list[tuple[Purchase, str]] | list[Booking]:
@@ -469,6 +473,8 @@ class PurchaseImporter(beangulp.Importer):
             return (booking.purchase.payment_id or booking.key) in index.keys
         if booking.payout:
             return booking.payout in index.payouts
+        if booking.payment:
+            return booking.payment in index.keys
         return booking.fee_of in index.fees
 
     def entry(self, booking: Booking, provenance: dict[str, object]) -> data.Transaction:
@@ -489,10 +495,11 @@ class PurchaseImporter(beangulp.Importer):
         occurrence: dict[str, int] = defaultdict(int)
         index = self.index.copy() if dry else self.index
         saved, self.index = self.index, index
+        self.dry = dry
         try:
             self._rows(path, result, occurrence, index)
         finally:
-            self.index = saved
+            self.index, self.dry = saved, False
         result.quarantine.sort(key=lambda q: q.line)
         late.redate(result.entries, self.until)  # never into a closed month
         result.entries.sort(key=lambda e: (
@@ -536,8 +543,15 @@ class PurchaseImporter(beangulp.Importer):
                               booking.tax_account, fee=bool(booking.fee))
                 elif booking.payout:
                     index.payouts.add(booking.payout)
+                elif booking.payment:
+                    index.keys.add(booking.payment)
+                    self.paid_invoices(result.entries[-1], self.dry)
                 else:
                     index.fees.add(booking.fee_of)
+
+    def paid_invoices(self, entry: data.Transaction, dry: bool) -> None:
+        """A payment of invoices was booked (the Stripe importers keep their invoices'
+        open amounts up to date for the next rows; not on a ``dry`` run)."""
 
 
 def slug(text: str) -> str:

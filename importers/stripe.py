@@ -37,6 +37,14 @@ balance export gives the real date. A charge already booked (by the balance expo
 or an earlier export) is not booked again; if its fee is not in the book, the fee is
 booked on its own (``rule: "fee"``, ``fee_of`` the charge).
 
+A charge whose metadata names tokenbooks invoices (``invoice (metadata)``,
+``payment_metadata[invoice]``: ``INV-2026-01-GLOBEX``, several separated by ``;``) is a
+customer paying them, not a purchase: the gross into the clearing account against
+``Assets:Receivable:<C>`` of each invoice in the order given (up to what it has open),
+the rest held in ``Liabilities:Customer-Credits:<C>``, and its fee (``rule:
+"payment"``, ``payment_id`` the charge: ``docs/receivables.md``). An unknown invoice,
+another customer's or another currency is quarantined naming the metadata column.
+
 A charge that failed or was not captured, a currency that is not the contract's, an
 amount that is not the pack's price, a refund beyond the charge: quarantined with the
 line, the column and what was expected.
@@ -63,11 +71,16 @@ import re
 from collections.abc import Mapping
 from decimal import Decimal
 
+from beancount.core import data
+
+from tokenbooks.plugins.entries import payments as payment_entries
 from tokenbooks.plugins.entries import purchases as purchase_entries
 from tokenbooks.plugins.rules import accounts
+from tokenbooks.plugins.rules.invoicing import apply_payment
 from tokenbooks.plugins.rules.model import Contract, ContractSet
-from tokenbooks.plugins.rules.records import Purchase
+from tokenbooks.plugins.rules.records import CustomerPayment, Purchase
 
+from .payments import InvoiceIndex, invoice_names
 from .purchase_base import (
     Booking,
     Charge,
@@ -89,6 +102,7 @@ PAID = ("paid", "succeeded", "refunded", "partially refunded")
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
 STRIPE_PAYEE = "Stripe"
+INVOICE = "invoice"  # the metadata key of the tokenbooks invoices a charge pays
 
 
 def created(text: str, name: str = "Created (UTC)") -> datetime.date:
@@ -122,8 +136,9 @@ class Importer(PurchaseImporter):
                  customers: Mapping[str, str] | None = None,
                  packs: Mapping[str, str] | None = None,
                  description_pattern: str | None = None, tax_jurisdiction: str = "",
-                 bank: str = accounts.BANK) -> None:
+                 bank: str = accounts.BANK, invoices: InvoiceIndex | None = None) -> None:
         super().__init__(contracts, account, index, tax_jurisdiction)
+        self.invoices = invoices if invoices is not None else InvoiceIndex()
         self.customers = dict(customers or {})
         self.packs = dict(packs or {})
         self.pattern = re.compile(description_pattern) if description_pattern else None
@@ -187,6 +202,47 @@ class Importer(PurchaseImporter):
                             credits=credits, expires=expires)
         return contract, Booking(purchase, tax=tax, tax_account=account, fee=fee)
 
+    def extract(self, filepath: str, existing: data.Entries) -> data.Entries:
+        self.invoices.register(existing)  # the invoices a charge may pay
+        return super().extract(filepath, existing)
+
+    def paid_invoices(self, entry: data.Transaction, dry: bool) -> None:
+        if not dry:
+            self.invoices.book(entry)
+
+    def invoice_payment(self, values: Mapping[str, str], charge: str, when: datetime.date,
+                        gross: Decimal, currency: str, tax: Decimal, fee: Decimal,
+                        names: Mapping[str, str]) -> list[Booking]:
+        """A charge that pays invoices (metadata ``invoice``: ``INV-...``, several
+        separated by ``;``): a customer payment into the clearing account, applied to
+        them in the order given, the rest held in the customer's credits; and its fee."""
+        if charge in self.index.keys:
+            return self.fee_only(charge, when, fee, currency)
+        if tax:
+            raise RowProblem(names["tax"], f"expected no tax on a payment of invoices (an "
+                                           f"invoice carries its own), got {tax}")
+        customer = self.customer(values)
+        column = next(c for c in (f"{INVOICE} (metadata)", f"metadata[{INVOICE}]",
+                                  f"payment_metadata[{INVOICE}]")
+                      if (values.get(c) or "").strip())
+        wanted = invoice_names(metadata(values, INVOICE))
+        for name in wanted:
+            self.invoices.invoice_for(name, customer, currency, column)
+        applied, rest = apply_payment(
+            gross, wanted, {n: self.invoices.open_amount(n) for n in wanted})
+        payment = CustomerPayment(date=when, customer=customer, amount=gross,
+                                  currency=currency, payment_id=charge,
+                                  invoices=tuple(wanted), applied=tuple(applied),
+                                  credits=rest, from_credits=False)
+        entry = payment_entries.payment_entry(payment, self.payee(customer), {},
+                                              self.cash_account)
+        found = [Booking(entry=entry, payment=charge)]
+        if fee:
+            found.append(Booking(entry=purchase_entries.fee_entry(
+                charge, when, fee, currency, STRIPE_PAYEE, {}, self.cash_account,
+                customer=customer), fee_of=charge))
+        return found
+
     def fee_only(self, charge: str, when: datetime.date, fee: Decimal, currency: str,
                  customer: str = "") -> list[Booking]:
         """The fee of a charge already booked without its fee (none if it has one)."""
@@ -237,6 +293,15 @@ class Importer(PurchaseImporter):
         if refunded > amount:
             raise RowProblem("Amount Refunded", f"expected at most the amount {amount}, got "
                                                 f"{refunded}")
+        if metadata(values, INVOICE):
+            if refunded:
+                raise RowProblem("Amount Refunded", f"a refund of a payment of invoices is "
+                                                    f"not booked by the importer (book a "
+                                                    f"credit note, or the refund by hand), "
+                                                    f"got {refunded}")
+            return self.invoice_payment(values, charge, when, amount, currency, tax, fee,
+                                        {"amount": "Amount", "currency": "Currency",
+                                         "tax": "Tax"})
         _, booking = self.charge(values, charge, when, amount, currency, tax, fee,
                                  {"amount": "Amount", "currency": "Currency", "tax": "Tax"})
         assert booking.purchase is not None

@@ -133,6 +133,10 @@ class Importer(stripe.Importer):
         if charge in self.index.keys:  # booked: by the payments export, or before
             return self.fee_only(charge, when, fee, currency)
         amount = money(values["gross"], "gross")
+        if stripe.metadata(values, stripe.INVOICE):  # a customer paying invoices
+            return self.invoice_payment(values, charge, when, amount, currency, ZERO, fee,
+                                        {"amount": "gross", "currency": "currency",
+                                         "tax": "gross"})
         _, booking = self.charge(values, charge, when, amount, currency, ZERO, fee,
                                  {"amount": "gross", "currency": "currency", "tax": "gross"})
         return [booking]

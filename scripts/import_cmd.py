@@ -205,7 +205,7 @@ def read_settings(path: Path) -> dict[str, Any]:
 def make_importers(contracts: ContractSet, settings: dict[str, Any]) -> list:
     """One importer per format, sharing the event and payment indexes."""
     events, payments = EventIndex(), PaymentIndex()
-    invoices = InvoiceIndex()  # shared by the payments and credit notes importers
+    invoices = InvoiceIndex()  # shared by the payments, credit notes and Stripe importers
     lite = settings.get("litellm") or {}
     strip = settings.get("stripe") or {}
     canon = settings.get("purchases") or {}
@@ -225,7 +225,7 @@ def make_importers(contracts: ContractSet, settings: dict[str, Any]) -> list:
                         packs=strip.get("packs"),
                         description_pattern=strip.get("description_pattern"),
                         tax_jurisdiction=strip.get("tax_jurisdiction", ""),
-                        bank=strip.get("bank", accounts.BANK))
+                        bank=strip.get("bank", accounts.BANK), invoices=invoices)
           for kind in (stripe, stripe_balance)),  # payments export, itemized balance
         payments_csv.Importer(contracts, account=(settings.get("payments") or {}).get(
             "account", accounts.BANK), index=invoices),  # customer payments of invoices
