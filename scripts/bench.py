@@ -333,9 +333,11 @@ def report(args: argparse.Namespace, imports: list[dict], books: list[dict],
     return "\n".join(lines) + "\n"
 
 
-def merge(old: str, new: str, sections: list[str]) -> str:
+def merge(old: str, new: str, sections: list[str], head_too: bool = False) -> str:
     """``old`` BENCHMARKS.md with the ``## `` sections of ``new`` that were run replaced
-    (or added), the others as they were."""
+    (or added), the others as they were (those other scripts write, such as
+    ``bench_whatif.py``'s and ``bench_formats.py``'s, included); with ``head_too`` the
+    text before the first section too (a run of every section)."""
     def split(text: str) -> dict[str, str]:
         parts: dict[str, str] = {}
         for chunk in ("\n" + text).split("\n## ")[1:]:
@@ -345,7 +347,7 @@ def merge(old: str, new: str, sections: list[str]) -> str:
     titles = {"import": "Import", "books": "Books: bean-check and Fava",
               "close": "Month-end close", "fava": "Fava with the tokenbooks pages"}
     mine, theirs = split(new), split(old)
-    head = old.split("\n## ", 1)[0].rstrip("\n") + "\n"
+    head = (new if head_too else old).split("\n## ", 1)[0].rstrip("\n") + "\n"
     for name in sections:
         theirs[titles[name]] = mine[titles[name]]
     return head + "".join("\n" + text for text in theirs.values())
@@ -391,8 +393,8 @@ def main() -> None:
     favas = (bench_fava_books(args.work, args.fava, args.fava_closed, args.rounds)
              if "fava" in args.sections else [])
     text = report(args, imports, books, closes, favas)
-    if not run_all and args.out.exists():
-        text = merge(args.out.read_text(encoding="utf-8"), text, args.sections)
+    if args.out.exists():
+        text = merge(args.out.read_text(encoding="utf-8"), text, args.sections, run_all)
     args.out.write_text(text, encoding="utf-8")
     print(text)
 
