@@ -138,3 +138,32 @@ def test_the_report_command(tmp_path: Path) -> None:
     bad = runner.invoke(cli, ["report", "forecast", "--ledger", str(ledger), "--period",
                               "2026-01", "--as-of", "2026-02-03"])
     assert bad.exit_code == 2 and "not in the month" in bad.output
+
+
+TIE = """\
+customer: tie
+name: Tie Co
+contracts:
+  - id: tie-2026
+    start: 2026-01-01
+    currency: USD
+    billing: arrears
+    price_book: list
+    tiers:
+      mode: graduated
+      period: month
+      bands: [{up_to: 10.00, multiplier: 1.0}, {up_to: null, multiplier: 0.5}]
+"""
+
+
+def test_an_arrears_invoice_is_projected_through_its_monthly_tiers(tmp_path: Path) -> None:
+    contracts(tmp_path, {"tie": TIE})
+    body = "".join(usage(f"2026-01-{n:02d}", "tie", "m", 200_000) for n in range(1, 11))
+    result = forecast.forecast(load(write_book(tmp_path, body)), "2026-01")
+    [tie] = result.customers
+    # 2.00 a day for 10 days: 20.00 of value, billed 10.00 + 10.00 x 0.5 = 15.00; the run
+    # rate gives 62.00 for the month, billed 10.00 + 52.00 x 0.5 = 36.00 (not 15 x 62/20
+    # = 46.50, which ignores the band the month reaches)
+    assert (tie.to_date, tie.projected, tie.invoice_to_date) == (D("20.00"), D("62.00"),
+                                                                 D("15.00"))
+    assert tie.projected_invoice == D("36.00")

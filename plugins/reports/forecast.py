@@ -23,7 +23,7 @@ from decimal import Decimal
 from fractions import Fraction
 
 from ..entries.build import number
-from ..rules import accounts, dunning, forecasting
+from ..rules import accounts, dunning, forecasting, tiers
 from ..rules.engine import ContractRun
 from ..rules.journal import Booking
 from ..rules.model import Contract
@@ -192,7 +192,14 @@ def forecast(ledger: Ledger, period: str, as_of: datetime.date | None = None) ->
             for (m, _), amount in burn.breakage.items():
                 breakage[(m, cid)] += amount
         elif to_date:
-            projected_invoice = to_cent(Fraction(invoice_to_date) * projected / to_date)
+            # the invoice grows as the value does, through the month's tiers when the
+            # contract has them (the band the projected value reaches; a year's tiers
+            # would need the year to date: scaled as without tiers)
+            month_tiers = contract.tiers if (contract.tiers is not None
+                                             and contract.tiers.period == "month") else None
+            grows = (tiers.tiered(month_tiers, projected) / tiers.tiered(month_tiers, to_date)
+                     if month_tiers is not None else projected / to_date)
+            projected_invoice = to_cent(Fraction(invoice_to_date) * grows)
         else:
             projected_invoice = invoice_to_date
         terms = contract.commitment
@@ -254,7 +261,8 @@ def table(result: Forecast) -> Table:
         "elapsed; each day left adds level x its factor. Fewer than 14 days of history: "
         "the run rate (method run rate).",
         "projected_invoice: arrears, the invoice to date x projected / to-date value "
-        "(tiers make it approximate), at least a monthly minimum; prepaid, the overage to "
+        "(through the contract's monthly tiers: the tiered values' ratio; yearly tiers "
+        "make it approximate), at least a monthly minimum; prepaid, the overage to "
         "date plus the overage the burn-down expects in the month. trailing_average, "
         f"ratio, flag: against the three months before, flagged JUMP at {result.ratio} "
         "times or more (the dunning report's rule).",
