@@ -83,6 +83,11 @@ def stage(load: Load, entries: data.Directives, options_map: dict[str, Any]
             open_account(account, first.start, customer.source)
         for account in accounts.later_customer_accounts(customer.id):  # Customer-Credits
             open_account(account, first.start, customer.source)
+        for contract in sorted(customer.contracts, key=lambda c: c.start):
+            for pack in contract.packs.values():  # Liabilities:Unclaimed-Property:<J>
+                if pack.unclaimed_property is not None:
+                    open_account(pack.unclaimed_property.account, contract.start,
+                                 customer.source)
     for provider, table in sorted(contract_set.costs.items()):
         for account in accounts.provider_accounts(provider):
             open_account(account, table.versions[0].effective, table.source)

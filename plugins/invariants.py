@@ -19,9 +19,12 @@ hand-written posting that draws a lot twice fails the load:
     <tokenbooks.invariants>:0: lot acme-2026.standard.2026-01-03: contract liability
     negative (-4011.50) on 2026-02-01
 
-Config: ``contracts`` as for the other plugins (to know pack expiry terms). It reads
-the purchases and usage entries the load already parsed (``tokenbooks.plugins.load``)
-and checks them against the journal: the postings, whoever made them.
+Config: ``contracts`` as for the other plugins. It reads the purchases and usage entries
+the load already parsed (``tokenbooks.plugins.load``) and checks them against the
+journal: the postings, whoever made them. A lot's expiry is the one the revenue stage's
+engine left on the lot (``Load.revenue``: a modification's new expiry included), never
+recomputed from the purchase; a lot is drawn after its expiry when a usage posting is
+dated on or after it (docs/expiry.md).
 
 The receivables too (``docs/receivables.md``): a payment or credit note of an unknown
 invoice, of another customer's, in another currency than the invoice's, or that makes
@@ -122,6 +125,8 @@ def stage(load: Load, entries: data.Directives, last: datetime.date) -> list[Plu
                     f.expires = expires if expires else f.expires
                 else:
                     f.drawn.append((entry.date, amount))
+            elif account.startswith(accounts.UNCLAIMED_PROPERTY + ":"):
+                f.unclaimed.append((entry.date, -amount))
             elif account.startswith(accounts.INCOME + ":"):
                 f.recognized.append((entry.date, -amount))
                 if rule in DRAW_RULES and amount:
@@ -146,12 +151,13 @@ def stage(load: Load, entries: data.Directives, last: datetime.date) -> list[Plu
             paid[purchase.payment_id] = lot_id
             f = facts(lot_id, purchase.customer)
             f.consideration.append((purchase.date, purchase.amount))
-            f.expires = purchase.expires or (pack.expiry_for(purchase.date) if pack else
-                                             mod.expires if mod else None)
         for purchase in items:
             if purchase.kind == "refund" and purchase.refund_of in paid:
                 f = facts(paid[purchase.refund_of], purchase.customer)
                 f.consideration.append((purchase.date, -purchase.amount))
+    for lot_id, expires in lot_expiries(load).items():
+        if lot_id in lots:
+            lots[lot_id].expires = expires
     where = at(f"<{PLUGIN}>")
     return [*twice_paid(load.purchase_table(entries),
                         [e for e in ledger if receivables.is_payment(e)]),
@@ -160,6 +166,15 @@ def stage(load: Load, entries: data.Directives, last: datetime.date) -> list[Plu
             *(InvariantError(where, violation.message, None)
               for violation in (invariants.check_lots(lots, last)
                                 + invariants.check_priced(dict(usage_count), dict(priced))))]
+
+
+def lot_expiries(load: Load) -> dict[str, datetime.date | None]:
+    """Each lot's expiry as the engine left it (``ContractRun.lots``): the one source of
+    truth, a modification's new expiry included (docs/expiry.md). Empty without the
+    revenue stage (the entries' ``expires`` metadata then stand)."""
+    if load.revenue is None:
+        return {}
+    return {lot.id: lot.expires for run in load.revenue.runs.values() for lot in run.lots}
 
 
 def twice_paid(purchases: list[tuple[Purchase, data.Transaction]],

@@ -84,12 +84,13 @@ def test_run_out_and_expected_breakage_by_hand(tmp_path: Path) -> None:
     # hol: proportional, 20% expected unused: 8,000 credits expected used. To date 1,000
     # used: revenue 100 x 1,000 / 8,000 = 12.50, face 10.00, breakage 2.50 (booked).
     # End of Jan: 3,100 used -> 38.75 - 31.00 = 7.75: January's expected 5.25.
-    # Feb 28: 5,900 used, then expiry: 100.00 - 59.00 = 41.00: February's 33.25.
+    # Feb 27: 5,800 used; the lot expires on Feb 28 (not usable that day, docs/expiry.md):
+    # 100.00 - 58.00 = 42.00: February's 34.25.
     assert hol.credits_left == D("9000.00")
-    assert result.breakage == {("2026-01", "hol"): D("5.25"), ("2026-02", "hol"): D("33.25")}
-    # the lot expires at the end of Feb 28: no credits on Mar 1, a hard stop
-    assert hol.run_out == day("2026-03-01")
-    assert hol.consequence == "hard_stop: usage blocked from 2026-03-01 until a pack is bought"
+    assert result.breakage == {("2026-01", "hol"): D("5.25"), ("2026-02", "hol"): D("34.25")}
+    # no credits on Feb 28, its expiry date: a hard stop from that day
+    assert hol.run_out == day("2026-02-28")
+    assert hol.consequence == "hard_stop: usage blocked from 2026-02-28 until a pack is bought"
     assert result.horizon[0] == "2026-01" and result.horizon[-1] == "2026-12"
 
 

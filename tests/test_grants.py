@@ -215,8 +215,8 @@ def test_pack_priority_orders_paid_lots():
 # --- voids ------------------------------------------------------------------------------------
 
 def test_void_mid_month_free_credits_expire_with_nothing_recognized():
-    # 5,000 promotional credits voided 2026-01-15 (usable that day); 2,000 used on
-    # 01-10 from the grant; 2,000 on 01-20 come from the pack: 20.00.
+    # 5,000 promotional credits voided 2026-01-15 (usable through 01-14, not on the void
+    # date); 2,000 used on 01-10 from the grant; 2,000 on 01-20 come from the pack: 20.00.
     c = contract(packs={"p": pack("p", "100.00", 10000, expires="2026-06-30")}, grants=(
         grant("promo", "2026-01-01", 5000, "promotional", void="2026-01-15",
               reason="abuse"),))
@@ -229,7 +229,7 @@ def test_void_mid_month_free_credits_expire_with_nothing_recognized():
     assert income(result, USAGE) == D("20.00")
     assert income(result, BREAKAGE) == 0
     usage_dates = [(b.meta["from"], b.date) for b in result.bookings if b.rule == "usage"]
-    assert usage_dates == [(day("2026-01-10"), day("2026-01-15")),
+    assert usage_dates == [(day("2026-01-10"), day("2026-01-14")),
                            (day("2026-01-20"), day("2026-01-31"))]
 
 

@@ -1,6 +1,9 @@
 """Properties of grants, priorities and voids (hypothesis, modest sizes): the lot
 invariants hold (``rules.invariants.check_lots`` over the engine's bookings, as the
-invariants plugin reads a journal) and free credits never produce revenue."""
+invariants plugin reads a journal) and free credits never produce revenue; with
+modifications that extend or shorten a lot's expiry (and breakage partly owed as
+unclaimed property) the lot invariants hold against the lot's final expiry, and no
+credit is drawn on or after it (docs/expiry.md)."""
 
 from __future__ import annotations
 
@@ -14,7 +17,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tokenbooks.plugins.rules import accounts, invariants
-from tokenbooks.plugins.rules.model import Bonus, Grant, Overage
+from tokenbooks.plugins.rules.model import (
+    Bonus,
+    Breakage,
+    Grant,
+    Modification,
+    Overage,
+    UnclaimedProperty,
+)
 
 D = Decimal
 DEFERRED = accounts.deferred_revenue("acme")
@@ -63,6 +73,8 @@ def facts_of(result, purchases) -> dict[str, invariants.LotFacts]:
                     f.consideration.append((b.date, -leg.amount))
                 else:
                     f.drawn.append((b.date, leg.amount))
+            elif leg.account.startswith(accounts.UNCLAIMED_PROPERTY + ":"):
+                f.unclaimed.append((b.date, -leg.amount))
             elif leg.account.startswith("Income:"):
                 f.recognized.append((b.date, -leg.amount))
                 if b.rule == "usage" and leg.amount:
@@ -102,7 +114,7 @@ def test_lot_invariants_hold_and_free_credits_never_produce_revenue(
     # A voided grant is never drawn after its void date.
     for g in grants:
         if g.void is not None:
-            late = [d for d in facts[f"c1.grant.{g.id}"].used_on if d > g.void]
+            late = [d for d in facts[f"c1.grant.{g.id}"].used_on if d >= g.void]
             assert late == []
 
 
@@ -126,3 +138,60 @@ def test_free_credits_replace_paid_usage_without_changing_what_paid_credits_earn
                 earned[paid.id] -= leg.amount
     assert earned[paid.id] == (D(paid.used.numerator) / D(paid.used.denominator)
                                * D("0.01")).quantize(D("0.01"))
+
+
+expiry_changes = st.lists(st.tuples(
+    st.integers(min_value=1, max_value=8),  # modification in month
+    st.integers(min_value=1, max_value=200),  # new expiry: days after the modification
+), max_size=3)
+usage_days = st.lists(st.tuples(st.integers(min_value=0, max_value=272),  # day of 2026
+                                st.integers(min_value=0, max_value=60000)),
+                      min_size=1, max_size=12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(expiry_changes, usage_days, st.sampled_from(["remote", "proportional"]),
+       st.sampled_from(["0", "0.3", "1"]), st.sampled_from(["hard_stop", "invoice"]))
+def test_expiry_changed_by_modifications_keeps_the_lot_invariants(
+        changes, used, method, share, policy):
+    mods = tuple(Modification(f"m{i}", day(f"2026-0{month}-15"),
+                              expires=day(f"2026-0{month}-15")
+                              + datetime.timedelta(days=after),
+                              approved_by="Controller", approved_on=day("2026-01-01"))
+                 for i, (month, after) in enumerate(sorted(set(changes)))
+                 if i == 0 or month != sorted(set(changes))[i - 1][0])
+    pk = dataclasses.replace(
+        pack("p", "1000.00", 100000, expires="2026-06-30"),
+        breakage=Breakage(method, D("0.20") if method == "proportional" else None, (),
+                          "Controller"),
+        unclaimed_property=UnclaimedProperty(D(share), "US-DE"))
+    buys = [purchase("2026-01-01", "p", "1000.00")]
+    c = contract(packs={"p": pk}, modifications=mods, overage=Overage(policy))
+    start = day("2026-01-01")
+    usages = [usage((start + datetime.timedelta(days=d)).isoformat(), n)
+              for d, n in used if n]
+    result = run(c, usages, buys, as_of=AS_OF)
+    assert not result.errors
+    facts = facts_of(result, buys)
+    assert invariants.check_lots(facts, day(AS_OF)) == []
+    [lot] = result.lots
+    # the one source of truth: the lot's final expiry, whatever the purchase said
+    expiry = lot.expires
+    assert expiry is not None
+    assert all(d < expiry for d in facts[lot.id].used_on)
+    if expiry <= day(AS_OF):
+        assert lot.closed and lot.liability == 0
+        # what is left is recognized on the expiry date (nothing is left, and no expiry
+        # entry is booked, when the usage earned the whole price before it: a
+        # proportional lot used up to its estimate)
+        closings = [b for b in result.bookings if b.rule == "expiry"]
+        assert [b.date for b in closings] in ([], [expiry])
+        if not closings:  # (posted_total counts what is owed as unclaimed property too)
+            assert lot.posted_total.posted == D("1000.00")
+            assert all(b.date < expiry for b in result.bookings
+                       if any(leg.lot == lot.id and leg.amount for leg in b.legs))
+    # revenue + unclaimed property never exceed the consideration; the share is exact
+    owed = -sum((leg.amount for b in result.bookings for leg in b.legs
+                 if leg.account.startswith(accounts.UNCLAIMED_PROPERTY)), D(0))
+    assert owed == lot.posted_unclaimed.posted
+    assert lot.posted_total.posted <= D("1000.00")

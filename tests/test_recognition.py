@@ -98,8 +98,9 @@ def test_expired_lot_is_never_drawn_and_its_rest_is_breakage():
                  [purchase("2026-01-01", "a", "1000.00"), purchase("2026-01-01", "b", "500.00")],
                  as_of="2026-02-28")
     lots = {b.date: b.meta.get("lots") for b in result.bookings if b.rule == "usage"}
-    # the February segment is cut at A's expiry: one booking per lot regime
-    assert lots == {day("2026-02-15"): "c1.a.2026-01-01", day("2026-02-28"): "c1.b.2026-01-01"}
+    # the February segment is cut on A's last usable day (the day before its expiry,
+    # docs/expiry.md): one booking per lot regime
+    assert lots == {day("2026-02-14"): "c1.a.2026-01-01", day("2026-02-28"): "c1.b.2026-01-01"}
     assert monthly(result, USAGE) == {"2026-02": D("300.00") + D("150.00")}
     assert monthly(result, BREAKAGE) == {"2026-02": D("700.00")}
 

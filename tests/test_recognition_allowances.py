@@ -51,7 +51,8 @@ def test_rollover_up_to_the_cap():
                         (day("2026-03-31"), "c1.allowance.2026-02"),
                         (day("2026-03-31"), "c1.allowance.2026-03")]
     march = [lot for lot in result.lots if lot.id == "c1.allowance.2026-03"][0]
-    assert march.remaining == 30000 and march.expires == day("2026-04-30")
+    # usable through April 30: its expiry is May 1, the first day it cannot be used
+    assert march.remaining == 30000 and march.expires == day("2026-05-01")
 
 
 def test_usage_past_the_allowance_is_invoiced_in_arrears():

@@ -99,7 +99,7 @@ def test_lot_invariants_hold(case, posting):
     c, purchases, usages = case
     result = run(c, usages, purchases, as_of=AS_OF.isoformat(), posting=posting,
                  price_book=PRICES)
-    late = [p for p in purchases if c.packs[p.pack].expires and c.packs[p.pack].expires < p.date]
+    late = [p for p in purchases if c.packs[p.pack].expires and c.packs[p.pack].expires <= p.date]
     assert len([e for e in result.errors if "top-up" not in e.message]) == len(late)
     assert all("expired" in e.message for e in result.errors)
     assert result.priced == len(usages)

@@ -194,7 +194,7 @@ def test_invariants_catch_a_draw_after_expiry_and_an_unbalanced_lot(contracts_di
         """)
     _, errors, _ = load(book(contracts_dir, ACME_USAGE + manual))
     messages = " | ".join(e.message for e in errors)
-    assert "drawn on 2027-02-01, after its expiry 2027-01-03" in messages
+    assert "drawn on 2027-02-01, on or after its expiry 2027-01-03" in messages
     # 4,500 recognized by the plugin (usage, then breakage at expiry) + 1.00 by hand;
     # 4,503.00 drawn from the liability
     assert ("revenue recognized 4501.00 + liability left -3.00 != consideration 4500.00"

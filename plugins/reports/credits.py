@@ -3,8 +3,12 @@
 * ``credits``: each open lot of the engine's sub-ledger at the month's end (credits,
   net of refunds, and credits left; the credits refunds took back and the consideration
   they returned; the contract liability on it, days to expiry, within 30/60/90 days),
-  soonest expiry first;
-* ``rpo``: the contract liability by when its lots expire (within 12 months or later)
+  soonest expiry first. ``days_to_expiry`` is the days from the month's last day to the
+  expiry date, the first day the credits can no longer be used (docs/expiry.md): a lot
+  expiring on the 1st of next month shows 1, its credits usable through the month's end;
+  the days left to use them after the month's end are ``days_to_expiry - 1``;
+* ``rpo``: the contract liability by when its lots expire (within 12 months or later:
+  an expiry date at most 365 days after the month's end, the day it is recognized)
   and the minimum commitments still to come (ASC 606-10-50-13; usage in arrears without
   a minimum is variable consideration and is left out, 50-14A).
 """

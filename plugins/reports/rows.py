@@ -129,6 +129,9 @@ def movements(entry: data.Transaction, customer: str, deferred: list[data.Postin
     if rest:
         if rule == "refund":
             out.append(Movement(customer, "refund", rule, rest))
+        elif any(p.account.startswith(accounts.UNCLAIMED_PROPERTY + ":")
+                 for p in entry.postings):
+            out.append(Movement(customer, "other", "unclaimed-property", rest))
         elif rest > 0 and rule != "modification":
             out.append(Movement(customer, "addition", rule or "purchase", rest))
         else:

@@ -17,6 +17,9 @@ STRIPE = "Assets:Stripe"  # clearing account of the Stripe importers (charges gr
 PAYMENT_PROCESSING = "Expenses:Payment-Processing"  # processor fees (Stripe's Fee)
 SALES_TAX = "Liabilities:Sales-Tax"  # root of Liabilities:Sales-Tax:<Jurisdiction>
 UNKNOWN_JURISDICTION = "Unknown"  # tax collected with no jurisdiction given
+# root of Liabilities:Unclaimed-Property:<Jurisdiction>: the share of breakage owed to a
+# state under unclaimed property law, never revenue (docs/variable-consideration.md)
+UNCLAIMED_PROPERTY = "Liabilities:Unclaimed-Property"
 INCOME = "Income"
 REVENUE = "Income:Revenue"
 REVENUE_USAGE = "Income:Revenue:Usage"
@@ -159,6 +162,12 @@ CREDIT_NOTE_STREAMS = {
     "overage-actions": REVENUE_ACTIONS,
     "commitment": REVENUE_COMMITMENT,
 }
+
+
+def unclaimed_property(jurisdiction: str) -> str:
+    """``Liabilities:Unclaimed-Property:<Jurisdiction>``: ``US-DE`` ->
+    ``Liabilities:Unclaimed-Property:US-DE`` (ASC 606-10-55-49)."""
+    return _of(UNCLAIMED_PROPERTY, jurisdiction)
 
 
 def sales_tax(jurisdiction: str) -> str:

@@ -12,10 +12,12 @@ A contract may include credits every period with a subscription fee:
 
 Each period's allowance is a lot (``rules.lots``) bought on the period's first day for
 ``fee`` (Dr Assets:Unbilled:<C> / Cr Liabilities:Deferred-Revenue:<C>) and drawn like
-any pack, in the contract's draw order. Without rollover it expires on the period's last
-day (what is left is breakage then). With rollover it expires at the end of the next
-period, and at the end of its own period everything above the cap is forfeited
-(breakage for that part, on that day).
+any pack, in the contract's draw order. Without rollover its credits can be used through
+the period's last day: the lot's expiry is the next period's first day (docs/expiry.md),
+and what is left lapses at the end of the period's last day (breakage booked on that
+last day, in the period the credits belong to). With rollover it expires at the end of
+the next period (its expiry: the first day after it), and at the end of its own period
+everything above the cap is forfeited (breakage for that part, on that day).
 
 ``per_user`` limits what each user (usage entries carry ``user``) draws from the
 contract's credits in a period, allowance and packs alike: past the limit, the usage of
@@ -46,7 +48,8 @@ def allowance_lot(contract: Contract, lots: LotBook, day: datetime.date) -> Lot:
                           contract.start, contract.end)
     lot = Lot(id=f"{contract.id}.allowance.{period_key(day, allowance.period)}",
               contract=contract.id, pack="allowance", price=allowance.fee,
-              credits=Fraction(allowance.credits), purchased=day, expires=end,
+              credits=Fraction(allowance.credits), purchased=day,
+              expires=end + datetime.timedelta(days=1),  # the first day not usable
               source="allowance")
     return lots.add(lot)
 

@@ -55,8 +55,10 @@ from .model import (
     PriceBook,
     PriceBookVersion,
     Term,
+    TierRevision,
     Tiers,
     TopUp,
+    UnclaimedProperty,
 )
 
 CENT = Decimal("0.01")
@@ -517,9 +519,10 @@ class _Builder:
                 self.error(here + ("expires",),
                            "expected either 'expires' or 'expires_after', not both")
             expires = self.date(g.get("expires"), here + ("expires",))
-            if expires is not None and expires < day:
-                self.error(here + ("expires",), f"expected a date on or after the grant's "
-                                                f"date {day}, got {expires}")
+            if expires is not None and expires <= day:
+                self.error(here + ("expires",), f"expected a date after the grant's date "
+                                                f"{day} (credits cannot be used on their "
+                                                f"expiry date), got {expires}")
             ssp = Decimal(g["ssp"]) if "ssp" in g else None
             if kind == "bundled":
                 if not g.get("with"):
@@ -604,6 +607,14 @@ class _Builder:
             self.error(path + ("ssp",), "is required with a bonus of its own SSP or a material "
                                         "right (standalone selling price of one credit, for "
                                         "the relative-SSP allocation)")
+        unclaimed = None
+        if raw.get("unclaimed_property") is not None:
+            u = raw["unclaimed_property"]
+            share = Decimal(u["share"])
+            if not 0 <= share <= 1:  # (the schema says so too; kept for the model's sake)
+                self.error(path + ("unclaimed_property", "share"),
+                           f"expected a fraction of the breakage in [0, 1], got {share}")
+            unclaimed = UnclaimedProperty(share, str(u["jurisdiction"]))
         return Pack(
             name=name, price=self.money(raw["price"], path + ("price",)),
             credits=Decimal(raw["credits"]),
@@ -613,7 +624,7 @@ class _Builder:
                               rate=Decimal(b["rate"]) if "rate" in b else None,
                               revisions=revisions, approved_by=b.get("approved_by")),
             priority=int(raw.get("priority", DEFAULT_PRIORITY)), ssp=ssp, bonus=bonus,
-            material_right=right,
+            material_right=right, unclaimed_property=unclaimed,
         )
 
     def overage(self, raw: Raw | None, packs: dict[str, Pack], path: FieldPath) -> Overage:
@@ -661,7 +672,37 @@ class _Builder:
                            "expected null on the last band (no upper limit)")
             previous = up_to if up_to is not None else previous
             bands.append(Band(up_to, Decimal(b["multiplier"])))
-        return Tiers(mode=raw["mode"], period=raw.get("period", "month"), bands=tuple(bands))
+        retroactive = bool(raw.get("retroactive", False))
+        expected = Decimal(raw["expected_volume"]) if "expected_volume" in raw else None
+        if retroactive and raw["mode"] != "volume":
+            self.error(path + ("retroactive",), f"expected mode 'volume' with retroactive: "
+                                                f"true (the band reached applies to every "
+                                                f"unit of the period), got {raw['mode']!r}")
+        if retroactive and expected is None:
+            self.error(path + ("expected_volume",), "is required with retroactive: true (the "
+                                                    "list value expected per period, the "
+                                                    "variable consideration's estimate)")
+        if not retroactive:
+            for key in ("expected_volume", "revisions"):
+                if key in raw:
+                    self.error(path + (key,), "applies with retroactive: true only")
+        revisions = []
+        previous_day: datetime.date | None = None
+        for i, r in enumerate(raw.get("revisions") or []):
+            here = path + ("revisions", i)
+            when = self.date(r["date"], here + ("date",))
+            if when is None:
+                continue
+            if previous_day is not None and when <= previous_day:
+                self.error(here + ("date",), f"expected revisions in increasing date order, "
+                                             f"got {when} after {previous_day}")
+            previous_day = when
+            revisions.append(TierRevision(when, Decimal(r["expected_volume"]),
+                                          r.get("approved_by"), r.get("basis"),
+                                          _line(self.lines, here)))
+        return Tiers(mode=raw["mode"], period=raw.get("period", "month"), bands=tuple(bands),
+                     retroactive=retroactive, expected_volume=expected,
+                     approved_by=raw.get("approved_by"), revisions=tuple(revisions))
 
     def modification(self, raw: Raw, path: FieldPath, start: datetime.date,
                      end: datetime.date | None) -> Modification:
@@ -671,10 +712,16 @@ class _Builder:
                        f"expected a date within the contract ({start} to {end or 'open'}), got {day}")
         if raw.get("add_credits") and "price" not in raw:
             self.error(path + ("price",), "is required when credits are added")
+        expires = self.date(raw.get("expires"), path + ("expires",))
+        if expires is not None and expires <= day:
+            self.error(path + ("expires",), f"expected a date after the modification's date "
+                                            f"{day} (a modification changes an expiry from "
+                                            f"its date on; credits cannot be used on their "
+                                            f"expiry date), got {expires}")
         return Modification(
             id=raw["id"], date=day, add_credits=Decimal(raw.get("add_credits", 0)),
             price=self.money(raw.get("price", 0), path + ("price",)),
-            expires=self.date(raw.get("expires"), path + ("expires",)),
+            expires=expires,
             ssp=self.money(raw["ssp"], path + ("ssp",)) if "ssp" in raw else None,
             method=raw.get("method", "auto"),
             past_credit=self.money(raw.get("past_credit", 0), path + ("past_credit",)),

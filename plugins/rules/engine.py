@@ -4,7 +4,10 @@
 purchase, an allowance period, a lot expiry, a commitment period's end, the end of a
 posting segment) up to ``as_of``, and on each day, in this order:
 
-1. starts the allowance period (a lot for the fee), books purchases (lots) and refunds;
+1. starts the allowance period (a lot for the fee), books purchases (lots) and refunds,
+   then expires the lots whose expiry is that day (docs/expiry.md: credits are usable up
+   to the expiry instant, the start of the expiry date, and not on it), booking remote
+   breakage (or the proportional true-up) on the expiry date, before the day's usage;
 2. prices the day's usage (``rules.pricing``) and draws credits from the lots in draw
    order (``rules.lots``), per user when the allowance limits users; what the credits do
    not cover follows the overage policy: ``invoice`` (``rules.arrears``, at list x
@@ -14,14 +17,16 @@ posting segment) up to ``as_of``, and on each day, in this order:
    all usage (past any allowance) in arrears;
 3. closes the posting segment ending that day: one ``usage`` booking with every lot's
    recognized revenue (``rules.recognition``) and the arrears usage, commitment accrual;
-4. expires lots (remote breakage on the expiry date), trims allowance rollovers, and
-   closes commitment periods (``rules.commitments``).
+4. lapses an allowance period's credits at the end of its last day (their expiry is the
+   next period's first day; the breakage stays in the period), trims allowance
+   rollovers, and closes commitment periods (``rules.commitments``).
 
 A posting segment is a month (``posting="month"``, the default) or a day
-(``posting="day"``), cut early at a lot's expiry, the day before a new price-book
-version, the contract's end and ``as_of``: so every booking draws only from lots usable
-on its date, names one price-book version, and (cumulative rounding everywhere) the
-totals of a month are the same under either option. Output is deterministic.
+(``posting="day"``), cut early on the last usable day of a lot (the day before its
+expiry), the day before a new price-book version, the contract's end and ``as_of``: so
+every booking draws only from lots usable on its date, names one price-book version,
+and (cumulative rounding everywhere) the totals of a month are the same under either
+option. Output is deterministic.
 """
 
 from __future__ import annotations
@@ -54,6 +59,7 @@ from .model import (
     Modification,
     Pack,
     PriceBook,
+    TierRevision,
     TopUp,
 )
 from .modifications import Changes, change_days, expected_for
@@ -61,6 +67,8 @@ from .periods import month_of, next_period_start, period_end
 from .pricing import Key, Priced, Pricer, Values, add_value
 from .recognition import recognize
 from .records import Purchase, Usage
+from .rounding import to_cent
+from .tiers import band_multiplier
 
 ZERO = Fraction(0)
 ONE_DAY = datetime.timedelta(days=1)
@@ -256,12 +264,23 @@ class ContractEngine:
         self.pricer.served = self.served
 
     def add_lot(self, lot: Lot) -> Lot:
+        pack = self.contract.packs.get(lot.pack)
+        if (pack is not None and pack.unclaimed_property is not None
+                and lot.kind in ("paid", "bundled")):
+            lot.unclaimed_share = Fraction(pack.unclaimed_property.share)
+            lot.unclaimed_account = pack.unclaimed_property.account
         self.changes.lot_created(lot)
         self.lots.add(lot)
         self.run.lots.append(lot)
-        if self.segment is not None and lot.expires is not None and lot.expires < self.segment.end:
-            self.segment.end = max(lot.expires, self.segment.start)
+        self.cut_segment(lot.expires)
         return lot
+
+    def cut_segment(self, expires: datetime.date | None) -> None:
+        """End the open posting segment on the last day credits expiring on ``expires``
+        can be used (the day before: docs/expiry.md), when that is earlier."""
+        seg = self.segment
+        if seg is not None and expires is not None and expires - ONE_DAY < seg.end:
+            seg.end = max(expires - ONE_DAY, seg.start)
 
     # --- purchases, top-ups, allowances --------------------------------------------------
 
@@ -316,9 +335,11 @@ class ContractEngine:
         if purchase.payment_id:
             self.payment_lots[purchase.payment_id] = lot
             self.payment_paid[purchase.payment_id] = purchase.amount
-        if expires is not None and expires < day:
+        if expires is not None and expires <= day:
             self.error(day, f"purchase {purchase.payment_id or purchase.ref} of "
-                            f"{purchase.pack!r} on {day}: its credits expired on {expires}; "
+                            f"{purchase.pack!r} on {day}: its credits expired on {expires}, "
+                            f"before they could be used (expected an expiry after the "
+                            f"purchase date: credits cannot be used on their expiry date); "
                             f"recognized as breakage on the purchase date", purchase.ref)
             lot.closed = True
             self.lots.retire()
@@ -461,9 +482,7 @@ class ContractEngine:
         if lot.kind == "material_right":
             self.options.append(lot)
             self.run.lots.append(lot)
-            if (self.segment is not None and lot.expires is not None
-                    and lot.expires < self.segment.end):
-                self.segment.end = max(lot.expires, self.segment.start)
+            self.cut_segment(lot.expires)
         else:
             self.add_lot(lot)
         deferred = accounts.deferred_revenue(self.customer)
@@ -487,7 +506,7 @@ class ContractEngine:
         for option in self.options:
             if (option.closed or option.pack.rsplit(":", 1)[-1] != lot.pack
                     or option.purchased > day
-                    or (option.expires is not None and day > option.expires)):
+                    or (option.expires is not None and day >= option.expires)):
                 continue
             amount = option.price
             option.price = Decimal("0.00")
@@ -567,12 +586,13 @@ class ContractEngine:
         pack = self.contract.packs[
             self.contract.overage.top_up.pack]  # type: ignore[union-attr]
         expires = pack.expiry_for(day)
-        if expires is None or expires >= day:
+        if expires is None or expires > day:
             return True
         if self.top_up_refused != day:
             self.top_up_refused = day
             self.error(day, f"contract {self.contract.id!r}: top-up pack {pack.name!r} "
-                            f"expired on {expires}; usage past the credits is invoiced")
+                            f"expired on {expires} (not usable from that day on); usage past "
+                            f"the credits is invoiced")
         return False
 
     def top_up(self, day: datetime.date, balance: Fraction) -> Lot:
@@ -594,8 +614,7 @@ class ContractEngine:
     def start_allowance(self, day: datetime.date) -> None:
         lot = allowance_lot(self.contract, self.lots, day)
         self.run.lots.append(lot)
-        if self.segment is not None and lot.expires is not None and lot.expires < self.segment.end:
-            self.segment.end = lot.expires
+        self.cut_segment(lot.expires)
         # (run_all starts allowance periods only when the contract has an allowance)
         allowance: Allowance = self.contract.allowance  # type: ignore[assignment]
         self.book_it(day, "allowance", f"Credit allowance {lot.id.rsplit('.', 1)[-1]}",
@@ -617,9 +636,9 @@ class ContractEngine:
         end = min(end, self.as_of)
         if self.contract.end is not None:
             end = min(end, self.contract.end)
-        expiry = self.lots.next_expiry(day)
-        if expiry is not None:
-            end = min(end, expiry)
+        expiry = self.lots.next_expiry(day + ONE_DAY)
+        if expiry is not None:  # (the last day its credits can be used: docs/expiry.md)
+            end = min(end, expiry - ONE_DAY)
         i = bisect.bisect_right(self.versions, day)
         if i < len(self.versions):
             end = min(end, self.versions[i] - ONE_DAY)
@@ -787,7 +806,8 @@ class ContractEngine:
                 legs += [Leg(deferred, rec.total, lot_id),
                          Leg(accounts.REVENUE_USAGE, -rec.usage, lot_id),
                          Leg(accounts.REVENUE_ACTIONS, -rec.actions, lot_id),
-                         Leg(accounts.REVENUE_BREAKAGE, -rec.breakage, lot_id, "expiry")]
+                         Leg(accounts.REVENUE_BREAKAGE, -rec.breakage, lot_id, "expiry"),
+                         Leg(lot.unclaimed_account, -rec.unclaimed, lot_id, "unclaimed")]
                 if lot.kind == "concession":
                     legs += self.concession_legs(lot)
         withheld = self.commit.withheld(arrears_total) if self.commit else ZERO
@@ -870,13 +890,21 @@ class ContractEngine:
                      [Leg(deferred, rec.total, lot.id),
                       Leg(accounts.REVENUE_USAGE, -rec.usage, lot.id),
                       Leg(accounts.REVENUE_ACTIONS, -rec.actions, lot.id),
-                      Leg(accounts.REVENUE_BREAKAGE, -rec.breakage, lot.id)],
+                      Leg(accounts.REVENUE_BREAKAGE, -rec.breakage, lot.id),
+                      Leg(lot.unclaimed_account, -rec.unclaimed, lot.id, "unclaimed")],
                      {"lot": lot.id, "pack": lot.pack, **meta}, [lot.id])
 
-    def expire(self, day: datetime.date) -> None:
-        if self.options:
+    def expire(self, day: datetime.date, lots: list[Lot] | None = None) -> None:
+        """Close the lots whose expiry is ``day`` (or ``lots``): what is left is
+        recognized on ``day`` (remote breakage, the proportional true-up, a void)."""
+        if self.options and lots is None:
             self.lapse_options(day)
-        expiring = self.lots.expiring(day)
+        expiring = self.lots.expiring(day) if lots is None else lots
+        seg = self.segment
+        if seg is not None and any(lot.id in seg.lots for lot in expiring):
+            # (segments end on a lot's last usable day: only a change of expiry after
+            # its draws of the segment would leave them unposted here)
+            self.flush(day, cut=True)
         for lot in expiring:
             left = lot.remaining
             lot.closed = True
@@ -902,10 +930,18 @@ class ContractEngine:
 
     def close_periods(self, day: datetime.date) -> None:
         allowance = self.contract.allowance
+        if allowance is not None:
+            # An allowance lot's expiry is the first day of the period after it (docs/
+            # expiry.md); its credits lapse at the end of its last day, in its period.
+            lapsing = [lot for lot in self.lots.lots if lot.pack == "allowance"
+                       and not lot.closed and lot.expires == day + ONE_DAY]
+            if lapsing:
+                self.expire(day, lapsing)
         if allowance is not None and allowance.rollover > 0:
             if day == self.period_last_day(day, allowance.period):
                 for lot in self.lots.lots:
-                    if (lot.pack == "allowance" and not lot.closed and lot.expires != day
+                    if (lot.pack == "allowance" and not lot.closed
+                            and lot.expires != day + ONE_DAY
                             and self.period_last_day(lot.purchased, allowance.period) == day):
                         forfeited = trim_rollover(lot, allowance)
                         if forfeited:
@@ -914,6 +950,10 @@ class ContractEngine:
                                 f"Allowance {lot.id}: unused credits above the rollover cap",
                                 {"credits_expired": _credits(forfeited),
                                  "rollover": allowance.rollover})
+        if self.retroactive:
+            tiers = self.contract.tiers
+            if day == self.period_last_day(day, tiers.period):  # type: ignore[union-attr]
+                self.settle_tiers(day)
         if self.commit is not None and self.commit.key is not None and day == self.commit.end:
             total, _ = self.arrears.exact()
             last = self.contract.end is not None and day >= self.contract.end
@@ -921,6 +961,76 @@ class ContractEngine:
             self.book_it(day, "commitment", f"Minimum commitment {self.commit.key}", legs,
                          info)
             self.commit.key = None
+
+    # --- retroactive volume tiers (rules.tiers, docs/variable-consideration.md) --------
+
+    @property
+    def retroactive(self) -> bool:
+        tiers = self.contract.tiers
+        return tiers is not None and tiers.retroactive and tiers.expected_volume is not None
+
+    def post_tiers(self, day: datetime.date, rule: str, narration: str,
+                   meta: dict[str, object]) -> None:
+        """Post what the arrears value to date moved by (a revised estimate, the period's
+        settlement) as its own entry: Dr Unbilled / Cr Usage, Actions (cumulative)."""
+        total, acts = self.arrears.exact()
+        withheld = self.commit.withheld(total) if self.commit else ZERO
+        target = total - withheld
+        actions_target = acts * target / total if total else ZERO
+        actions = self.arrears.posted_actions.post_to(actions_target)
+        usage = self.arrears.posted_usage.post_to(target) - actions
+        self.book_memo(day, rule, narration,
+                       [Leg(accounts.unbilled(self.customer), usage + actions),
+                        Leg(accounts.REVENUE_USAGE, -usage),
+                        Leg(accounts.REVENUE_ACTIONS, -actions)],
+                       {**meta, "list_value": to_cent(self.arrears.listed())})
+
+    def revise_tiers(self, day: datetime.date, revision: TierRevision) -> None:
+        """A revised expected volume: a cumulative catch-up on its date (32-14, 32-42..43);
+        without ``approved_by`` a notice, and nothing changes."""
+        tiers = self.contract.tiers
+        assert tiers is not None
+        if not revision.approved_by:
+            self.notice(day, "tier-revision", f"tier estimate revision of contract "
+                                              f"{self.contract.id!r} on {day} (expected "
+                                              f"volume {revision.expected_volume}) has no "
+                                              f"approved_by: not applied (pending)",
+                        {"status": "pending"})
+            return
+        self.flush(day, cut=True)
+        before = self.arrears.expected
+        self.arrears.expect(Fraction(revision.expected_volume))
+        meta: dict[str, object] = {
+            "expected_before": _credits(before) if before is not None else None,
+            "expected_after": revision.expected_volume,
+            "multiplier_before": _credits(band_multiplier(tiers, before))
+            if before is not None else None,
+            "multiplier_after": _credits(band_multiplier(tiers, Fraction(
+                revision.expected_volume))),
+            "approved_by": revision.approved_by, "basis": revision.basis or ""}
+        self.post_tiers(day, "tier-revision", f"Volume tier estimate revised "
+                                              f"{meta['expected_before']} -> "
+                                              f"{revision.expected_volume}: cumulative "
+                                              f"catch-up",
+                        {k: v for k, v in meta.items() if v is not None})
+
+    def settle_tiers(self, day: datetime.date) -> None:
+        """The tier period ends on ``day``: its actual band settles it (a true-up)."""
+        tiers = self.contract.tiers
+        assert tiers is not None
+        arrears = self.arrears
+        if arrears.tier_key != arrears.key_of(day) or arrears.settled:
+            return
+        expected = arrears.expected
+        actual = arrears.listed()
+        arrears.settle(day)
+        self.post_tiers(day, "tier-true-up", f"Volume tier period settled at its actual "
+                                             f"band: {_credits(actual)} of list value",
+                        {"expected": _credits(expected) if expected is not None else ZERO,
+                         "actual_volume": _credits(actual),
+                         "multiplier_expected": _credits(band_multiplier(tiers, expected))
+                         if expected is not None else ZERO,
+                         "multiplier_actual": _credits(band_multiplier(tiers, actual))})
 
     def period_last_day(self, day: datetime.date, period: str) -> datetime.date:
         end = period_end(day, period)
@@ -960,6 +1070,11 @@ class ContractEngine:
                     best = boundary
         if self.commit is not None:
             boundary = self.period_last_day(after, self.commit.terms.period)
+            if after <= boundary <= last and (best is None or boundary < best):
+                best = boundary
+        if self.retroactive and self.arrears.tier_key is not None:
+            boundary = self.period_last_day(
+                after, self.contract.tiers.period)  # type: ignore[union-attr]
             if after <= boundary <= last and (best is None or boundary < best):
                 best = boundary
         return best
@@ -1005,6 +1120,9 @@ class ContractEngine:
         for purchase in sorted(purchases, key=purchase_order):
             buys[purchase.date].append(purchase)
         changes: Collection[datetime.date] = change_days(contract)
+        tier_revisions: dict[datetime.date, TierRevision] = (
+            {r.date: r for r in contract.tiers.revisions}  # type: ignore[union-attr]
+            if self.retroactive else {})
         granted: dict[datetime.date, list[Grant]] = defaultdict(list)
         for grant in contract.grants:
             if grant.kind == "bundled":
@@ -1015,18 +1133,20 @@ class ContractEngine:
             self.error(contract.start, f"contract {contract.id!r}: grants need a credit_value")
             granted.clear()
         event_days = sorted(set(by_day) | set(buys) | {d for d in changes if d <= self.as_of}
-                            | {d for d in granted if d <= self.as_of})
+                            | {d for d in granted if d <= self.as_of}
+                            | {d for d in tier_revisions if d <= self.as_of})
         changes = set(changes)
         starts = [contract.start] if (contract.allowance or self.commit) else []
         first = min(event_days[:1] + starts, default=None)
         day = first
         allowance_next = contract.start if contract.allowance else None
-        periods = contract.allowance is not None or self.commit is not None
+        periods = (contract.allowance is not None or self.commit is not None
+                   or self.retroactive)
         # Plain arrears (no lots, allowance, purchases or changes): between posting
         # segments' ends and commitment periods' ends (which are segment ends too) only
         # usage happens, so a segment's usage days can be taken at once.
         batch = (contract.billing == "arrears" and contract.allowance is None and not buys
-                 and not changes and not granted)
+                 and not changes and not granted and not self.retroactive)
         last = min(self.as_of, contract.end) if contract.end else self.as_of
         # (None only when day is: the walk below does not run)
         month_end: datetime.date = (period_end(day, "month")  # type: ignore[assignment]
@@ -1043,10 +1163,14 @@ class ContractEngine:
                 self.commit.enter(day, self.arrears.exact()[0], self.arrears.posted)
             if day in changes:
                 self.changes.on_day(day)
+            if day in tier_revisions:
+                self.revise_tiers(day, tier_revisions[day])
             for grant in granted.get(day, ()):
                 self.grant(grant)
             for purchase in buys.get(day, ()):
                 self.purchase(purchase)
+            if self.lots.lots or self.options:
+                self.expire(day)  # before the day's usage: expired credits are not drawn
             if day in by_day:
                 if batch and self.segment is None:
                     # Nothing but usage happens to this contract until the segment ends:
@@ -1062,8 +1186,6 @@ class ContractEngine:
             # (the guards skip calls that would do nothing: this loop runs every day)
             if self.segment is None or self.segment.end <= day:
                 self.flush(day)
-            if self.lots.lots or self.options:
-                self.expire(day)
             if periods:
                 self.close_periods(day)
             if day == month_end:

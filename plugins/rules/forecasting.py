@@ -16,8 +16,9 @@ The projection of a month's usage value from the days so far:
 value = credits), drawing the contract's open lots in its draw order (``rules.lots``),
 as the engine would: what the lots do not cover follows the overage policy (``invoice``:
 overage at list x multiplier; ``hard_stop``: blocked; ``top_up``: a pack bought when the
-balance falls below the threshold or a draw is short). A lot expires at the end of its
-expiry date. Breakage of a lot at any moment is its recognition target less the face
+balance falls below the threshold or a draw is short). A lot expires at the start of
+its expiry date (docs/expiry.md): it is not drawn on that day, and what is left is
+breakage of that day's month. Breakage of a lot at any moment is its recognition target less the face
 value of the credits used (``rules.recognition``): for a remote lot nothing until expiry,
 then the liability left; for a proportional lot the estimate's share as credits are used
 (at the rate in force: the lot's ``expected``), then the true-up at expiry. The expected
@@ -114,8 +115,8 @@ def project(to_date: Exact, remaining: Iterable[datetime.date], daily: Pattern) 
 
 def breakage_of(lot: Lot) -> Fraction:
     """The lot's breakage to date, exact: its recognition target less the face value of
-    the credits used."""
-    return target_of(lot) - lot.value_of(lot.used)
+    the credits used; less the share owed as unclaimed property, never revenue."""
+    return (target_of(lot) - lot.value_of(lot.used)) * (1 - lot.unclaimed_share)
 
 
 @dataclass
@@ -176,6 +177,10 @@ def burn(contract: Contract, lots: Iterable[Lot], demand: Callable[[datetime.dat
                   and pack is not None)
     day = after + ONE_DAY
     while day <= last:
+        for lot in book.expiring(day):  # (before the day's demand: docs/expiry.md)
+            out.expiries.append((day, lot.id, lot.remaining))
+            lot.closed = True
+        book.retire()
         if credit_value is not None and (value := demand(day)) > 0:
             need = value / credit_value
             _, left = book.draw(day, need)
@@ -197,10 +202,6 @@ def burn(contract: Contract, lots: Iterable[Lot], demand: Callable[[datetime.dat
             while (can_top_up and guard < MAX_TOP_UPS and book.balance(day) < below):
                 buy(day)
                 guard += 1
-        for lot in book.expiring(day):
-            out.expiries.append((day, lot.id, lot.remaining))
-            lot.closed = True
-        book.retire()
         out.balance.append((day, book.balance(day)))
         if (day + ONE_DAY).day == 1 or day == last:
             month_close(month_of(day))

@@ -4,9 +4,10 @@ Per lot (a purchase, a top-up, an allowance period), from the postings that carr
 ``lot`` and the consideration booked for it:
 
 * the contract liability of the lot is never negative at the end of any day;
-* nothing is drawn from the lot after its expiry date;
-* revenue recognized + liability left = consideration, to the cent (and the liability
-  left is zero once the lot has expired);
+* nothing is drawn from the lot on or after its expiry date (the expiry instant is the
+  start of that day, docs/expiry.md; the expiry is the lot's as the engine left it);
+* revenue recognized + unclaimed property owed + liability left = consideration, to the
+  cent (and the liability left is zero once the lot has expired);
 * a lot of free credits (a ``concession`` or ``promotional`` grant, docs/grants.md) has
   no consideration and never produces revenue: its income postings add up to zero on
   every day (a concession's usage revenue and its contra line cancel out) and its
@@ -37,6 +38,9 @@ class LotFacts:
     recognized: list[tuple[datetime.date, Decimal]] = field(default_factory=list)  # income
     used_on: list[datetime.date] = field(default_factory=list)  # usage postings' dates
     kind: str = ""  # a grant's kind (``grant`` metadata), "" for a paid lot
+    # breakage owed to a state (Liabilities:Unclaimed-Property:<J>): out of the contract
+    # liability like revenue, never revenue (docs/variable-consideration.md)
+    unclaimed: list[tuple[datetime.date, Decimal]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -71,18 +75,22 @@ def check_lots(lots: dict[str, LotFacts], as_of: datetime.date) -> list[Violatio
         if facts.kind in FREE:
             out += _free_violations(facts, lot_id)
         if facts.expires is not None:
-            late = sorted(d for d in facts.used_on if d > facts.expires)
+            late = sorted(d for d in facts.used_on if d >= facts.expires)
             if late:
                 out.append(Violation(late[0], facts.customer, lot_id,
-                                     f"lot {lot_id}: drawn on {late[0]}, after its expiry "
-                                     f"{facts.expires}"))
+                                     f"lot {lot_id}: drawn on {late[0]}, on or after its "
+                                     f"expiry {facts.expires} (credits are usable up to "
+                                     f"the start of their expiry date)"))
         consideration = sum((a for _, a in facts.consideration), ZERO)
         recognized = sum((a for _, a in facts.recognized), ZERO)
+        unclaimed = sum((a for _, a in facts.unclaimed), ZERO)
         remaining = consideration - sum((a for _, a in facts.drawn), ZERO)
-        if recognized + remaining != consideration:
+        if recognized + unclaimed + remaining != consideration:
+            owed = f" + unclaimed property {unclaimed}" if unclaimed else ""
             out.append(Violation(None, facts.customer, lot_id,
-                                 f"lot {lot_id}: revenue recognized {recognized} + liability "
-                                 f"left {remaining} != consideration {consideration}"))
+                                 f"lot {lot_id}: revenue recognized {recognized}{owed} + "
+                                 f"liability left {remaining} != consideration "
+                                 f"{consideration}"))
         if facts.expires is not None and facts.expires <= as_of and remaining != 0:
             out.append(Violation(facts.expires, facts.customer, lot_id,
                                  f"lot {lot_id}: expired on {facts.expires} with liability "

@@ -17,8 +17,18 @@ then concession, then paid and bundled credits), then the oldest, then the lot i
     earliest_expiry: (priority, never expires, expiry, kind rank, purchased, id)
     oldest:          (priority, purchased, never expires, expiry, kind rank, id)
 
-A lot is usable from its purchase date through its expiry date; an expired lot (or a
-voided grant, whose void date is its expiry) is never drawn.
+Expiry (docs/expiry.md), the one rule every comparison of a date with an expiry follows:
+a lot's ``expires`` is the expiry *instant*, the start of that day, as Stripe and
+OpenMeter define ``expires_at``: the credits can be used up to it and not on it. A lot is
+usable from its purchase date through the day before its expiry (``usable(expires,
+day)``: ``day < expires``); usage dated on the expiry date is no longer covered (the
+contract's overage policy applies); what is left is recognized on the expiry date
+itself (remote breakage, or the proportional true-up). ``expires_after: N days|months``
+from a purchase on day D gives D + N; an explicit ``expires: DATE`` is the first day the
+credits can no longer be used; a void date is a grant's expiry; an allowance period's
+credits expire on the next period's first day. A modification may move the expiry of
+the open lot (``rules.modifications``): the lot's ``expires`` is then the new one, and
+every reader (invariants, reports) reads the lot, never the purchase.
 
 A lot's ``kind`` says what its credits are (``rules.model.GRANT_KINDS``, or ``paid``):
 ``concession`` and ``promotional`` lots have no consideration (``price`` 0) and never
@@ -35,6 +45,7 @@ untouched); ``LotBook.add`` takes any new lot (a ``separate`` modification).
 
     lot acme-2026.standard.2026-01-03: 1,000.00 for 100,000 credits, expires 2026-07-03
     draw 25,000 credits -> used 25,000, revenue to date 250.00, liability 750.00
+    usable on 2026-07-02, not on 2026-07-03 (the 750.00 left is breakage that day)
 """
 
 from __future__ import annotations
@@ -53,6 +64,17 @@ ZERO = Fraction(0)
 FREE = ("concession", "promotional")
 # Ties within a priority and draw order: promotional, then concession, then the rest.
 KIND_RANK = {"promotional": 0, "concession": 1}
+
+
+def usable(expires: datetime.date | None, day: datetime.date) -> bool:
+    """Whether credits expiring on ``expires`` (None: never) can be used on ``day``: up
+    to the expiry instant and not on it (the module doc's one rule)."""
+    return expires is None or day < expires
+
+
+def expired(expires: datetime.date | None, day: datetime.date) -> bool:
+    """Whether credits expiring on ``expires`` can no longer be used on ``day``."""
+    return expires is not None and day >= expires
 
 
 @dataclass
@@ -85,6 +107,12 @@ class Lot:
     posted_face: Cumulative = field(default_factory=Cumulative)
     posted_face_actions: Cumulative = field(default_factory=Cumulative)
     voided: datetime.date | None = None  # a grant voided on this date (its expiry)
+    # Unclaimed property (docs/variable-consideration.md): this share of the lot's
+    # breakage goes to ``unclaimed_account`` (a liability to a state), never to revenue;
+    # posted cumulatively to the cent like the other streams.
+    unclaimed_share: Fraction = ZERO
+    unclaimed_account: str = ""
+    posted_unclaimed: Cumulative = field(default_factory=Cumulative)
     # Estimates and history for later rules (proportional breakage, modifications):
     # after ``reprice``, revenue at ``base_credits`` done is ``base_revenue``.
     expected: Fraction | None = None
@@ -101,6 +129,7 @@ class Lot:
             posted_total=Cumulative(self.posted_total.posted),
             posted_face=Cumulative(self.posted_face.posted),
             posted_face_actions=Cumulative(self.posted_face_actions.posted),
+            posted_unclaimed=Cumulative(self.posted_unclaimed.posted),
             notes=list(self.notes))
 
     @property
@@ -114,7 +143,7 @@ class Lot:
 
     def usable_on(self, day: datetime.date) -> bool:
         return (not self.closed and self.purchased <= day
-                and (self.expires is None or day <= self.expires) and self.remaining > 0)
+                and (self.expires is None or day < self.expires) and self.remaining > 0)
 
     @property
     def liability(self) -> Decimal:
@@ -216,7 +245,7 @@ class LotBook:
         total = ZERO
         for lot in self.lots:
             if (not lot.closed and lot.purchased <= day
-                    and (lot.expires is None or day <= lot.expires)):
+                    and (lot.expires is None or day < lot.expires)):
                 remaining = lot.remaining
                 if remaining > 0:
                     total += remaining
@@ -234,7 +263,7 @@ class LotBook:
         if lots and credits and not actions:  # the common case: the first lot covers it
             lot = lots[0]
             if (not lot.closed and lot.purchased <= day
-                    and (lot.expires is None or day <= lot.expires)):
+                    and (lot.expires is None or day < lot.expires)):
                 remaining = lot.credits - lot.used
                 if lot.forfeited:
                     remaining -= lot.forfeited
@@ -251,7 +280,7 @@ class LotBook:
             if left <= 0:
                 break
             if (lot.closed or lot.purchased > day
-                    or (lot.expires is not None and day > lot.expires)):
+                    or (lot.expires is not None and day >= lot.expires)):
                 continue
             remaining = lot.remaining
             if remaining <= 0:
@@ -279,6 +308,7 @@ class LotBook:
                 and not lot.closed and left >= credits)
 
     def expiring(self, day: datetime.date) -> list[Lot]:
+        """The open lots whose expiry is ``day`` (no longer usable from that day on)."""
         return [lot for lot in self.lots if not lot.closed and lot.expires == day]
 
     def next_expiry(self, after: datetime.date) -> datetime.date | None:

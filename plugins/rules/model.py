@@ -140,6 +140,19 @@ class MaterialRight:
 
 
 @dataclass(frozen=True)
+class UnclaimedProperty:
+    """The share of a pack's breakage owed to ``jurisdiction`` under unclaimed property
+    law: a liability, never revenue (ASC 606-10-55-49; docs/variable-consideration.md)."""
+
+    share: Decimal  # of the breakage, in [0, 1]
+    jurisdiction: str  # the account component: Liabilities:Unclaimed-Property:<J>
+
+    @property
+    def account(self) -> str:
+        return accounts.unclaimed_property(self.jurisdiction)
+
+
+@dataclass(frozen=True)
 class Pack:
     name: str
     price: Decimal
@@ -151,6 +164,7 @@ class Pack:
     ssp: Decimal | None = None  # standalone selling price per credit (allocations)
     bonus: Bonus | None = None
     material_right: MaterialRight | None = None
+    unclaimed_property: UnclaimedProperty | None = None
 
     def expiry_for(self, purchased: datetime.date) -> datetime.date | None:
         """Expiry date of a lot of this pack bought on ``purchased`` (None: never)."""
@@ -201,10 +215,28 @@ class Band:
 
 
 @dataclass(frozen=True)
+class TierRevision:
+    """A change of a retroactive tier's expected volume (docs/variable-consideration.md)."""
+
+    date: datetime.date
+    expected_volume: Decimal
+    approved_by: str | None = None
+    basis: str | None = None
+    line: int | None = None
+
+
+@dataclass(frozen=True)
 class Tiers:
     mode: str  # graduated | volume
     period: str  # month | year
     bands: tuple[Band, ...]
+    # Retroactive volume pricing (variable consideration, ASC 606-10-32-5..14, Example
+    # 24): revenue at the band of ``expected_volume`` (list value per period) until the
+    # period's end settles it at the actual band; ``revisions`` change the estimate.
+    retroactive: bool = False
+    expected_volume: Decimal | None = None
+    approved_by: str | None = None
+    revisions: tuple[TierRevision, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -240,7 +272,8 @@ class Grant:
     """Credits granted without consideration of their own (``grants:``, docs/grants.md).
 
     ``with_payment``: a ``bundled`` grant's paid purchase, whose consideration it shares
-    by relative SSP. ``void``: the date its remaining credits expire (None: not voided).
+    by relative SSP. ``void``: the date its remaining credits expire, the first day they
+    can no longer be used (None: not voided).
     """
 
     id: str
@@ -257,7 +290,8 @@ class Grant:
     line: int | None = None
 
     def expiry(self) -> datetime.date | None:
-        """The lot's last usable day: the expiry, or the void date when earlier."""
+        """The lot's expiry (the first day its credits can no longer be used,
+        docs/expiry.md): the expiry, or the void date when earlier."""
         end = self.expires or (self.expires_after.after(self.date)
                                if self.expires_after else None)
         if self.void is not None and (end is None or self.void < end):

@@ -19,7 +19,11 @@ day's purchases and usage. Everything sits on the lots (``rules.lots``):
   liability of the open lot (the credit is given as value on the remaining credits; with
   no open lot, Cr the receivable), on the modification date. New ``discount``/``rates``
   price usage from the date on; ``expires`` changes the expiry of the open lot (or is
-  the added credits' expiry).
+  the added credits' expiry): extended or shortened, from the modification's date on
+  (docs/expiry.md). The lot's ``expires`` is then the new date, the one source of truth
+  that the invariants and the reports read (``ContractRun.lots``); credits left on the
+  new date are recognized on it (remote breakage, the proportional true-up), and usage
+  from it on is no longer covered. The entry records ``expires`` and ``expires_before``.
 
     umbrella-amend-1: 100,000 credits for 700.00, SSP 800.00, auto
       -> prospective: priced below SSP (700.00 < 800.00), remaining credits distinct
@@ -191,12 +195,15 @@ class Changes:
         if mod.past_credit and not (how.method == "catch_up" and mod.add_credits):
             legs = self.past_credit(mod, lot)
             lots = [lot.id] if lot is not None else []
+        before: tuple[datetime.date | None] | None = None
         if mod.expires is not None and not mod.add_credits and lot is not None:
-            lot.expires = mod.expires
-            eng.lots.lots.sort(key=eng.lots._key)
+            before = (lot.expires,)
+            self.set_expiry(lot, mod.expires)
         if not legs and mod.add_credits:
             return  # the entry comes with the added credits' purchase (``purchased``)
         meta = self.meta(mod, how, lot)
+        if before is not None:
+            meta.update({"expires": mod.expires, "expires_before": before[0]})
         if not legs:  # a memo entry: the audit trail links to it
             legs = [eng.leg("deferred", Decimal("0.00"), lot.id if lot else ""),
                     eng.leg("adjustments", Decimal("0.00"))]
@@ -272,23 +279,34 @@ class Changes:
             legs = self.catch_up_legs(lot)
             if mod.past_credit:
                 legs += self.past_credit(mod, lot)
+        expires_before = lot.expires
         if expires is not None:
-            lot.expires = expires
-            eng.lots.lots.sort(key=eng.lots._key)
+            self.set_expiry(lot, expires)
         legs = [Leg(eng.leg("deferred", amount).account, amount, paid_lot, "consideration"),
                 Leg(eng.leg("deferred", amount).account, -amount, lot.id, "consideration"),
                 *legs]
         meta = self.meta(mod, how, lot)
         meta.update({"rate_before": show_rate(before), "rate_after": show_rate(rate_of(lot)),
                      "credits_added": _credits(credits), "consideration": consideration})
+        if expires is not None and expires != expires_before:
+            meta.update({"expires": expires, "expires_before": expires_before})
         eng.book_memo(day, "modification",
                       f"Modification {mod.id}: {how.method}, {_credits(credits)} credits "
                       f"for {consideration}", legs, meta, [lot.id, paid_lot, mod.id])
         return True
+
+    def set_expiry(self, lot: Lot, expires: datetime.date) -> None:
+        """The lot's new expiry (extended or shortened), in draw order again. (The
+        segment was cut on the modification's date: the next one ends on the last day
+        the lot can be used, ``ContractEngine.segment_end``.)"""
+        eng = self.engine
+        lot.expires = expires
+        eng.lots.lots.sort(key=eng.lots._key)
 
     def catch_up_legs(self, lot: Lot) -> list[Leg]:
         from .recognition import recognize
         eng = self.engine
         rec = recognize(lot)
         return [eng.leg("deferred", rec.total, lot.id),
-                eng.leg("adjustments", -rec.total, lot.id)]
+                eng.leg("adjustments", -(rec.total - rec.unclaimed), lot.id),
+                Leg(lot.unclaimed_account, -rec.unclaimed, lot.id, "unclaimed")]

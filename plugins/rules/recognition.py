@@ -13,6 +13,15 @@ left of the liability is recognized on the expiry date as breakage.
     month 1: used 100,000 -> usage 1,000.00, breakage 0.00, liability 9,000.00
     month 6: used 800,000 in all, expiry -> usage 1,400.00, breakage 2,000.00, liability 0
 
+Unclaimed property (ASC 606-10-55-49, docs/variable-consideration.md): a lot whose pack
+owes a share of its breakage to a state posts that share of the breakage to date
+(``unclaimed_share`` x (target - face value of the credits used), cumulative to the
+cent) to ``Liabilities:Unclaimed-Property:<J>`` instead of breakage revenue; the
+contract liability released is the same.
+
+    lot: 100.00 for 10,000 credits, remote, unclaimed share 0.25: 4,000 used, expiry
+    -> usage 40.00, breakage revenue 45.00, unclaimed property 15.00
+
 ``TARGETS`` maps a lot's ``method`` to its target function: ``remote`` and
 ``proportional`` (price x min(1, used / expected), Example B1):
 
@@ -64,11 +73,12 @@ class Recognized:
     lot: Lot
     usage: Decimal  # tokens
     actions: Decimal
-    breakage: Decimal
+    breakage: Decimal  # breakage revenue (net of the unclaimed property share)
+    unclaimed: Decimal = Decimal("0.00")  # breakage owed to a state: a liability
 
     @property
     def total(self) -> Decimal:
-        return self.usage + self.actions + self.breakage
+        return self.usage + self.actions + self.breakage + self.unclaimed
 
 
 def target_of(lot: Lot) -> Fraction:
@@ -81,5 +91,9 @@ def recognize(lot: Lot) -> Recognized:
     actions_exact = usage_exact * lot.used_actions / lot.used if lot.used else Fraction(0)
     actions = lot.posted_actions.post_to(actions_exact)
     usage = lot.posted_usage.post_to(usage_exact)
-    total = lot.posted_total.post_to(target_of(lot))
-    return Recognized(lot, usage - actions, actions, total - usage)
+    target = target_of(lot)
+    total = lot.posted_total.post_to(target)
+    unclaimed = Decimal("0.00")
+    if lot.unclaimed_share:  # its share of the breakage to date (target less face value)
+        unclaimed = lot.posted_unclaimed.post_to(lot.unclaimed_share * (target - usage_exact))
+    return Recognized(lot, usage - actions, actions, total - usage - unclaimed, unclaimed)
