@@ -24,6 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import beangulp
+import pyarrow as pa
 from beancount.core import data
 
 from tokenbooks.plugins.rules import accounts
@@ -57,7 +58,8 @@ def file_sha256(path: str | os.PathLike) -> str:
 
 
 def read_head(path: str | os.PathLike, size: int = HEAD_BYTES) -> str | None:
-    """The start of a text file, or None if it is not UTF-8 text."""
+    """The start of a text file, or None if it is not UTF-8 text (a line past the first
+    that is not UTF-8 shows as U+FFFD: the importer quarantines it)."""
     try:
         with open(path, "rb") as handle:
             head = handle.read(size)
@@ -70,6 +72,9 @@ def read_head(path: str | os.PathLike, size: int = HEAD_BYTES) -> str | None:
     except UnicodeDecodeError as exc:
         if exc.start >= len(head) - 4:  # a character cut at the end of the block
             return head[:exc.start].decode("utf-8")
+        end = head.find(b"\n")
+        if 0 <= end < exc.start:  # a bad line after a good first line (the header): the
+            return head.decode("utf-8", errors="replace")  # importer quarantines it
         return None
 
 
@@ -177,12 +182,55 @@ class UsageImporter(beangulp.Importer):
 
     def extract(self, filepath: str, existing: data.Entries) -> data.Entries:
         self.index.register(existing)
+        missing = self._index_unindexed(filepath, existing)
         result = self.run(Path(filepath))
+        result.warnings += missing
         self.results[str(filepath)] = result
         return list(result.entries)
 
+    def _index_unindexed(self, filepath: str, existing: data.Entries) -> list[str]:
+        """Usage booked without a sidecar (``beangulp extract`` or Fava's import page
+        wrote the entries, not ``tokenbooks import``): its source is found by its sha256
+        (the file being imported, or an archived copy under ``documents/``, as a
+        ``document`` entry of the book) and read again for its ids, so that its events
+        are duplicates. A source not found, or of another format, is a warning."""
+        pending = [sha for sha in sorted(self.index.unindexed) if sha not in self.index.resolved]
+        if not pending:
+            return []
+        candidates = [str(filepath)] + sorted(
+            str(e.filename) for e in existing if isinstance(e, data.Document))
+        warnings = []
+        for sha in pending:
+            found = next((path for path in candidates
+                          if f".{sha[:8]}." in Path(path).name or path == str(filepath)
+                          if Path(path).is_file() and file_sha256(path) == sha), None)
+            if found is None or not self.identify(found):
+                warnings.append(
+                    f"usage booked from a source with sha256 {sha[:8]}... has no event-id "
+                    f"index (not imported by tokenbooks import) and its source is not "
+                    f"{'in documents/' if found is None else 'of this format'}: its events "
+                    f"cannot be told from this file's (archive the source, or use "
+                    f"tokenbooks import)")
+                continue
+            booked = self.run(Path(found), index=EventIndex())
+            for month, ids in sorted(booked.event_ids.items()):
+                combined = pa.concat_arrays(ids) if ids else pa.array([], pa.string())
+                hashes = pa.concat_arrays(booked.event_hashes[month])
+                self.index.commit(month, combined)
+                self.index.remember(month, combined, hashes)
+            self.index.resolved.add(sha)
+        return warnings
+
     def deduplicate(self, entries: data.Entries, existing: data.Entries) -> None:
-        """Nothing to do: ``extract`` already dropped every event id the book holds."""
+        """``extract`` already dropped every event id the book holds (its event-id
+        index, and the sources of usage booked without one); this marks, for beangulp's
+        own flow, an entry the book holds as it is (same source sha256, day and key)."""
+        booked = {_usage_key(e) for e in existing
+                  if isinstance(e, data.Custom) and e.type == "usage"}
+        for entry in entries:
+            if isinstance(entry, data.Custom) and entry.type == "usage" and \
+                    _usage_key(entry) in booked:
+                entry.meta["__duplicate__"] = True
 
     # -- the work ------------------------------------------------------------------------------
 
@@ -221,3 +269,9 @@ class UsageImporter(beangulp.Importer):
         return core.finish(path, sha256, self.name)
 
     format_name = "usage events"
+
+
+def _usage_key(entry: data.Custom) -> tuple:
+    meta = entry.meta or {}
+    return (entry.date, tuple(str(v.value) for v in entry.values), meta.get("sha256"),
+            meta.get("first_event"), meta.get("last_event"), meta.get("events"))

@@ -32,6 +32,10 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from . import fastpath as fp
 from .foreign import ForeignUsageImporter, count, text, utc_stamp
 
 SCHEMA = "ModelInvocationLog"
@@ -57,6 +61,27 @@ class Importer(ForeignUsageImporter):
             found = _PRINCIPAL.search(value)
             return [value, found.group(1)] if found else [value]
         return [value]
+
+    fast_fields = {"requestId": pa.string(), "timestamp": pa.string(),
+                   "modelId": pa.string(), "input.inputTokenCount": pa.int64(),
+                   "input.cacheReadInputTokenCount": pa.int64(),
+                   "input.cacheWriteInputTokenCount": pa.int64(),
+                   "output.outputTokenCount": pa.int64(), "errorCode": pa.string()}
+
+    def fast_columns(self, table: pa.Table, ok: list[pa.Array]
+                     ) -> tuple[dict[str, pa.Array], pa.Array | None]:
+        return {
+            "event_id": fp.first_text(table, "requestId"),
+            "timestamp": fp.stamp_of(table, ok, "timestamp"),
+            "customer": fp.customer_of(self, table, ok),
+            "model": fp.first_text(table, "modelId"),
+            "input_tokens": fp.count_of(table, ok, "input.inputTokenCount",
+                                        "input.cacheReadInputTokenCount",
+                                        "input.cacheWriteInputTokenCount"),
+            "cached_input_tokens": fp.count_of(table, ok, "input.cacheReadInputTokenCount"),
+            "output_tokens": fp.count_of(table, ok, "output.outputTokenCount"),
+            "unbilled": pc.not_equal(fp.first_text(table, "errorCode"), ""),
+        }, None
 
     def event(self, record: Mapping[str, Any]) -> dict[str, Any]:
         read = count(record, "input.cacheReadInputTokenCount")

@@ -404,6 +404,8 @@ class ForeignUsageImporter(UsageImporter):
     required: tuple[str, ...] = ()  # fields every record holds (dotted paths)
     customer_keys: tuple[str, ...] = ()
     merge_context = False  # records inherit their bucket's scalar fields
+    fast = True  # read column-wise where the format can (``fastpath``); False: per record
+    fast_fields: dict[str, pa.DataType] = {}  # what ``fast_columns`` reads (dotted paths)
 
     def __init__(self, contracts: ContractSet | str | os.PathLike,
                  per_user: Callable[[Customer], bool] = per_user_limits,
@@ -425,6 +427,34 @@ class ForeignUsageImporter(UsageImporter):
     def looks_like(self, record: Any) -> bool:
         """Whether one record is of this format (by default: it holds every required field)."""
         return isinstance(record, Mapping) and all(has(record, f) for f in self.required)
+
+    def fast_columns(self, table: pa.Table, ok: list[pa.Array]
+                     ) -> tuple[dict[str, pa.Array], pa.Array | None]:
+        """``event`` column-wise (see ``fastpath``): the canonical columns of the records
+        of ``table`` and the rows that carry no usage (None: none), appending to ``ok``
+        masks of the rows it vouches for; the other rows go through ``event``."""
+        raise NotImplementedError
+
+    def fast_paths(self) -> dict[str, pa.DataType]:
+        paths = dict(self.fast_fields)
+        for path in self.customer_from:
+            paths.setdefault(path, pa.string())
+        return paths
+
+    def fast_schema(self) -> pa.Schema | None:
+        if not self.fast or not self.fast_fields:
+            return None
+        from .fastpath import build_schema
+        return build_schema(self.fast_paths())
+
+    def resolve(self, path: str, value: str) -> str | None:
+        """The customer a key's value names (as ``customer`` finds it), or None."""
+        if value in self._known and not self._renames_paths:
+            return self.customers.get(value, value)
+        for name in self.names_for(path, value):
+            if name in self._known:
+                return self.customers.get(name, name)
+        return None
 
     def names_for(self, path: str, value: str) -> list[str]:
         """The names a customer key's value may be mapped by (Bedrock: the ARN, then the
@@ -604,6 +634,17 @@ class ForeignUsageImporter(UsageImporter):
                 number += span
 
     def feed(self, path: Path, core: UsageCore, progress: Progress) -> None:
+        if self.fast_schema() is not None:
+            from .fastpath import Fallback, fast_feed
+            try:
+                fast_feed(self, path, core, progress, BATCH)
+                return
+            except Fallback:
+                pass
+        self.feed_records(path, core, progress)
+
+    def feed_records(self, path: Path, core: UsageCore, progress: Progress) -> None:
+        """The per-record path: each record mapped by ``event``."""
         lines: list[int] = []
         originals: list[Callable[[], str]] = []
         events: list[dict[str, Any]] = []

@@ -26,6 +26,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from . import fastpath as fp
 from .foreign import ForeignUsageImporter, count, dig, text, utc_stamp
 
 
@@ -40,6 +44,36 @@ class Importer(ForeignUsageImporter):
     customer_keys = ("properties.Customer", "properties.Tenant",
                      "request_properties.Helicone-Property-Customer",
                      "request_properties.Helicone-Property-Tenant", "request_user_id")
+
+    fast_fields = {"request_id": pa.string(), "request_created_at": pa.string(),
+                   "prompt_tokens": pa.int64(), "prompt_cache_read_tokens": pa.int64(),
+                   "prompt_cache_write_tokens": pa.int64(), "completion_tokens": pa.int64(),
+                   "response_status": pa.int64(), "response_model": pa.string(),
+                   "model": pa.string(), "request_model": pa.string(),
+                   "request_user_id": pa.string()}
+
+    def fast_columns(self, table: pa.Table, ok: list[pa.Array]
+                     ) -> tuple[dict[str, pa.Array], pa.Array | None]:
+        prompt = fp.count_of(table, ok, "prompt_tokens")
+        read = fp.count_of(table, ok, "prompt_cache_read_tokens")
+        written = fp.count_of(table, ok, "prompt_cache_write_tokens")
+        both = pc.add(read, written)
+        prompt = pc.if_else(pc.greater(both, prompt), pc.add(prompt, both), prompt)
+        status = fp.field(table, "response_status")
+        assert status is not None
+        failed = pc.fill_null(pc.invert(pc.and_(pc.greater_equal(status, 200),
+                                                pc.less(status, 300))), False)
+        return {
+            "event_id": fp.first_text(table, "request_id"),
+            "timestamp": fp.stamp_of(table, ok, "request_created_at"),
+            "customer": fp.customer_of(self, table, ok),
+            "model": fp.first_text(table, "response_model", "model", "request_model"),
+            "input_tokens": prompt,
+            "cached_input_tokens": read,
+            "output_tokens": fp.count_of(table, ok, "completion_tokens"),
+            "user": fp.first_text(table, "request_user_id"),
+            "unbilled": failed,
+        }, None
 
     def event(self, record: Mapping[str, Any]) -> dict[str, Any]:
         prompt = count(record, "prompt_tokens")

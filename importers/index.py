@@ -9,9 +9,19 @@ event it imported, next to the entries they were added to:
     imports/2026-01.usage-jan.jsonl.3f2a9c1b.events.gz    the ids of their events
 
 A sidecar is gzip (level 1, no file name, mtime 0, so the same ids always give the
-same bytes) of UTF-8 text: the header line ``# tokenbooks event ids v1``, then the ids of
-the events imported into that file, unique and sorted by code point, one per line.
-Event ids therefore cannot contain line breaks (such rows are quarantined). The
+same bytes) of UTF-8 text: a header line, then the ids of the events imported into that
+file, unique and sorted by code point, one per line. Version 2 (``# tokenbooks event
+ids v2``, what the usage importers write) follows each id with a tab and the event's
+**content hash**: 8 hex digits (32 bits) of a hash of the event as booked (UTC day,
+customer, model, feature, action, user, token and status counts; ``usage.content_hashes``),
+so that a later import can tell an event exported again (a duplicate) from another event
+under the same id (a conflict: quarantined, the first booking kept). Version 1 (``# tokenbooks
+event ids v1``, ids alone; written by earlier versions and for daily aggregates, which
+carry no per-event content) is still read: its ids have no known content, so the same
+id is a duplicate, as before. A line of v2 may also hold an id alone. 32 bits cost about
+4 bytes per event gzipped (a UUID costs about 21); a collision only lets a conflict pass
+as a duplicate (1 in 4 billion), the first booking being kept either way.
+Event ids therefore cannot contain line breaks or tabs (such rows are quarantined). The
 sidecar is written once with its ``.beancount`` file, just after it (the sidecar is what
 marks the events booked: an import file without its sidecar is an interrupted write that
 the next import of its source completes, see ``scripts.import_cmd``), and never edited;
@@ -25,6 +35,8 @@ therefore a different event.)
     >>> index = EventIndex()
     >>> index.add_sidecar("2026-01", Path("imports/2026-01.x.events.gz"))  # lazily read
     >>> index.claim("2026-01", ["evt-1", "evt-1"])  # [True, False]: new, then seen
+    >>> write_sidecar(Path("x.events.gz"), pa.array(["evt-1"]), hashes=pa.array(["0fe33aa6"]))
+    >>> read_sidecar_content(Path("x.events.gz"))  # {"evt-1": "0fe33aa6"}
 """
 
 from __future__ import annotations
@@ -41,7 +53,9 @@ from beancount.core import data
 
 from tokenbooks.plugins.entries.usage import booked_month
 
-HEADER = "# tokenbooks event ids v1"
+HEADER_V1 = "# tokenbooks event ids v1"  # ids alone
+HEADER = "# tokenbooks event ids v2"  # id, tab, content hash (or an id alone)
+HEADERS = (HEADER_V1, HEADER)
 COMPRESSLEVEL = 1  # fast; level 6 saves only ~7% on ids
 SIDECAR_SUFFIX = ".events.gz"
 USAGE = "usage"
@@ -57,15 +71,18 @@ Writer = Callable[[Path, Iterable[bytes | memoryview]], object]
 
 
 def write_sidecar(path: Path, ids: pa.Array | pa.ChunkedArray | Iterable[str],
-                  write: Writer | None = None) -> None:
+                  write: Writer | None = None,
+                  hashes: pa.Array | pa.ChunkedArray | Sequence[str] | None = None) -> None:
     """Write ``ids`` sorted to ``path``, byte for byte reproducibly. An arrow array must
     hold each id once (``EventIndex.claim`` sees to it); other iterables are deduplicated.
+    ``hashes`` (aligned with ``ids``): their content hashes, written as version 2;
+    without them the sidecar is version 1 (ids alone).
 
     ``write(path, parts)`` writes the file from its parts, streamed: ``tokenbooks
     import`` passes ``scripts.writing.write_bytes_atomic`` (a temporary file, fsync'ed,
     renamed: a crash never leaves a part of a sidecar, see ``scripts.import_cmd``); by
     default a plain write (the importers do not depend on the command line)."""
-    parts = sidecar_bytes(ids)
+    parts = sidecar_bytes(ids, hashes)
     if write is not None:
         write(path, parts)
         return
@@ -74,9 +91,30 @@ def write_sidecar(path: Path, ids: pa.Array | pa.ChunkedArray | Iterable[str],
             out.write(part)
 
 
-def sidecar_bytes(ids: pa.Array | pa.ChunkedArray | Iterable[str]
+def _array(values: pa.Array | pa.ChunkedArray | Iterable[str]) -> pa.Array:
+    if isinstance(values, pa.ChunkedArray):
+        return values.combine_chunks() if values.num_chunks else pa.array([], pa.string())
+    if isinstance(values, pa.Array):
+        return values
+    return pa.array(list(values), pa.string())
+
+
+def sidecar_bytes(ids: pa.Array | pa.ChunkedArray | Iterable[str],
+                  hashes: pa.Array | pa.ChunkedArray | Sequence[str] | None = None
                   ) -> Iterator[bytes | memoryview]:
     """The bytes of the sidecar of ``ids`` (see ``write_sidecar``), in parts."""
+    if hashes is not None:
+        id_array, hash_array = _array(ids).cast(pa.string()), _array(hashes).cast(pa.string())
+        if len(id_array) != len(hash_array):
+            raise ValueError(f"{len(id_array)} ids but {len(hash_array)} content hashes")
+        if len(id_array) > 1 and not pc.all(pc.less_equal(id_array[:-1], id_array[1:])).as_py():
+            order = pc.array_sort_indices(id_array)
+            id_array, hash_array = id_array.take(order), hash_array.take(order)
+        lines = pc.binary_join_element_wise(id_array, hash_array, "\t")
+        offsets = pa.array([0, len(lines)], pa.int32())
+        joined = pc.binary_join(pa.ListArray.from_arrays(offsets, lines), "\n")
+        body: bytes | memoryview = memoryview(joined[0].as_buffer()) if len(lines) else b""
+        return _gzip([HEADER.encode("utf-8") + b"\n", body, b"\n" if len(body) else b""])
     if isinstance(ids, pa.ChunkedArray):
         ids = ids.combine_chunks() if ids.num_chunks else pa.array([], pa.string())
     if isinstance(ids, pa.Array) and ids.nbytes < (1 << 30):
@@ -84,10 +122,10 @@ def sidecar_bytes(ids: pa.Array | pa.ChunkedArray | Iterable[str]
             ids = ids.take(pc.array_sort_indices(ids))
         offsets = pa.array([0, len(ids)], pa.int32())
         joined = pc.binary_join(pa.ListArray.from_arrays(offsets, ids.cast(pa.string())), "\n")
-        body: bytes | memoryview = memoryview(joined[0].as_buffer())
+        body = memoryview(joined[0].as_buffer())
     else:
         body = "\n".join(sorted(set(ids))).encode("utf-8")
-    return _gzip([HEADER.encode("utf-8") + b"\n", body, b"\n" if len(body) else b""])
+    return _gzip([HEADER_V1.encode("utf-8") + b"\n", body, b"\n" if len(body) else b""])
 
 
 def _gzip(parts: list[bytes | memoryview]) -> Iterator[bytes | memoryview]:
@@ -106,16 +144,31 @@ def _gzip(parts: list[bytes | memoryview]) -> Iterator[bytes | memoryview]:
     yield struct.pack("<LL", crc, size & 0xFFFFFFFF)
 
 
-def read_sidecar(path: Path) -> list[str]:
-    """The ids of a sidecar (raises ValueError naming the file if it is not one)."""
+def _sidecar_lines(path: Path) -> list[str]:
     try:
         text = gzip.decompress(path.read_bytes()).decode("utf-8")
     except (OSError, EOFError, UnicodeDecodeError) as exc:
         raise ValueError(f"{path}: not a tokenbooks event-id index ({exc})") from exc
     lines = text.split("\n")
-    if lines[0] != HEADER:
-        raise ValueError(f"{path}:1: expected the header {HEADER!r}, got {lines[0][:40]!r}")
+    if lines[0] not in HEADERS:
+        raise ValueError(f"{path}:1: expected the header {HEADER!r} (or {HEADER_V1!r}), "
+                         f"got {lines[0][:40]!r}")
     return [line for line in lines[1:] if line]
+
+
+def read_sidecar(path: Path) -> list[str]:
+    """The ids of a sidecar, v1 or v2 (raises ValueError naming the file if it is not
+    one)."""
+    return [line.partition("\t")[0] for line in _sidecar_lines(path)]
+
+
+def read_sidecar_content(path: Path) -> dict[str, str | None]:
+    """Each id of a sidecar with its content hash (None: not known, a v1 sidecar)."""
+    out: dict[str, str | None] = {}
+    for line in _sidecar_lines(path):
+        event, tab, digest = line.partition("\t")
+        out[event] = digest if tab else None
+    return out
 
 
 class EventIndex:
@@ -133,6 +186,12 @@ class EventIndex:
         self._arrays: dict[str, list[pa.Array]] = {}
         self._loaded: dict[str, set[str]] = {}
         self._known_files: set[str] = set()
+        self._sidecars: dict[str, list[Path]] = {}  # every sidecar of a month
+        self._remembered: dict[str, list[tuple[pa.Array, pa.Array]]] = {}
+        self._content: dict[str, dict[str, str | None]] = {}
+        self.unindexed: dict[str, set[str]] = {}  # sha256 of a source -> months booked
+        # from it in files without a sidecar (the beangulp path)
+        self.resolved: set[str] = set()  # of those, the sources whose ids are known now
 
     def has_ids(self, month: str) -> bool:
         """Whether any id of ``month`` is known (in the book or claimed in this run)."""
@@ -148,6 +207,10 @@ class EventIndex:
             self._arrays.setdefault(month, []).append(ids)
 
     def add_sidecar(self, month: str, path: Path) -> None:
+        self._sidecars.setdefault(month, []).append(path)
+        content = self._content.get(month)
+        if content is not None:
+            content.update(read_sidecar_content(path))
         seen = self._loaded.get(month)
         if seen is not None:
             seen.update(read_sidecar(path))
@@ -170,6 +233,9 @@ class EventIndex:
             sidecar = sidecar_for(filename)
             if sidecar.exists():
                 self.add_sidecar(month, sidecar)
+            elif isinstance(entry.meta.get("sha256"), str):  # booked by beangulp or Fava:
+                # no sidecar; the importers re-read the source (``base.UsageImporter``)
+                self.unindexed.setdefault(entry.meta["sha256"], set()).add(month)
 
     def month(self, month: str) -> set[str]:
         """The set of ids of ``month`` (reading its sidecars on first use)."""
@@ -195,3 +261,40 @@ class EventIndex:
             seen.difference_update(ids)  # duplicates inside ``ids``: none was seen before
         add = seen.add
         return [not (i in seen or add(i)) for i in ids]
+
+    # -- content hashes (conflicts: the same id, another event) ------------------------
+
+    def remember(self, month: str, ids: pa.Array, hashes: pa.Array) -> None:
+        """Remember the content hashes of ids booked in this run (aligned arrays)."""
+        content = self._content.get(month)
+        if content is not None:
+            content.update(zip(ids.to_pylist(), hashes.to_pylist(), strict=True))
+        else:
+            self._remembered.setdefault(month, []).append((ids, hashes))
+
+    def forget(self, month: str, ids: pa.Array) -> None:
+        """Forget the content hashes of ``ids`` (a core rolled back)."""
+        gone = set(ids.to_pylist())
+        content = self._content.get(month)
+        if content is not None:
+            for event in gone:
+                content.pop(event, None)
+        kept = []
+        for known, hashes in self._remembered.get(month, []):
+            mask = pc.invert(pc.is_in(known, value_set=pa.array(sorted(gone), pa.string())))
+            kept.append((known.filter(mask), hashes.filter(mask)))
+        if month in self._remembered:
+            self._remembered[month] = kept
+
+    def content(self, month: str) -> dict[str, str | None]:
+        """Each known id of ``month`` with its content hash (None: not known), built on
+        first use (only a month where an id came back needs it)."""
+        content = self._content.get(month)
+        if content is None:
+            content = {}
+            for path in sorted(self._sidecars.get(month, ())):
+                content.update(read_sidecar_content(path))
+            for ids, hashes in self._remembered.pop(month, ()):
+                content.update(zip(ids.to_pylist(), hashes.to_pylist(), strict=True))
+            self._content[month] = content
+        return content

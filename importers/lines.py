@@ -5,6 +5,9 @@ goes, and gives each chunk to ``read_chunk`` (pyarrow, in parallel blocks). A ch
 pyarrow rejects (a malformed line, a value of the wrong type) is split in halves until
 the lines at fault are parsed one by one by ``parse_line`` and quarantined with their
 reason; the rest of the chunk still goes through pyarrow. Blank lines are skipped.
+A format whose records may span lines (CSV's quoted line breaks) sets ``quote``: chunks
+and halves are then cut only where the quotes before the cut are balanced, and
+``parse_records`` groups the lines of a piece into records.
 
     class Importer(LinesImporter):
         def read_chunk(self, piece: memoryview) -> pa.Table: ...      # may raise
@@ -29,13 +32,25 @@ BLOCK_BYTES = 1 << 20  # pyarrow parses the blocks of a chunk in parallel; a lon
 SMALLEST_PIECE = 64  # lines: below this a failing piece is parsed line by line
 
 
-def chunks(path: Path, start: int = 0, size: int = CHUNK_BYTES) -> Iterator[memoryview]:
+def balanced_cut(block: bytes, cut: int, quote: bytes) -> int:
+    """The last line end at or before ``cut`` with an even number of ``quote`` bytes
+    before it (not inside a quoted value), or ``cut`` if there is none."""
+    at = cut
+    while at > 0 and block.count(quote, 0, at) % 2:
+        at = block.rfind(b"\n", 0, at - 1) + 1
+    return at if at > 0 else cut
+
+
+def chunks(path: Path, start: int = 0, size: int = CHUNK_BYTES,
+           quote: bytes | None = None) -> Iterator[memoryview]:
     """The file from byte ``start`` in pieces of about ``size`` bytes, each ending at a
-    line end (no copy)."""
+    line end (no copy); with ``quote``, at a line end outside quotes where there is one."""
     with open(path, "rb") as handle:
         handle.seek(start)
         while block := handle.read(size):
             cut = block.rfind(b"\n") + 1
+            if quote is not None and 0 < cut < len(block):
+                cut = balanced_cut(block, cut, quote)
             if 0 < cut < len(block):
                 handle.seek(cut - len(block), 1)
             elif cut == 0 and len(block) == size:  # a line longer than a chunk
@@ -54,6 +69,8 @@ def line_count(piece: memoryview) -> int:
 
 class LinesImporter(UsageImporter):
     """Base of the importers of line-oriented files (JSON Lines, CSV)."""
+
+    quote: bytes | None = None  # records may span lines inside this quote (CSV)
 
     def start(self, path: Path) -> tuple[int, int]:
         """(byte offset, line number) of the first data line; after a header, say."""
@@ -76,7 +93,7 @@ class LinesImporter(UsageImporter):
             core.digest.update(handle.read(offset))
         with ThreadPoolExecutor(1) as hasher:  # hashlib lets go of the GIL: hash meanwhile
             hashed = None
-            for chunk in chunks(path, offset):
+            for chunk in chunks(path, offset, quote=self.quote):
                 if hashed is not None:
                     hashed.result()
                 hashed = hasher.submit(core.digest.update, chunk)
@@ -126,10 +143,30 @@ class LinesImporter(UsageImporter):
                 return
         all_lines = get_lines()
         if len(all_lines) <= SMALLEST_PIECE:
-            core.feed_rows((first_line + k, *self.parse_line(text))
-                           for k, text in enumerate(all_lines) if text.strip())
+            core.feed_rows(self.parse_records(all_lines, first_line))
             return
-        half = len(all_lines) // 2
+        half = self.split_at(all_lines, len(all_lines) // 2)
         for start, part in ((0, all_lines[:half]), (half, all_lines[half:])):
             self._feed_piece(core, b"\n".join(part) + b"\n", first_line + start, len(part),
                              part)
+
+    def parse_records(self, lines: list[bytes], first_line: int
+                      ) -> Iterator[tuple[int, str, dict | RowProblem]]:
+        """(line, text, values) of each record of ``lines``: one per non-blank line."""
+        for k, text in enumerate(lines):
+            if text.strip():
+                yield (first_line + k, *self.parse_line(text))
+
+    def split_at(self, lines: list[bytes], half: int) -> int:
+        """Where to cut a failing piece in two: at ``half``, or (``quote``) the nearest
+        line before which the quotes are balanced."""
+        if self.quote is None:
+            return half
+        odd, balanced = False, []
+        for k, text in enumerate(lines):
+            if not odd:
+                balanced.append(k)
+            if text.count(self.quote) % 2:
+                odd = not odd
+        fits = [k for k in balanced if 0 < k < len(lines)]
+        return min(fits, key=lambda k: abs(k - half)) if fits else half

@@ -33,6 +33,10 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from . import fastpath as fp
 from .foreign import ForeignUsageImporter, count, dig, has, text, utc_stamp
 from .litellm import cached_tokens
 from .usage import RowProblem
@@ -65,6 +69,50 @@ class Importer(ForeignUsageImporter):
     def looks_like(self, record: Any) -> bool:
         return (isinstance(record, Mapping) and (has(record, "request_id") or has(record, "id"))
                 and all(has(record, f) for f in self.required[1:]))
+
+    fast_fields = {
+        "request_id": pa.string(), "id": pa.string(), "startTime": pa.string(),
+        "model_group": pa.string(), "model": pa.string(), "request_tags": pa.list_(pa.string()),
+        "prompt_tokens": pa.int64(), "completion_tokens": pa.int64(), "status": pa.string(),
+        "user": pa.string(), "metadata.user_api_key_user_id": pa.string(),
+        **{f"metadata.{key}.{leaf}": pa.int64()
+           for key in ("additional_usage_values", "usage_object")
+           for leaf in ("prompt_tokens_details.cached_tokens", "cache_read_input_tokens")}}
+
+    def fast_columns(self, table: pa.Table, ok: list[pa.Array]
+                     ) -> tuple[dict[str, pa.Array], pa.Array | None]:
+        n = table.num_rows
+        cached_paths = [f"metadata.{key}.{leaf}"
+                        for key in ("additional_usage_values", "usage_object")
+                        for leaf in ("prompt_tokens_details.cached_tokens",
+                                     "cache_read_input_tokens")]
+        cached = pc.coalesce(*[fp.field(table, p) for p in cached_paths])
+        ok.append(pc.fill_null(pc.and_(pc.greater_equal(cached, 0),
+                                       pc.less_equal(cached, 10**15)), True))
+        tags = fp.field(table, "request_tags")
+        assert tags is not None
+        some = pc.fill_null(pc.greater(pc.list_value_length(tags), 0), False)
+        first = pc.list_element(pc.if_else(some, tags, pa.scalar(["-"], tags.type)), 0)
+        ok.append(pc.or_(pc.invert(some), pc.is_valid(first)))
+        status = fp.field(table, "status")
+        assert status is not None
+        ok.append(pc.fill_null(pc.string_is_ascii(status), True))
+        low = pc.fill_null(pc.ascii_lower(status), "")
+        unbilled = pc.invert(pc.or_(pc.equal(low, ""), pc.equal(low, "success")))
+        user = fp.nonempty(fp.field(table, "user"), n)
+        meta_user = fp.field(table, "metadata.user_api_key_user_id")
+        return {
+            "event_id": fp.first_text(table, "request_id", "id"),
+            "timestamp": fp.stamp_of(table, ok, "startTime"),
+            "customer": fp.customer_of(self, table, ok),
+            "model": fp.first_text(table, "model_group", "model"),
+            "feature": pc.if_else(some, first, ""),
+            "input_tokens": fp.count_of(table, ok, "prompt_tokens"),
+            "cached_input_tokens": pc.fill_null(cached, 0),
+            "output_tokens": fp.count_of(table, ok, "completion_tokens"),
+            "user": pc.coalesce(user, pc.fill_null(meta_user, "")),
+            "unbilled": unbilled,
+        }, None
 
     def customer(self, record: Mapping[str, Any]) -> str:
         metadata = _json_value(record, "metadata", {})

@@ -26,17 +26,15 @@ import csv
 import datetime
 import os
 from decimal import Decimal, InvalidOperation
-from pathlib import Path
 from typing import Any
 
 from beancount.core import data
 
-from tokenbooks.plugins.entries.bills import bill_entry, existing_keys
 from tokenbooks.plugins.rules.bills import BillLine
 
 from .foreign import delimiter, sample
 from .openai_costs import RESULT, OpenAICostsImporter
-from .provider_costs import CostExtraction, ReportError, sha256
+from .provider_costs import ReportError, book_lines
 
 REQUIRED = ("start_time", "amount_value", "amount_currency")
 
@@ -103,26 +101,12 @@ class OpenAICostExportImporter(OpenAICostsImporter):
         return f"{self.provider}-cost-export.csv"
 
     def extract(self, filepath: str, existing: data.Entries) -> data.Entries:
-        """As ``ProviderCostImporter.extract``, from the CSV rows."""
+        """As ``ProviderCostImporter.extract``, from the CSV rows (duplicates, revisions
+        and closed months alike: ``provider_costs.book_lines``)."""
         lines = self.rows(filepath)
         self.progress.update(os.path.getsize(filepath))
-        digest = sha256(filepath)
-        provenance = {"source": os.path.basename(filepath), "sha256": digest}
-        known = existing_keys(existing)
-        result = CostExtraction(Path(filepath), digest, self.name, read=len(lines))
-        seen: set[str] = set()
-        for line, meta in lines:
-            if line.key in seen:
-                raise ReportError(f"{filepath}: report line {line.key!r} appears twice; "
-                                  f"expected each bucket and line item once")
-            seen.add(line.key)
-            if line.key in known:
-                result.duplicates += 1
-                continue
-            result.entries.append(bill_entry(line, {**provenance, **meta}))
-        result.imported = len(result.entries)
+        result = book_lines(self.name, filepath, lines, existing)
         self.results[filepath] = result
         return list(result.entries)
-
 
 Importer = OpenAICostExportImporter

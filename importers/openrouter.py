@@ -28,6 +28,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from . import fastpath as fp
 from .foreign import ForeignUsageImporter, count, dig, has, text, utc_stamp
 
 
@@ -46,6 +50,37 @@ class Importer(ForeignUsageImporter):
         return (isinstance(record, Mapping)
                 and all(has(record, f) for f in self.required[:4])
                 and (has(record, "native_tokens_prompt") or has(record, "tokens_prompt")))
+
+    fast_fields = {"data": pa.struct([]), "id": pa.string(), "created_at": pa.string(),
+                   "model": pa.string(), "native_tokens_prompt": pa.int64(),
+                   "tokens_prompt": pa.int64(), "native_tokens_completion": pa.int64(),
+                   "tokens_completion": pa.int64(), "native_tokens_cached": pa.int64(),
+                   "external_user": pa.string()}
+
+    def fast_columns(self, table: pa.Table, ok: list[pa.Array]
+                     ) -> tuple[dict[str, pa.Array], pa.Array | None]:
+        data = fp.field(table, "data")
+        assert data is not None
+        ok.append(pc.is_null(data))  # a whole API answer: per record
+        native = fp.field(table, "native_tokens_prompt")
+        completion = fp.field(table, "native_tokens_completion")
+        assert native is not None and completion is not None
+        return {
+            "event_id": fp.first_text(table, "id"),
+            "timestamp": fp.stamp_of(table, ok, "created_at"),
+            "customer": fp.customer_of(self, table, ok),
+            "model": fp.first_text(table, "model"),
+            "input_tokens": pc.if_else(pc.is_valid(native),
+                                       fp.count_of(table, ok, "native_tokens_prompt"),
+                                       fp.count_of(table, ok, "tokens_prompt")),
+            "cached_input_tokens": pc.if_else(pc.is_valid(native),
+                                              fp.count_of(table, ok, "native_tokens_cached"),
+                                              0),
+            "output_tokens": pc.if_else(pc.is_valid(completion),
+                                        fp.count_of(table, ok, "native_tokens_completion"),
+                                        fp.count_of(table, ok, "tokens_completion")),
+            "user": fp.first_text(table, "external_user"),
+        }, None
 
     def event(self, record: Mapping[str, Any]) -> dict[str, Any]:
         if isinstance(record.get("data"), Mapping):

@@ -42,7 +42,6 @@ The rules (``docs/receivables.md``):
 
 from __future__ import annotations
 
-import csv
 import datetime
 import os
 from collections import defaultdict
@@ -62,6 +61,7 @@ from tokenbooks.plugins.rules.periods import month_of
 from tokenbooks.plugins.rules.records import CustomerPayment, InvoiceRecord
 
 from .base import Progress, archive_name, as_contracts, file_sha256, read_head
+from .csvtext import header_of
 from .late import closed_until
 from .purchase_base import csv_rows, day, money
 from .usage import Extraction, Quarantined, RowProblem, UnreadableSource, name_text
@@ -219,13 +219,13 @@ class ReceivableImporter(beangulp.Importer):
     # -- beangulp ----------------------------------------------------------------------------
 
     def identify(self, filepath: str) -> bool:
-        if not str(filepath).lower().endswith(".csv"):
+        if not str(filepath).lower().endswith((".csv", ".tsv")):
             return False
         head = read_head(filepath)
         if head is None:
             return False
-        names = next(csv.reader([head.lstrip("\ufeff").split("\n", 1)[0].rstrip("\r")]), [])
-        return set(self.required) <= {name.strip() for name in names}
+        names, _ = header_of(head)  # CSV or TSV, BOM or not (csvtext)
+        return set(self.required) <= set(names)
 
     def account(self, filepath: str) -> data.Account:
         return self.archive_account

@@ -63,6 +63,7 @@ from tokenbooks.plugins.rules.rounding import to_cent
 
 from . import late
 from .base import Progress, archive_name, as_contracts, file_sha256, read_head
+from .csvtext import header_of
 from .usage import (
     Extraction,
     Quarantined,
@@ -332,26 +333,55 @@ class Row:
     values: dict[str, str] | RowProblem
 
 
-def csv_rows(path: Path, progress: Progress) -> Iterator[Row]:
-    """The rows of a CSV file with header, each with its first line and original text."""
-    with open(path, encoding="utf-8-sig", newline="") as handle:
-        consumed: list[str] = []
+class _BadLine(Exception):
+    """A line of the file that is not UTF-8 (the record it is part of is quarantined)."""
 
-        def lines() -> Iterator[str]:
-            for line in handle:
-                consumed.append(line)
-                yield line
 
-        reader = csv.reader(lines())
+class _Lines:
+    """The decoded lines of a binary file for ``csv.reader``, each kept in ``consumed``;
+    a line that is not UTF-8 raises ``_BadLine`` and the next call goes on after it (a
+    generator would end at the exception)."""
+
+    def __init__(self, handle: Iterable[bytes], consumed: list[str]) -> None:
+        self.lines = iter(handle)
+        self.consumed = consumed
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        raw = next(self.lines)
         try:
-            names = [name.strip() for name in next(reader)]
-        except StopIteration:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            self.consumed.append(raw.decode("utf-8", errors="replace"))
+            raise _BadLine(f"expected UTF-8 text, got byte 0x{raw[exc.start]:02x} at "
+                           f"character {exc.start + 1}") from exc
+        self.consumed.append(text)
+        return text
+
+
+def csv_rows(path: Path, progress: Progress) -> Iterator[Row]:
+    """The rows of a CSV (or TSV: told by the header, ``csvtext``) file with header, each
+    with its first line and original text. Quoted values may hold line breaks (a row
+    then spans lines); a BOM is dropped; a line that is not UTF-8 is a row of its own
+    with a ``(line)`` problem (quarantined), and the rest of the file is read."""
+    with open(path, "rb") as handle:
+        consumed: list[str] = []
+        first = handle.readline()
+        try:
+            head = first.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise UnreadableSource(f"{path}:1: cannot read the CSV header (not UTF-8 "
+                                   f"text: {exc})") from exc
+        names, delimiter = header_of(head)
+        if not head.strip():
             return
-        except (csv.Error, UnicodeDecodeError) as exc:
-            raise UnreadableSource(f"{path}:1: cannot read the CSV header ({exc})") from exc
         unique_columns(names, path)
-        line = 1 + len(consumed)
-        consumed.clear()
+        progress.update(len(first))
+
+        reader = csv.reader(_Lines(handle, consumed), delimiter=delimiter)
+        line = 2
         while True:
             try:
                 values = next(reader)
@@ -360,10 +390,10 @@ def csv_rows(path: Path, progress: Progress) -> Iterator[Row]:
                 return
             except csv.Error as exc:
                 values, problem = [], RowProblem("(line)", f"malformed CSV: {exc}")
-            except UnicodeDecodeError as exc:
-                raise UnreadableSource(f"{path}:{line}: not UTF-8 text ({exc})") from exc
+            except _BadLine as exc:
+                values, problem = [], RowProblem("(line)", str(exc))
             text = "".join(consumed).rstrip("\r\n")
-            progress.update(sum(len(part) for part in consumed))
+            progress.update(sum(len(part.encode("utf-8")) for part in consumed))
             if problem is None and not values:
                 pass
             elif problem is None and len(values) != len(names):
@@ -406,13 +436,13 @@ class PurchaseImporter(beangulp.Importer):
     # -- beangulp ----------------------------------------------------------------------------
 
     def identify(self, filepath: str) -> bool:
-        if not str(filepath).lower().endswith(".csv"):
+        if not str(filepath).lower().endswith((".csv", ".tsv")):
             return False
         head = read_head(filepath)
         if head is None:
             return False
-        names = next(csv.reader([head.lstrip("\ufeff").split("\n", 1)[0].rstrip("\r")]), [])
-        return set(self.required) <= {name.strip() for name in names}
+        names, _ = header_of(head)  # CSV or TSV, BOM or not (csvtext)
+        return set(self.required) <= set(names)
 
     def account(self, filepath: str) -> data.Account:
         return self.cash_account

@@ -8,7 +8,10 @@ get back its original text. This module then, batch by batch and in bounded memo
 1. validates the batch with vectorized checks; the rows they cannot vouch for go
    through ``check_event`` (plain Python, the authority), which either accepts them or
    gives the reason they are quarantined;
-2. drops events whose id the book already holds (``index.EventIndex``);
+2. drops events whose id the book already holds (``index.EventIndex``): the same
+   content (``content_hashes``: UTC day, customer, model, feature, action, user, counts)
+   is a duplicate, other content under a known id is a **conflict**, quarantined with
+   the reason (``Extraction.conflicts``), the first booking kept;
 3. adds the rest to running aggregates per customer, UTC day, model, feature, action
    (and user, for the customers that need it).
 
@@ -130,7 +133,10 @@ class Quarantined:
 
 @dataclass
 class Extraction:
-    """What one source gave: entries, the ids they hold, and the row counts."""
+    """What one source gave: entries, the ids they hold, and the row counts (read =
+    imported + duplicates + conflicts + quarantined). ``conflicts``: rows whose event id
+    was booked with other content (written to the quarantine file too); ``warnings``:
+    what makes the import incomplete (a page with ``has_more``)."""
 
     source: Path
     sha256: str
@@ -142,10 +148,17 @@ class Extraction:
     quarantine: list[Quarantined] = field(default_factory=list)
     entries: list = field(default_factory=list)
     event_ids: dict[str, list[pa.Array]] = field(default_factory=dict)  # month -> ids
+    event_hashes: dict[str, list[pa.Array]] = field(default_factory=dict)  # aligned
+    conflicts: list[Quarantined] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def quarantined(self) -> int:
         return len(self.quarantine)
+
+    def rejected(self) -> list[Quarantined]:
+        """The rows of the quarantine file: quarantined and conflicts, by line."""
+        return sorted([*self.quarantine, *self.conflicts], key=lambda q: q.line)
 
 
 class RowProblem(Exception):
@@ -409,6 +422,62 @@ def _bad_names(column: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray
     return pc.fill_null(flagged, False)
 
 
+HASH_SEED = np.uint64(0xCBF29CE484222325)  # FNV-1a's offset basis
+FNV_PRIME = np.uint64(0x100000001B3)
+_HASHED_TEXT = ("customer", "model", "feature", "action", "user")
+_HASHED_COUNTS = COUNTS
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """splitmix64's finalizer, on uint64 arrays (wrapping, as intended)."""
+    x = x ^ (x >> np.uint64(30))
+    x = x * np.uint64(0xBF58476D1CE4E5B9)
+    x = x ^ (x >> np.uint64(27))
+    x = x * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def _text_hash(value: str) -> int:
+    return int.from_bytes(hashlib.blake2b(value.encode("utf-8"), digest_size=8).digest(),
+                          "little")
+
+
+def content_hashes(table: pa.Table) -> pa.Array:
+    """The content hash of each event of a ``NORMAL`` table: 8 hex digits (the top 32
+    bits of a 64-bit hash of its customer, model, feature, action, user, UTC day and
+    counts, in that order; the event id and the line are not part of it). The same
+    event read from any format gives the same hash, on any machine: blake2b (8 bytes)
+    of each name, FNV-1a over the 64-bit words, splitmix64's finalizer.
+
+    >>> content_hashes(table).to_pylist()   # ['5be3c0a1', ...]
+    """
+    n = table.num_rows
+    h = np.full(n, HASH_SEED, dtype=np.uint64)
+    for name in _HASHED_TEXT:
+        column = pc.fill_null(table.column(name), "").combine_chunks()
+        encoded = pc.dictionary_encode(column)
+        per_value = np.array([_text_hash(v) for v in encoded.dictionary.to_pylist()] or [0],
+                             dtype=np.uint64)
+        values = per_value[encoded.indices.to_numpy(zero_copy_only=False)]
+        h = (h ^ values) * FNV_PRIME  # FNV-1a over 64-bit words, mixed once at the end
+    days = pc.cast(table.column("day"), pa.int32()).to_numpy(zero_copy_only=False)
+    h = (h ^ days.astype(np.int64).view(np.uint64)) * FNV_PRIME
+    for name in _HASHED_COUNTS:
+        counts = table.column(name).to_numpy(zero_copy_only=False).astype(np.int64)
+        h = (h ^ counts.view(np.uint64)) * FNV_PRIME
+    h = _mix(h)
+    text = (h >> np.uint64(32)).astype(">u4").tobytes().hex().encode("ascii")
+    offsets = np.arange(0, 8 * (n + 1), 8, dtype=np.int32)
+    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets.tobytes()), pa.py_buffer(text))
+
+
+def _event_json(table: pa.Table, i: int) -> str:
+    """Row ``i`` of a ``NORMAL`` table as JSON (the content of a conflict's line)."""
+    row = {name: table.column(name)[i].as_py() for name in NORMAL.names if name != "line"}
+    row["day"] = row["day"].isoformat()
+    return json.dumps(row, ensure_ascii=False, sort_keys=True)
+
+
 class UsageCore:
     """Validate, deduplicate and aggregate batches of canonical usage events."""
 
@@ -425,6 +494,8 @@ class UsageCore:
         self.quarantine: list[Quarantined] = []
         self._groups: dict[tuple, list] = {}
         self._ids: dict[str, list[pa.Array]] = {}
+        self._hashes: dict[str, list[pa.Array]] = {}  # aligned with ``_ids``
+        self.conflicts: list[Quarantined] = []
         self._own: set[str] = set()
         self.fast_dedupe = True
         self._customer_set = pa.array(sorted(self.customers), pa.string())
@@ -578,18 +649,45 @@ class UsageCore:
             if month not in self._own and month not in self._ids:
                 if self.fast_dedupe and not self.index.has_ids(month):
                     self._own.add(month)  # ids checked once, at the end (``finish``)
+            hashes = content_hashes(part)
             if month not in self._own:
                 fresh = self.index.claim(month, part.column("event_id").to_pylist())
                 if fresh is not None:
-                    kept = sum(fresh)
-                    self.duplicates += part.num_rows - kept
-                    part = part.filter(pa.array(fresh, pa.bool_()))
+                    mask = pa.array(fresh, pa.bool_())
+                    again = part.filter(pc.invert(mask))
+                    again_hashes = hashes.filter(pc.invert(mask))
+                    part, hashes = part.filter(mask), hashes.filter(mask)
+                    # the kept rows first: an id twice in this batch compares with them
+                    self.index.remember(month, part.column("event_id").combine_chunks(),
+                                        hashes)
+                    self._sort_out(month, again, again_hashes)
+                else:
+                    self.index.remember(month, part.column("event_id").combine_chunks(),
+                                        hashes)
             if part.num_rows:
                 self._ids.setdefault(month, []).append(part.column("event_id").combine_chunks())
+                self._hashes.setdefault(month, []).append(hashes)
                 parts.append(part)
         for part in parts:
             self.imported += part.num_rows
             self._aggregate(part)
+
+    def _sort_out(self, month: str, again: pa.Table, hashes: pa.Array) -> None:
+        """Rows whose id is already known: duplicates (same content, or content not
+        known: a v1 sidecar) or conflicts (other content; quarantined, first kept)."""
+        known = self.index.content(month)
+        ids = again.column("event_id").to_pylist()
+        lines = again.column("line").to_pylist()
+        for i, (event, new) in enumerate(zip(ids, hashes.to_pylist(), strict=True)):
+            old = known.get(event)
+            if old is None or old == new:
+                self.duplicates += 1
+                continue
+            self.conflicts.append(Quarantined(
+                lines[i], "event_id",
+                f"conflict: event id {event!r} is already booked with other content "
+                f"(day, customer, model, feature, action or counts differ: content hash "
+                f"{new}, booked {old}); the first booking is kept", _event_json(again, i)))
 
     def _aggregate(self, table: pa.Table) -> None:
         table = table.sort_by("line") if not _sorted(table.column("line")) else table
@@ -633,6 +731,7 @@ class UsageCore:
                 seen = self.index.month(month)
                 for ids in arrays:
                     seen.difference_update(ids.to_pylist())
+                    self.index.forget(month, ids)
 
     def finish(self, source: Path, sha256: str, importer: str) -> Extraction:
         """The extraction: usage entries sorted by date and key, with provenance.
@@ -641,13 +740,17 @@ class UsageCore:
         (the caller then reads the source again with ``fast_dedupe`` off)."""
         for month in sorted(self._own):
             ids = pa.concat_arrays(self._ids[month])
+            hashes = pa.concat_arrays(self._hashes[month])
             if len(ids) > 1 and not pc.all(pc.less_equal(ids[:-1], ids[1:])).as_py():
-                ids = ids.take(pc.array_sort_indices(ids))
+                order = pc.array_sort_indices(ids)
+                ids, hashes = ids.take(order), hashes.take(order)
             if len(ids) > 1 and pc.any(pc.equal(ids[:-1], ids[1:])).as_py():
                 raise RepeatedIds(month)
             self._ids[month] = [ids]
+            self._hashes[month] = [hashes]
         for month in sorted(self._own):
             self.index.commit(month, self._ids[month][0])
+            self.index.remember(month, self._ids[month][0], self._hashes[month][0])
         entries = []
         for key in sorted(self._groups):
             customer, day, model, feature, action, user = key
@@ -663,7 +766,9 @@ class UsageCore:
         quarantine = sorted(self.quarantine, key=lambda q: q.line)
         return Extraction(source=source, sha256=sha256, importer=importer, kind="usage",
                           read=self.read, imported=self.imported, duplicates=self.duplicates,
-                          quarantine=quarantine, entries=entries, event_ids=self._ids)
+                          quarantine=quarantine, entries=entries, event_ids=self._ids,
+                          event_hashes=self._hashes,
+                          conflicts=sorted(self.conflicts, key=lambda q: q.line))
 
 
 def _sorted(column: pa.ChunkedArray) -> bool:

@@ -61,6 +61,12 @@ credits covered is moved from ``Expenses:COGS:Inference:<Provider>`` to
 customer and period, a posting pair per lot and provider): the cost is still accrued
 against the provider (the bill still ties), and counted once, as marketing.
 
+A bill line of a closed month that arrived after its close (a late bill, or a re-issued
+line correcting a closed month's bill: ``prior_period`` metadata, ``importers.late``)
+is in the open month's bill; its amount is a posting of its own to
+``Expenses:COGS:Unattributed:<Provider>`` with ``prior_period``: a prior-period
+adjustment of COGS, booked in the open month.
+
 Computing the remainder at load time, rather than in the importer, keeps it right when
 usage of a billed period arrives after the bill: the next load settles it again. After the
 bill the payable is what the provider invoiced; paying it is an ordinary transaction.
@@ -92,6 +98,7 @@ from .rules.cogs import (
     promotional_costs,
 )
 from .rules.model import ContractSet
+from .rules.rounding import to_cent
 
 __plugins__ = ("cogs",)
 
@@ -304,9 +311,15 @@ def _bill_transaction(settlement: Settlement) -> data.Transaction:
     if settlement.attributed:
         legs.append(_role(posting(accounts.payable(bill.provider), settlement.attributed,
                                   currency), "accrual-cleared"))
-    if settlement.unattributed:
-        legs.append(posting(accounts.cogs_unattributed(bill.provider), settlement.unattributed,
-                            currency))
+    current = settlement.unattributed
+    for period, exact in bill.prior:  # late lines of closed months: prior-period COGS
+        amount = to_cent(exact)
+        if amount:
+            legs.append(posting(accounts.cogs_unattributed(bill.provider), amount, currency,
+                                {"prior_period": period, "exact_cost": exact_text(exact)}))
+            current -= amount
+    if current:
+        legs.append(posting(accounts.cogs_unattributed(bill.provider), current, currency))
     if bill.amount:
         legs.append(_role(posting(accounts.payable(bill.provider), -bill.amount, currency),
                           "bill"))

@@ -18,7 +18,11 @@ source that finds new rows (say, after a customer was added to the contracts) wr
 ``...273ce6c6-2.beancount``. Output is sorted and formatted the same way every time:
 importing the same sources into the same book gives byte-identical files. Nothing is
 written if any source cannot be read at all. A summary prints rows read, imported,
-duplicates and quarantined per source (read = imported + duplicates + quarantined).
+duplicates, conflicts and quarantined per source (read = imported + duplicates +
+conflicts + quarantined; a conflict is an event id already booked with other content:
+written to the quarantine file, the first booking kept), then the warnings (a provider
+page with ``has_more: true``: the import is incomplete). ``--strict`` exits 1 on any
+quarantined row, conflict or warning.
 
 Importer settings (optional) live in ``importers.yaml`` beside the ledger:
 
@@ -346,9 +350,9 @@ def write(book: Path, extraction: Extraction, importer: Any = None,
     imports = book / "imports"
     name = f"{slug(extraction.source.name) or 'source'}.{extraction.sha256[:8]}"
     quarantine = imports / f"{name}.quarantine.jsonl"
-    if extraction.quarantine:
-        text = "".join(q.as_json(extraction.source.name) + "\n"
-                       for q in extraction.quarantine)
+    rejected = extraction.rejected()
+    if rejected:
+        text = "".join(q.as_json(extraction.source.name) + "\n" for q in rejected)
         if close_files.write_if_changed(quarantine, text):
             written.append(quarantine)
     elif quarantine.exists():
@@ -364,8 +368,11 @@ def write(book: Path, extraction: Extraction, importer: Any = None,
         written.append(target)
         if sidecar is not None:  # after the entries: it marks their events booked
             ids = extraction.event_ids.get(month, [])
+            hashes = extraction.event_hashes.get(month)  # none: daily aggregates (v1)
             write_sidecar(sidecar, pa.chunked_array(ids, pa.string()),
-                          writing.write_bytes_atomic)
+                          writing.write_bytes_atomic,
+                          hashes=pa.chunked_array(hashes, pa.string())
+                          if hashes is not None else None)
             written.append(sidecar)
     return written
 
@@ -392,11 +399,13 @@ def archive(book: Path, importer, source: Path, extraction: Extraction) -> Path 
 
 
 def summary(rows: list[tuple[Path, Extraction, list[Path]]], book: Path) -> str:
-    header = ("source", "importer", "read", "imported", "duplicates", "quarantined", "entries")
+    header = ("source", "importer", "read", "imported", "duplicates", "conflicts",
+              "quarantined", "entries")
     table = [header]
     for source, result, _ in rows:
         table.append((source.name, result.importer.rsplit(".", 2)[-2], str(result.read),
-                      str(result.imported), str(result.duplicates), str(result.quarantined),
+                      str(result.imported), str(result.duplicates),
+                      str(len(result.conflicts)), str(result.quarantined),
                       str(len(result.entries))))
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     out = []
@@ -406,9 +415,17 @@ def summary(rows: list[tuple[Path, Extraction, list[Path]]], book: Path) -> str:
     for source, result, written in rows:
         for path in written:
             out.append(f"  {source.name}: wrote {os.path.relpath(path, book)}")
-        if result.quarantine:
-            out.append(f"  {source.name}: {result.quarantined} row(s) quarantined, see "
+        if result.quarantine or result.conflicts:
+            what = ", ".join(part for part in (
+                f"{result.quarantined} row(s) quarantined" if result.quarantine else "",
+                f"{len(result.conflicts)} conflict(s) (event id booked with other "
+                f"content; first booking kept)" if result.conflicts else "") if part)
+            out.append(f"  {source.name}: {what}, see "
                        f"imports/{slug(source.name)}.{result.sha256[:8]}.quarantine.jsonl")
+        for note in getattr(result, "notes", ()):
+            out.append(f"  {source.name}: {note}")
+        for warning in result.warnings:
+            out.append(f"  warning: {warning}")
     return "\n".join(out)
 
 
@@ -437,8 +454,12 @@ def run_import(ledger: Path, sources: Sequence[Path], config: Path | None = None
             e.meta and e.meta.get("filename")
             and Path(e.meta["filename"]).resolve() in rewrite)]
     results = []
+    bills: list[data.Directive] = []  # of the sources before: a re-issued report in the
+    # same run is a revision of the earlier one, or a duplicate
     for source, importer in chosen:
-        result = extract(importer, source, entries, quiet)
+        result = extract(importer, source, entries + bills if bills else entries, quiet)
+        bills += [e for e in result.entries
+                  if isinstance(e, data.Custom) and e.type == late.PROVIDER_BILL]
         late.redate(result.entries, late.closed_until(entries))  # closed months stay shut
         results.append((source, importer, result))
     done = []
@@ -492,7 +513,9 @@ def recover(book: Path) -> None:
               default=None, help="Importer settings (default: importers.yaml beside the "
                                  "ledger, if any).")
 @click.option("--no-archive", is_flag=True, help="Do not copy the sources into documents/.")
-@click.option("--strict", is_flag=True, help="Exit 1 if any row was quarantined.")
+@click.option("--strict", is_flag=True,
+              help="Exit 1 if any row was quarantined or conflicted, or on any warning "
+                   "(an incomplete page).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--no-wait", is_flag=True,
               help="Exit 1 if another command is writing the book, instead of waiting.")
@@ -514,10 +537,13 @@ def import_(ledger: Path, config: Path | None, no_archive: bool, strict: bool, a
         click.echo(json.dumps([{
             "source": str(source), "importer": result.importer, "read": result.read,
             "imported": result.imported, "duplicates": result.duplicates,
+            "conflicts": len(result.conflicts),
             "quarantined": result.quarantined, "entries": len(result.entries),
+            "warnings": list(result.warnings), "notes": list(getattr(result, "notes", ())),
             "written": [os.path.relpath(p, book) for p in written],
         } for source, result, written in done], indent=2))
     else:
         click.echo(summary(done, book))
-    if strict and any(result.quarantine for _, result, _ in done):
+    if strict and any(result.quarantine or result.conflicts or result.warnings
+                      for _, result, _ in done):
         raise SystemExit(1)

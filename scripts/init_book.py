@@ -6,6 +6,8 @@
     DIR/imports/              imported entries, one file per source per month
     DIR/documents/            archived source files
     DIR/reports/              month-end outputs
+    DIR/import.py             beangulp and Fava's import page over the tokenbooks importers
+    DIR/incoming/             where to put files for Fava's import page (import-dirs)
 """
 
 from __future__ import annotations
@@ -24,6 +26,10 @@ KEEP = "Kept by tokenbooks; this file keeps the empty folder in version control.
 
 def _render(name: str, **values: str) -> str:
     return TEMPLATES.joinpath(name).read_text(encoding="utf-8").format(**values)
+
+
+def _render_plain(name: str) -> str:
+    return TEMPLATES.joinpath(name).read_text(encoding="utf-8")
 
 
 def create_book(directory: Path, title: str, currency: str, start: datetime.date,
@@ -55,6 +61,8 @@ def create_book(directory: Path, title: str, currency: str, start: datetime.date
                                    "directive and the manifest of each.\n",
         "documents/.keep": KEEP,
         "reports/.keep": KEEP,
+        "import.py": _render_plain("import.py.template"),
+        "incoming/.keep": KEEP,
         # what the commands make beside the books and nobody should commit
         ".gitignore": "# written by tokenbooks init\n.tokenbooks.lock\n.*.tokenbooks.tmp\n"
                       "*.picklecache\n",

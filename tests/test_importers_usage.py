@@ -252,7 +252,9 @@ def test_same_file_twice_and_overlapping_files_never_count_twice(tmp_path):
 def test_repeated_ids_inside_a_file_count_once(tmp_path):
     events = [ev(i) for i in range(10)] + [ev(3), ev(7, input_tokens=999)]
     result = jsonl().run(write_jsonl(tmp_path / "rep.jsonl", events))
-    assert (result.read, result.imported, result.duplicates) == (12, 10, 2)
+    # e0007 again with other tokens: a conflict (issue 15), the first booking kept
+    assert (result.read, result.imported, result.duplicates, len(result.conflicts)) == (
+        12, 10, 1, 1)
     clean = jsonl().run(write_jsonl(tmp_path / "clean.jsonl", [ev(i) for i in range(10)]))
     assert totals(result) == totals(clean)
     assert sorted(pa.chunked_array(result.event_ids["2026-03"]).to_pylist()) == [

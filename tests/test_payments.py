@@ -196,7 +196,8 @@ def test_reimport_is_idempotent_byte_for_byte(january: Path, tmp_path: Path) -> 
     again = run_import(ledger, "payments.csv", rows, "--json")
     assert json.loads(again.output)[0] | {"source": "", "written": []} == {
         "source": "", "importer": "tokenbooks.importers.payments.Importer", "read": 3,
-        "imported": 0, "duplicates": 2, "quarantined": 1, "entries": 0, "written": []}
+        "imported": 0, "duplicates": 2, "conflicts": 0, "quarantined": 1, "entries": 0,
+        "written": [], "warnings": [], "notes": []}
     assert {p.name: p.read_bytes() for p in (ledger.parent / "imports").iterdir()} == before
     text = imported(ledger, "2026-02.payments.csv.*.beancount")
     # the second payment over-pays: 300.00 to the invoice, 100.00 held

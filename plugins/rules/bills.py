@@ -9,6 +9,10 @@ cleared and the difference, positive or negative, is unattributed cost.
     openai 2026-01: lines 41.204 + 12.9 + ...         -> bill 150.00 USD
     attributed (customers' gpt-4o, gpt-5-mini usage)  -> 100.00 USD
     unattributed (retries, embeddings, anything else) ->  50.00 USD
+
+A line of a closed month booked in the open month (a late bill, or a correction of a
+closed month's bill: ``prior_period``) stays in the open month's bill; ``Bill.prior``
+keeps its amount per closed month, so it can be shown as a prior-period adjustment.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ class BillLine:
     key: str  # the report's natural key, for dedupe
     label: str = ""
     ref: str = ""
+    prior_period: str = ""  # a closed month's line, booked in the open month (late)
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,7 @@ class Bill:
     lines: int
     first_day: datetime.date
     last_day: datetime.date
+    prior: tuple[tuple[str, Decimal], ...] = ()  # (closed month, exact) of late lines
 
     @property
     def amount(self) -> Decimal:
@@ -80,10 +86,15 @@ def collect(lines: Iterable[BillLine], grain: str = "month") -> tuple[list[Bill]
                             f"{', '.join(currencies)}; expected one currency per provider")
             continue
         _, start, end = posting_period(group[0].day, grain)
+        prior: dict[str, Decimal] = {}
+        for line in group:
+            if line.prior_period:
+                prior[line.prior_period] = prior.get(line.prior_period, Decimal(0)) + line.amount
         bills.append(Bill(
             provider=provider, period=label, start=start, end=end, currency=currencies[0],
             exact=sum((line.amount for line in group), Decimal(0)), lines=len(group),
             first_day=min(line.day for line in group), last_day=max(line.day for line in group),
+            prior=tuple(sorted(prior.items())),
         ))
     return bills, problems
 

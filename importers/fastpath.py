@@ -1,0 +1,687 @@
+"""The column-wise path of the importers of other tools' exports (``foreign``).
+
+``ForeignUsageImporter.feed`` maps each record in Python (``event``): exact, and about
+ten times slower per row than the canonical importer. A format that declares
+``fast_schema`` (the fields its mapping reads, as a pyarrow schema) and ``fast_columns``
+(the mapping, column-wise) is read here instead:
+
+1. the records are parsed by ``pyarrow.json`` in bulk: JSON Lines as they are, a JSON
+   document's records located first (a scan of its brackets and quotes with numpy;
+   the document outside its records is checked and walked in Python, with the
+   records replaced by markers, so the path, the order and the bucket context are the
+   ones ``foreign.scan`` gives);
+2. ``fast_columns`` maps them to the canonical columns, and says which rows it vouches
+   for: every other row (a value of another type, a null where the record might lack
+   the field, an id it cannot read, a line pyarrow rejects) goes through ``event``
+   with its record as ``json`` decodes it, so its event or its quarantine reason is
+   the per-record path's, exactly;
+3. the events are handed to the core in the very batches the per-record path makes
+   (``BATCH`` events, the problems met meanwhile before them), so the output --
+   entries, sidecars, quarantine, summaries -- is byte for byte the same.
+
+A file this path cannot vouch for as a whole (not UTF-8, a malformed document, a shape
+it does not walk) raises ``Fallback`` before anything is fed: the per-record path reads
+it. ``ForeignUsageImporter.fast = False`` turns this path off (the tests compare both).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pj
+
+from .usage import MAX_COUNT, TEXT_FIELDS, TOKEN_FIELDS, RowProblem
+
+BLOCK = 1 << 20
+SMALLEST = 64  # lines: below this a piece pyarrow rejects is read line by line
+_LUT = bytes(1 if c == 0x22 else 2 if c == 0x5C else 3 if c in (0x7B, 0x5B)
+             else 4 if c in (0x7D, 0x5D) else 0 for c in range(256))
+MARK = "\u0000tb"  # a record's place in a document's skeleton: "\u0000tb<n>"
+
+
+class Fallback(Exception):
+    """The file as a whole is not one this path vouches for: read it record by record."""
+
+
+# -- column helpers (the Python helpers of ``foreign``, column-wise) ------------------------------
+
+
+def field(table: pa.Table, path: str) -> pa.Array | None:
+    """The column at a dotted path of the records (None if the schema lacks it)."""
+    parts = path.split(".")
+    if parts[0] not in table.column_names:
+        return None
+    column = table.column(parts[0]).combine_chunks()
+    for part in parts[1:]:
+        if not pa.types.is_struct(column.type) or column.type.get_field_index(part) < 0:
+            return None
+        column = pc.struct_field(column, part)
+    return column
+
+
+def nonempty(column: pa.Array | None, n: int) -> pa.Array:
+    """A text column with "" as null (``foreign.text`` skips both)."""
+    if column is None:
+        return pa.nulls(n, pa.string())
+    return pc.if_else(pc.equal(column, ""), pa.scalar(None, pa.string()), column)
+
+
+def first_text(table: pa.Table, *paths: str) -> pa.Array:
+    """``foreign.text(record, *paths)`` for text columns: the first non-empty, else ""."""
+    n = table.num_rows
+    columns = [nonempty(field(table, p), n) for p in paths]
+    value = columns[0] if len(columns) == 1 else pc.coalesce(*columns)
+    return pc.fill_null(value, "")
+
+
+def count_of(table: pa.Table, ok: list[pa.Array], *paths: str) -> pa.Array:
+    """``foreign.count(record, *paths)`` for int64 columns; a value out of 0..MAX_COUNT
+    (which ``whole`` refuses) makes its row slow (appended to ``ok`` as a mask)."""
+    n = table.num_rows
+    total = pa.repeat(pa.scalar(0, pa.int64()), n)
+    for path in paths:
+        column = field(table, path)
+        if column is None:
+            continue
+        inside = pc.and_(pc.greater_equal(column, 0), pc.less_equal(column, MAX_COUNT))
+        ok.append(pc.fill_null(inside, True))
+        total = pc.add(total, pc.fill_null(column, 0))
+    return total
+
+
+_NO_OFFSET = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?$"
+
+
+def stamp_of(table: pa.Table, ok: list[pa.Array], path: str) -> pa.Array:
+    """``foreign.utc_stamp`` for a text column: RFC 3339 UTC as is, a time without an
+    offset with ``Z``; anything else makes its row slow."""
+    column = field(table, path)
+    if column is None:
+        ok.append(pa.repeat(pa.scalar(False), table.num_rows))
+        return pa.nulls(table.num_rows, pa.string())
+    as_is = pc.and_(pc.ends_with(column, "Z"), pc.match_substring(column, "T"))
+    bare = pc.match_substring_regex(column, _NO_OFFSET)
+    ok.append(pc.fill_null(pc.or_(as_is, bare), False))
+    fixed = pc.binary_join_element_wise(pc.replace_substring(column, " ", "T"), "Z", "")
+    return pc.if_else(pc.fill_null(as_is, False), column, fixed)
+
+
+def flag(table: pa.Table, path: str) -> pa.Array:
+    column = field(table, path)
+    if column is None:
+        return pa.repeat(pa.scalar(False), table.num_rows)
+    return pc.fill_null(column, False)
+
+
+def customer_of(importer: Any, table: pa.Table, ok: list[pa.Array]) -> pa.Array:
+    """``ForeignUsageImporter.customer`` column-wise: per path, its values resolved once
+    per distinct value (``names_for``, the mapping, the contracts); the first path that
+    resolves wins, else the first value (the core quarantines it as unknown); a row with
+    no value at all, or a path whose column is not text, is slow."""
+    n = table.num_rows
+    resolved, raw = [], []
+    for path in importer.customer_from:
+        column = field(table, path)
+        if column is None or not pa.types.is_string(column.type):
+            ok.append(pa.repeat(pa.scalar(False), n))
+            return pa.nulls(n, pa.string())
+        column = nonempty(column, n)
+        values = pc.unique(column).to_pylist()
+        names = [None if v is None else importer.resolve(path, v) for v in values]
+        where = pc.index_in(column, value_set=pa.array(values, pa.string()))
+        resolved.append(pa.array(names, pa.string()).take(where))
+        raw.append(column)
+    if not raw:
+        ok.append(pa.repeat(pa.scalar(False), n))
+        return pa.nulls(n, pa.string())
+    found = pc.coalesce(*resolved, *raw)
+    ok.append(pc.is_valid(found))
+    return found
+
+
+def event_table(columns: dict[str, pa.Array], n: int) -> pa.Table:
+    """The batch table ``ForeignUsageImporter._flush`` builds from event dicts: a key the
+    events lack is a null column."""
+    out: dict[str, pa.Array] = {}
+    for name in (*TEXT_FIELDS, "timestamp"):
+        value = columns.get(name)
+        out[name] = pa.nulls(n, pa.string()) if value is None else pc.cast(value, pa.string())
+    for name in TOKEN_FIELDS:
+        value = columns.get(name)
+        out[name] = pa.nulls(n, pa.int64()) if value is None else pc.cast(value, pa.int64())
+    unbilled = columns.get("unbilled")
+    out["unbilled"] = (pa.repeat(pa.scalar(False), n) if unbilled is None
+                       else pc.fill_null(pc.cast(unbilled, pa.bool_()), False))
+    return pa.table(out)
+
+
+def rows_table(events: Sequence[dict[str, Any]]) -> pa.Table:
+    """``_flush``'s table of event dicts (raises as it does)."""
+    columns: dict[str, pa.Array] = {
+        name: pa.array([e.get(name) for e in events], pa.string())
+        for name in (*TEXT_FIELDS, "timestamp")}
+    for name in TOKEN_FIELDS:
+        columns[name] = pa.array([e.get(name) for e in events], pa.int64())
+    columns["unbilled"] = pa.array([bool(e.get("unbilled")) for e in events], pa.bool_())
+    return pa.table(columns)
+
+
+def all_of(masks: list[pa.Array], n: int) -> pa.Array:
+    out = pa.repeat(pa.scalar(True), n)
+    for mask in masks:
+        out = pc.and_(out, pc.fill_null(mask, False))
+    return out
+
+
+# -- parsing records with pyarrow, piece by piece ------------------------------------------------
+
+
+def read_records(records: Records, schema: pa.Schema, newlines: bool
+                 ) -> list[tuple[int, int, pa.Table | None]]:
+    """Parse the eligible records (each a JSON object) in parts: (first, stop, table of
+    eligible records first..stop-1, or None: those are to be read one by one)."""
+    out: list[tuple[int, int, pa.Table | None]] = []
+    options = pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore",
+                              newlines_in_values=newlines)
+    eligible = records.eligible
+
+    def attempt(first: int, stop: int, data: bytes | None = None) -> None:
+        if data is None:
+            data = b"\n".join([records.piece(k) for k in eligible[first:stop]]) + b"\n"
+        try:
+            table = pj.read_json(pa.BufferReader(data),
+                                 read_options=pj.ReadOptions(block_size=BLOCK),
+                                 parse_options=options)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+            table = None
+        if table is not None and table.num_rows == stop - first:
+            out.append((first, stop, table))
+            return
+        if stop - first <= SMALLEST:
+            out.append((first, stop, None))
+            return
+        half = (first + stop) // 2
+        attempt(first, half)
+        attempt(half, stop)
+
+    if eligible:
+        attempt(0, len(eligible), records.whole)
+    return out
+
+
+# -- JSON documents: where the records are --------------------------------------------------------
+
+
+def containers(data: bytes, depth: int) -> tuple[np.ndarray, np.ndarray]:
+    """(starts, ends) of the arrays and objects that open at nesting ``depth`` (the top
+    value is depth 0), outside strings; Fallback if the brackets do not balance."""
+    kinds = np.frombuffer(data.translate(_LUT), np.uint8)
+    quotes = np.flatnonzero(kinds == 1)
+    if b"\\" in data:  # a backslash: the quotes it escapes are no quotes
+        raw = memoryview(data)
+        real = np.ones(len(quotes), dtype=bool)
+        for k in np.flatnonzero(kinds[np.maximum(quotes - 1, 0)] == 2).tolist():
+            i = int(quotes[k]) - 1
+            slashes = 0
+            while i >= 0 and raw[i] == 0x5C:
+                slashes += 1
+                i -= 1
+            real[k] = slashes % 2 == 0
+        quotes = quotes[real]
+    opening = np.flatnonzero(kinds == 3)
+    closing = np.flatnonzero(kinds == 4)
+    opening = opening[np.searchsorted(quotes, opening) % 2 == 0]
+    closing = closing[np.searchsorted(quotes, closing) % 2 == 0]
+    pos = np.concatenate([opening, closing])
+    step = np.concatenate([np.ones(len(opening), np.int64), -np.ones(len(closing), np.int64)])
+    order = np.argsort(pos, kind="stable")
+    pos, step = pos[order], step[order]
+    level = np.cumsum(step)
+    if len(level) == 0 or level[-1] != 0 or (level < 0).any():
+        raise Fallback("unbalanced")
+    before = level - step  # the depth a bracket opens at / closes back to
+    opens = np.flatnonzero((step == 1) & (before == depth))
+    closes = np.flatnonzero((step == -1) & (level == depth))
+    if len(opens) != len(closes):
+        raise Fallback("unbalanced")
+    return pos[opens], pos[closes] + 1
+
+
+def skeleton(data: bytes, starts: np.ndarray, ends: np.ndarray) -> Any:
+    """The document with each container at ``starts``..``ends`` replaced by a marker,
+    decoded with every object as its list of (key, value) pairs (duplicates kept)."""
+    parts: list[bytes] = []
+    last = 0
+    for k, (start, end) in enumerate(zip(starts.tolist(), ends.tolist(), strict=True)):
+        parts.append(data[last:start])
+        parts.append(b'"\\u0000tb%d"' % k)
+        last = end
+    parts.append(data[last:])
+    try:
+        return json.loads(b"".join(parts).decode("utf-8"), object_pairs_hook=list)
+    except ValueError as exc:
+        raise Fallback("not JSON") from exc
+
+
+def walk(node: Any, steps: tuple[str, ...], depth: int, context: dict[str, Any],
+         out: list[tuple[Any, dict[str, Any]]]) -> None:
+    """``foreign._scan`` on a skeleton: (value, context) of each value at ``steps``, in
+    the order ``scan`` yields them (an object's records after its last key, but the top
+    object's at once, with the keys seen so far)."""
+    if not steps:
+        out.append((node, context))
+        return
+    step, rest = steps[0], steps[1:]
+    if step == "*":
+        if type(node) is list and not _is_object(node):
+            if not rest:
+                out.extend([(item, context) for item in node])
+                return
+            for item in node:
+                walk(item, rest, depth + 1, context, out)
+        return
+    if not _is_object(node):
+        return
+    own = dict(context)
+    for key, value in node:
+        if key == step:
+            walk(value, rest, depth + 1, own if depth else dict(own), out)
+        elif not (type(value) is list or isinstance(value, str) and value.startswith(MARK)):
+            own[key] = value
+
+
+def _is_object(node: Any) -> bool:
+    return type(node) is list and (not node or type(node[0]) is tuple)
+
+
+def walk_document(tree: Any, steps: tuple[str, ...]) -> list[tuple[Any, dict[str, Any]]]:
+    out: list[tuple[Any, dict[str, Any]]] = []
+    walk(tree, steps, 0, {}, out)
+    return out
+
+
+def to_python(node: Any) -> Any:
+    """A skeleton value (pairs lists) as ``json`` decodes it (dicts, last key wins)."""
+    if type(node) is list:
+        if node and type(node[0]) is tuple:
+            return {k: to_python(v) for k, v in node}
+        return [to_python(v) for v in node]
+    return node
+
+
+def digests(keys: list[bytes]) -> list[str]:
+    sha = hashlib.sha256
+    return [sha(k).hexdigest()[:16] for k in keys]
+
+
+def lines_at(newlines: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """1-based line of each byte offset."""
+    return np.searchsorted(newlines, offsets) + 1
+
+
+def json_text(record: Any) -> str:
+    return json.dumps(record, ensure_ascii=False, sort_keys=True, default=str)
+
+
+
+# -- the schema of what a mapping reads ------------------------------------------------------------
+
+
+def build_schema(fields: dict[str, pa.DataType]) -> pa.Schema | None:
+    """A nested schema of dotted paths (None if a path is both a value and a parent)."""
+    tree: dict[str, Any] = {}
+    for path, kind in fields.items():
+        node = tree
+        parts = path.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                return None
+        if parts[-1] in node and (isinstance(node[parts[-1]], dict)) != isinstance(kind, dict):
+            return None
+        node.setdefault(parts[-1], kind)
+
+    def typed(node: Any) -> pa.DataType:
+        if isinstance(node, dict):
+            return pa.struct([pa.field(k, typed(v)) for k, v in node.items()])
+        return node
+
+    return pa.schema([pa.field(k, typed(v)) for k, v in tree.items()])
+
+
+# -- the reader ----------------------------------------------------------------------------------
+
+
+class Records:
+    """The records of one file: their lines, pieces for pyarrow, and how to get each one
+    (and its original text) as the per-record path has it."""
+
+    def __init__(self) -> None:
+        self.lines: list[int] = []
+        self.pieces: list[bytes] = []  # the JSON text of each record pyarrow may read
+        self.newlines = False
+        self.record: Callable[[int], Any] = lambda k: None
+        self.original: Callable[[int], str] = lambda k: ""
+        self.context: list[dict[str, Any]] | None = None  # per record (bucket formats)
+        self.problems: dict[int, RowProblem] = {}  # records that are problems already
+        self.whole: bytes | None = None  # all records, one per line, as they are
+        self.eligible: list[int] = []  # the records pyarrow may read
+        self.piece: Callable[[int], bytes] = lambda k: self.pieces[k]
+
+
+def jsonl_records(data: bytes) -> Records:
+    out = Records()
+    split: list[list[bytes]] = []
+
+    def texts() -> list[bytes]:
+        if not split:
+            split.append(data.split(b"\n"))
+        return split[0]
+
+    octets = np.frombuffer(data, np.uint8)
+    ends = np.flatnonzero(octets == 10)
+    heads = np.concatenate([[0], ends + 1])
+    if heads[-1] >= len(data):  # the file ends with a line end: no last line
+        heads = heads[:-1]
+    simple = (len(heads) > 0 and bool((octets[heads] == 0x7B).all())
+              and bool((octets[np.concatenate([ends[:len(heads)] - 1, [len(data) - 1]])
+                               [:len(heads)]] == 0x7D).all()))
+    if simple:  # every line an object: pyarrow reads the file as it is
+        out.lines = (np.arange(len(heads)) + 1).tolist()
+        out.whole = data
+        keep = out.lines
+    else:
+        keep = []
+        for number, line in enumerate(texts(), start=1):
+            if line[:1] == b"{" and line[-1:] in (b"}", b"\r"):
+                keep.append(number)
+                continue
+            if not line.decode("utf-8").strip():
+                continue
+            keep.append(number)  # read by ``json`` alone (a problem, most likely)
+        out.lines = keep
+    out.piece = lambda k: texts()[keep[k] - 1]
+    out.eligible = (list(range(len(keep))) if simple else
+                    [k for k, n in enumerate(keep) if texts()[n - 1][:1] == b"{"])
+
+    def record(k: int) -> Any:
+        return json.loads(out.original(k))
+
+    def original(k: int) -> str:
+        return texts()[keep[k] - 1].decode("utf-8").rstrip("\r")
+
+    out.record, out.original = record, original
+    if simple:
+        return out
+    chosen = set(out.eligible)
+    for k in range(len(keep)):
+        if k not in chosen:
+            try:
+                record(k)
+            except ValueError as exc:
+                out.problems[k] = RowProblem("(line)", f"malformed JSON: {exc}")
+    return out
+
+
+def document_records(importer: Any, data: bytes, text_: str) -> Records:
+    from .foreign import HEAD_CHARS, sample_scan
+
+    paths = importer._doc_paths(text_) or importer.paths
+    chosen = paths[0]
+    for candidate in paths:
+        if sample_scan(text_[:HEAD_CHARS], candidate, 1):
+            chosen = candidate
+            break
+    if importer.merge_context and len(chosen) > 1 and chosen[-2] != "*":
+        raise Fallback("context of a record's own object")
+    if chosen[:1] == ("*",) and text_.lstrip()[:1] != "[" or not text_.strip():
+        raise Fallback("shape")
+    starts, ends = containers(data, len(chosen))
+    tree = skeleton(data, starts, ends)
+    found = walk_document(tree, chosen)
+    order: list[int] = []
+    for value, _ in found:
+        if not (isinstance(value, str) and value.startswith(MARK)):
+            raise Fallback("a record that is not an object or array")
+        order.append(int(value[len(MARK):]))
+    if any(b <= a for a, b in zip(order, order[1:], strict=False)):
+        raise Fallback("order")
+    chosen_set = set(order)
+    for k in range(len(starts)):  # the other values at that depth: still valid JSON?
+        if k not in chosen_set:
+            try:
+                json.loads(data[starts[k]:ends[k]])
+            except ValueError as exc:
+                raise Fallback("not JSON") from exc
+    out = Records()
+    picked = np.asarray(order, dtype=np.int64)
+    first, last = starts[picked], ends[picked]
+    newlines = np.flatnonzero(np.frombuffer(data, np.uint8) == 10)
+    out.lines = lines_at(newlines, first).tolist()
+    out.pieces = [data[a:b] for a, b in zip(first.tolist(), last.tolist(), strict=True)]
+    out.newlines = len(newlines) > 0
+    contexts = [context for _, context in found]
+    merge = importer.merge_context
+    out.context = contexts if merge else None
+    cache: dict[int, Any] = {}
+
+    def record(k: int) -> Any:
+        if k not in cache:
+            value = json.loads(out.pieces[k])
+            cache[k] = {**contexts[k], **value} if merge and isinstance(value, dict) else value
+        return cache[k]
+
+    def original(k: int) -> str:
+        return json_text(record(k))
+
+    out.eligible = [k for k, piece in enumerate(out.pieces) if piece[:1] == b"{"]
+    for k in range(len(out.pieces)):
+        if out.pieces[k][:1] != b"{":
+            try:
+                record(k)
+            except ValueError as exc:
+                raise Fallback("not JSON") from exc
+    out.record, out.original = record, original
+    return out
+
+
+def merged(records: Records, table: pa.Table, ok: list[pa.Array]) -> pa.Table:
+    """A bucket format's records with their bucket's fields (``{**context, **record}``):
+    a field a context holds is the record's when not null; else the context's when the
+    record's text does not name the field; else the row is slow (null, or absent?)."""
+    contexts = records.context or []
+    names: set[str] = set()
+    for context in {id(c): c for c in contexts}.values():
+        names.update(context)
+    for name in table.column_names:
+        if name not in names:
+            continue
+        kind = table.schema.field(name).type
+        try:
+            outer = pa.array([c.get(name) for c in contexts], kind)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
+            raise Fallback("context of another type") from None
+        own = table.column(name).combine_chunks()
+        quoted = b'"%s"' % json.dumps(name)[1:-1].encode()
+        lacks = pa.array([quoted not in piece for piece in records.pieces], pa.bool_())
+        ok.append(pc.or_(pc.is_valid(own), lacks))
+        table = table.set_column(table.column_names.index(name), name,
+                                 pc.if_else(pc.is_valid(own), own, outer))
+    return table
+
+
+def fast_feed(importer: Any, path: Any, core: Any, progress: Any, batch: int) -> None:
+    """Read ``path`` column-wise into ``core`` (Fallback, before feeding anything, if
+    the file as a whole is not one this path vouches for)."""
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .foreign import GZIP_MAGIC, open_bytes, sample
+
+    schema = importer.fast_schema()
+    found = sample(path)
+    shape = found.shape if found is not None else "json"
+    if schema is None or shape not in ("json", "jsonl"):
+        raise Fallback("shape")
+    try:
+        with open_bytes(path) as handle:
+            data = handle.read()
+    except (OSError, EOFError) as exc:
+        raise Fallback("unreadable") from exc
+    gzipped = False
+    with open(path, "rb") as handle:
+        gzipped = handle.read(2) == GZIP_MAGIC
+    raw = data
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    if not data.isascii():
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise Fallback("not UTF-8") from exc
+        if b"\xef\xbf\xbd" in data:
+            raise Fallback("U+FFFD")
+    for name in importer.fast_paths():  # a key that is a dotted path itself: dig reads it
+        if "." in name and json.dumps(name).encode() in data:
+            raise Fallback("dotted key")
+    if shape == "jsonl":
+        records = jsonl_records(data)
+    else:
+        records = document_records(importer, data, data.decode("utf-8"))
+    n = len(records.lines)
+    eligible = records.eligible
+    parts = read_records(records, schema, records.newlines or shape == "json")
+    # map each parsed part; the rest is slow
+    fast = np.zeros(n, dtype=bool)
+    skip = np.zeros(n, dtype=bool)
+    tables: list[tuple[np.ndarray, pa.Table]] = []
+    for first, stop, table in parts:
+        if table is None:
+            continue
+        index = np.asarray(eligible[first:stop], dtype=np.int64)
+        ok: list[pa.Array] = []
+        if records.context is not None:
+            sub = Records()
+            sub.pieces = [records.piece(k) for k in index.tolist()]
+            sub.context = [records.context[k] for k in index.tolist()]
+            table = merged(sub, table, ok)
+        columns, none = importer.fast_columns(table, ok)
+        good = all_of(ok, table.num_rows).to_numpy(zero_copy_only=False)
+        fast[index] = good
+        if none is not None:
+            skip[index] = good & pc.fill_null(none, False).to_numpy(zero_copy_only=False)
+        tables.append((index, event_table(columns, table.num_rows)))
+    # the per-record path for the others
+    slow: dict[int, Any] = {}
+    for k in np.flatnonzero(~fast).tolist():
+        problem = records.problems.get(k)
+        if problem is not None:
+            slow[k] = problem
+            continue
+        try:
+            value = records.record(k)
+        except ValueError as exc:
+            if shape == "json":
+                raise Fallback("not JSON") from exc
+            slow[k] = RowProblem("(line)", f"malformed JSON: {exc}")
+            continue
+        try:
+            if type(value) is not dict:
+                raise RowProblem("(line)", f"expected a JSON object, got "
+                                           f"{type(value).__name__}")
+            slow[k] = importer.event(value)
+        except RowProblem as problem_:
+            slow[k] = problem_
+    # everything is known: feed, in the per-record path's batches
+    progress.update(os.path.getsize(path))
+    with ThreadPoolExecutor(1) as hasher:
+        hashed = None if gzipped else hasher.submit(core.digest.update, raw)
+        _emit(importer, core, records, n, fast, skip, tables, slow, batch)
+        if hashed is not None:
+            hashed.result()
+            core.hashed = True
+
+
+def _emit(importer: Any, core: Any, records: Records, n: int, fast: np.ndarray,
+          skip: np.ndarray, tables: list[tuple[np.ndarray, pa.Table]],
+          slow: dict[int, Any], batch: int) -> None:
+    # where each record's fast event is: (table number, row)
+    which = np.full(n, -1, dtype=np.int64)
+    row = np.zeros(n, dtype=np.int64)
+    for t, (index, _) in enumerate(tables):
+        which[index] = t
+        row[index] = np.arange(len(index))
+    whole = pa.concat_tables([t for _, t in tables]) if tables else None
+    offset = np.cumsum([0] + [len(index) for index, _ in tables])
+    position = np.where(which >= 0, offset[np.maximum(which, 0)] + row, -1)
+    is_event = fast & ~skip
+    for k, value in slow.items():
+        if isinstance(value, dict):
+            is_event[k] = True
+    events = np.flatnonzero(is_event)
+    problems = sorted(k for k, v in slow.items() if isinstance(v, RowProblem))
+    lines = np.asarray(records.lines, dtype=np.int64)
+    p = 0
+    for cut in range(0, len(events), batch):
+        chunk = events[cut:cut + batch]
+        limit = int(chunk[-1]) + 1 if len(chunk) == batch else n
+        mine = []
+        while p < len(problems) and problems[p] < limit:
+            mine.append(problems[p])
+            p += 1
+        if mine:
+            core.feed_rows([(records.lines[k], records.original(k), slow[k]) for k in mine])
+        _feed_events(importer, core, records, chunk, fast, whole, position, slow, lines)
+    if p < len(problems):
+        core.feed_rows([(records.lines[k], records.original(k), slow[k])
+                        for k in problems[p:]])
+
+
+def _feed_events(importer: Any, core: Any, records: Records, chunk: np.ndarray,
+                 fast: np.ndarray, whole: pa.Table | None, position: np.ndarray,
+                 slow: dict[int, Any], lines: np.ndarray) -> None:
+    ks = chunk.tolist()
+    slow_here = [i for i, k in enumerate(ks) if not fast[k]]
+    dicts: dict[int, dict[str, Any]] = {}
+
+    def event_of(i: int) -> dict[str, Any]:
+        k = ks[i]
+        if not fast[k]:
+            return slow[k]
+        if i not in dicts:
+            dicts[i] = importer.event(records.record(k))
+        return dicts[i]
+
+    try:
+        if not slow_here:
+            assert whole is not None
+            table = whole.take(pa.array(position[chunk]))
+        else:
+            extra = rows_table([slow[ks[i]] for i in slow_here])
+            if whole is None or len(slow_here) == len(ks):
+                table = extra
+            else:
+                fast_pos = [int(position[k]) for k in ks if fast[k]]
+                pool = pa.concat_tables([whole.take(pa.array(fast_pos, pa.int64())), extra])
+                order = np.empty(len(ks), dtype=np.int64)
+                f = s = 0
+                for i, k in enumerate(ks):
+                    if fast[k]:
+                        order[i] = f
+                        f += 1
+                    else:
+                        order[i] = len(fast_pos) + s
+                        s += 1
+                table = pool.take(pa.array(order))
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
+        core.feed_rows((records.lines[k], records.original(k), event_of(i))
+                       for i, k in enumerate(ks))
+        return
+    core.feed_table(table, pa.array(lines[chunk]), lambda i: records.original(ks[i]),
+                    event_of)
