@@ -80,6 +80,8 @@ from tokenbooks.plugins.rules.invoicing import apply_payment
 from tokenbooks.plugins.rules.model import Contract, ContractSet
 from tokenbooks.plugins.rules.records import CustomerPayment, Purchase
 
+from .base import read_head
+from .csvtext import header_of
 from .payments import InvoiceIndex, invoice_names
 from .purchase_base import (
     Booking,
@@ -97,7 +99,10 @@ from .purchase_base import (
 )
 from .usage import RowProblem, name_text
 
-REQUIRED = ("id", "Created (UTC)", "Amount", "Currency", "Status")
+REQUIRED = ("id", "Amount", "Currency", "Status")
+# The charge's creation time: the unified payments export's name, the older export's,
+# and the legacy one's (its time read as UTC, as the exports are).
+CREATED = ("Created date (UTC)", "Created (UTC)", "Created")
 PAID = ("paid", "succeeded", "refunded", "partially refunded")
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
@@ -126,10 +131,27 @@ def metadata(values: Mapping[str, str], key: str) -> str:
 class Importer(PurchaseImporter):
     """Stripe payments export, CSV."""
 
-    required = REQUIRED
+    required: tuple[str, ...] = REQUIRED
     # The columns of the export that name the customer and describe the charge.
     customer_columns: tuple[str, ...] = ("Customer ID", "Customer Email")
     description_column = "Description"
+    created_columns: tuple[str, ...] = CREATED  # one of them is required
+
+    def identify(self, filepath: str) -> bool:
+        if not super().identify(filepath):
+            return False
+        if not self.created_columns:
+            return True
+        head = read_head(filepath)
+        names = set(header_of(head)[0]) if head is not None else set()
+        return any(column in names for column in self.created_columns)
+
+    def created_of(self, values: Mapping[str, str]) -> datetime.date:
+        """The UTC day of a row's creation time, from the first creation column it has."""
+        for column in self.created_columns:
+            if column in values:
+                return created(values[column], column)
+        raise RowProblem(self.created_columns[0], "is required but missing")
 
     def __init__(self, contracts: ContractSet | str | os.PathLike,
                  account: str = accounts.STRIPE, index: PaymentIndex | None = None,
@@ -280,7 +302,7 @@ class Importer(PurchaseImporter):
                                        f"{status!r}: nothing to book")
         if (values.get("Captured") or "true").strip().lower() == "false":
             raise RowProblem("Captured", "expected a captured charge, got false")
-        when = created(values["Created (UTC)"])
+        when = self.created_of(values)
         amount = money(values["Amount"], "Amount")
         currency = values["Currency"].strip().upper()
         tax = optional_cents(values.get("Tax"), "Tax")

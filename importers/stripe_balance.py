@@ -68,6 +68,7 @@ class Importer(stripe.Importer):
 
     required = REQUIRED
     customer_columns = ("customer_id", "customer_email")
+    created_columns = ()  # created_utc is in REQUIRED
     description_column = "description"
 
     def ordered(self, rows: Iterable[Row]) -> Iterable[Row]:

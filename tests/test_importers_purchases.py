@@ -191,3 +191,26 @@ def test_stripe_later_refund_books_the_difference_and_failures_are_quarantined(
         "refund", Decimal("15.00"), "ch_3QhM9cLkdIwHu7ix1fG2hI3j/refund/40.00")
     assert two.quarantine[0].field == "Status" and "'Failed'" in two.quarantine[0].reason
     assert importer.run(later).imported == 0
+
+
+@pytest.mark.parametrize("column", ["Created date (UTC)", "Created"])
+def test_stripe_unified_and_legacy_layouts(tmp_path, contracts, column):
+    """The unified payments export names the creation time ``Created date (UTC)``, the
+    legacy export ``Created``: the same charges, the same books."""
+    sample = ROOT / "tests" / "data" / "importers" / "stripe_payments.csv"
+    text = sample.read_text(encoding="utf-8")
+    assert "Created (UTC)" in text.splitlines()[0]
+    renamed = tmp_path / "unified_payments.csv"
+    lines = text.splitlines(keepends=True)
+    renamed.write_text(lines[0].replace("Created (UTC)", column) + "".join(lines[1:]),
+                       encoding="utf-8")
+    check_stripe_sample(renamed, contracts)
+
+
+def test_stripe_export_without_a_creation_column_is_not_stripe(tmp_path, contracts):
+    sample = ROOT / "tests" / "data" / "importers" / "stripe_payments.csv"
+    lines = sample.read_text(encoding="utf-8").splitlines(keepends=True)
+    path = tmp_path / "x.csv"
+    path.write_text(lines[0].replace("Created (UTC)", "When") + "".join(lines[1:]),
+                    encoding="utf-8")
+    assert not stripe.Importer(contracts).identify(str(path))
