@@ -49,7 +49,6 @@ from collections.abc import Iterable
 from decimal import Decimal
 from pathlib import Path
 
-import beangulp
 from beancount.core import data
 
 from tokenbooks.plugins.entries import payments as entries
@@ -60,10 +59,9 @@ from tokenbooks.plugins.rules.model import ContractSet
 from tokenbooks.plugins.rules.periods import month_of
 from tokenbooks.plugins.rules.records import CustomerPayment, InvoiceRecord
 
-from .base import Progress, archive_name, as_contracts, file_sha256, read_head
-from .csvtext import header_of
+from .base import Progress, as_contracts, file_sha256
 from .late import closed_until
-from .purchase_base import csv_rows, day, money
+from .purchase_base import CsvImporter, csv_rows, day, money
 from .usage import Extraction, Quarantined, RowProblem, UnreadableSource, name_text
 
 COLUMNS = ("date", "customer", "invoice", "amount", "currency", "payment_id")
@@ -189,11 +187,10 @@ def contract_currencies(contracts: ContractSet, customer: str) -> list[str]:
     return sorted({c.currency for c in contracts.customers[customer].contracts})
 
 
-class ReceivableImporter(beangulp.Importer):
+class ReceivableImporter(CsvImporter):
     """Base of the payments and credit notes importers: ``book_row`` gives one row's
     transaction (RowProblem to quarantine it, None for a duplicate)."""
 
-    required: tuple[str, ...] = ()
     kind = "payments"
     archive_account = accounts.BANK
 
@@ -218,25 +215,8 @@ class ReceivableImporter(beangulp.Importer):
 
     # -- beangulp ----------------------------------------------------------------------------
 
-    def identify(self, filepath: str) -> bool:
-        if not str(filepath).lower().endswith((".csv", ".tsv")):
-            return False
-        head = read_head(filepath)
-        if head is None:
-            return False
-        names, _ = header_of(head)  # CSV or TSV, BOM or not (csvtext)
-        return set(self.required) <= set(names)
-
     def account(self, filepath: str) -> data.Account:
         return self.archive_account
-
-    def filename(self, filepath: str) -> str | None:
-        result = self.results.get(str(filepath))
-        return archive_name(filepath, result.sha256 if result else file_sha256(filepath))
-
-    def date(self, filepath: str) -> datetime.date | None:
-        result = self.results.get(str(filepath)) or self.run(Path(filepath), dry=True)
-        return max((e.date for e in result.entries), default=None)
 
     def extract(self, filepath: str, existing: data.Entries) -> data.Entries:
         self.index.register(existing)

@@ -405,10 +405,39 @@ def csv_rows(path: Path, progress: Progress) -> Iterator[Row]:
             consumed.clear()
 
 
-class PurchaseImporter(beangulp.Importer):
-    """Base of the purchase importers: ``rows`` gives the purchases of one CSV row."""
+class CsvImporter(beangulp.Importer):
+    """What the importers of CSV tables with a header share (purchases, Stripe, customer
+    payments, credit notes): identified by the columns they require, archived under the
+    sha256 of the file, dated by the last entry they book (a dry run when not extracted
+    yet). A subclass sets ``required`` and ``results`` and has ``run``."""
 
     required: tuple[str, ...] = ()
+    results: dict[str, Extraction]
+
+    def run(self, path: Path, dry: bool = False) -> Extraction:
+        raise NotImplementedError
+
+    def identify(self, filepath: str) -> bool:
+        if not str(filepath).lower().endswith((".csv", ".tsv")):
+            return False
+        head = read_head(filepath)
+        if head is None:
+            return False
+        names, _ = header_of(head)  # CSV or TSV, BOM or not (csvtext)
+        return set(self.required) <= set(names)
+
+    def filename(self, filepath: str) -> str | None:
+        result = self.results.get(str(filepath))
+        return archive_name(filepath, result.sha256 if result else file_sha256(filepath))
+
+    def date(self, filepath: str) -> datetime.date | None:
+        result = self.results.get(str(filepath)) or self.run(Path(filepath), dry=True)
+        return max((e.date for e in result.entries), default=None)
+
+
+class PurchaseImporter(CsvImporter):
+    """Base of the purchase importers: ``rows`` gives the purchases of one CSV row."""
+
     kind = "purchases"
 
     def __init__(self, contracts: ContractSet | str | os.PathLike,
@@ -435,25 +464,8 @@ class PurchaseImporter(beangulp.Importer):
 
     # -- beangulp ----------------------------------------------------------------------------
 
-    def identify(self, filepath: str) -> bool:
-        if not str(filepath).lower().endswith((".csv", ".tsv")):
-            return False
-        head = read_head(filepath)
-        if head is None:
-            return False
-        names, _ = header_of(head)  # CSV or TSV, BOM or not (csvtext)
-        return set(self.required) <= set(names)
-
     def account(self, filepath: str) -> data.Account:
         return self.cash_account
-
-    def filename(self, filepath: str) -> str | None:
-        result = self.results.get(str(filepath))
-        return archive_name(filepath, result.sha256 if result else file_sha256(filepath))
-
-    def date(self, filepath: str) -> datetime.date | None:
-        result = self.results.get(str(filepath)) or self.run(Path(filepath), dry=True)
-        return max((e.date for e in result.entries), default=None)
 
     def extract(self, filepath: str, existing: data.Entries) -> data.Entries:
         """The file's new entries: what the book holds left out, what falls in a closed

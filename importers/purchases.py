@@ -45,7 +45,7 @@ from __future__ import annotations
 import datetime
 from decimal import Decimal, InvalidOperation, getcontext
 
-from tokenbooks.plugins.rules.model import FREE_KINDS
+from tokenbooks.plugins.rules.model import FREE_KINDS, Contract
 from tokenbooks.plugins.rules.records import Purchase
 
 from .purchase_base import (
@@ -117,10 +117,7 @@ class Importer(PurchaseImporter):
             raise RowProblem("kind", f"grant kind {kind!r} is not allowed by contract "
                                      f"{contract.id!r} (grant_kinds: "
                                      f"{', '.join(sorted(contract.grant_kinds))})")
-        currency = values["currency"].strip().upper()
-        if currency != contract.currency:
-            raise RowProblem("currency", f"expected {contract.currency} (the currency of "
-                                         f"contract {contract.id!r}), got {currency!r}")
+        currency = row_currency(values, contract)
         credits, expires = (pack_terms(contract, pack, when) if pack in contract.packs
                             else (None, None))
         override = credits_override(values.get("credits", ""))
@@ -130,17 +127,10 @@ class Importer(PurchaseImporter):
             raise RowProblem("credits", f"is required for a grant of {pack!r} (not a pack of "
                                         f"contract {contract.id!r}): expected a whole "
                                         f"number of credits > 0")
-        if (values.get("expires") or "").strip():
-            expires = day(values["expires"], "expires")
-            if expires <= when:
-                raise RowProblem("expires", f"expected a date after the grant {when}, "
-                                            f"got {expires}")
+        expires = row_expires(values, when, expires, "grant")
         payment_id = name_text(values["payment_id"].strip(), "payment_id")
-        key = ""
-        if not payment_id:
-            base = f"grant/{customer}/{contract.id}/{pack}/{when}/{kind}"
-            occurrence[base] += 1
-            key = f"{base}#{occurrence[base]}"
+        key = "" if payment_id else import_key(
+            f"grant/{customer}/{contract.id}/{pack}/{when}/{kind}", occurrence)
         return Booking(Purchase(date=when, customer=customer, contract=contract.id,
                                 pack=pack, amount=amount, currency=currency,
                                 payment_id=payment_id, credits=credits, expires=expires,
@@ -161,10 +151,7 @@ class Importer(PurchaseImporter):
         contract = contract_for(self.contracts, customer, values["contract"].strip(), pack,
                                 when)
         amount = money(values["amount"], "amount")
-        currency = values["currency"].strip().upper()
-        if currency != contract.currency:
-            raise RowProblem("currency", f"expected {contract.currency} (the currency of "
-                                         f"contract {contract.id!r}), got {currency!r}")
+        currency = row_currency(values, contract)
         tax = optional_cents(values.get("tax"), "tax")
         consideration = split_tax(amount, tax, "amount", "tax")
         credits, expires = pack_terms(contract, pack, when)
@@ -174,20 +161,38 @@ class Importer(PurchaseImporter):
         check_price(contract, pack, consideration, "amount", tax, override is not None)
         account = (tax_account(values.get("tax_jurisdiction") or self.tax_jurisdiction,
                                "tax_jurisdiction") if tax else "")
-        if (values.get("expires") or "").strip():
-            expires = day(values["expires"], "expires")
-            if expires <= when:
-                raise RowProblem("expires", f"expected a date after the purchase {when}, "
-                                            f"got {expires}")
+        expires = row_expires(values, when, expires, "purchase")
         payment_id = name_text(values["payment_id"].strip(), "payment_id")
-        key = ""
-        if not payment_id:
-            base = f"unpaid/{customer}/{contract.id}/{pack}/{when}/{amount}"
-            occurrence[base] += 1
-            key = f"{base}#{occurrence[base]}"
+        key = "" if payment_id else import_key(
+            f"unpaid/{customer}/{contract.id}/{pack}/{when}/{amount}", occurrence)
         return [Booking(Purchase(date=when, customer=customer, contract=contract.id,
                                  pack=pack, amount=consideration, currency=currency,
                                  payment_id=payment_id, credits=credits, expires=expires,
                                  paid=bool(payment_id)), key, tax=tax, tax_account=account)]
 
 
+def row_currency(values: dict[str, str], contract: Contract) -> str:
+    """The row's currency, which must be the contract's (RowProblem)."""
+    currency = values["currency"].strip().upper()
+    if currency != contract.currency:
+        raise RowProblem("currency", f"expected {contract.currency} (the currency of "
+                                     f"contract {contract.id!r}), got {currency!r}")
+    return currency
+
+
+def row_expires(values: dict[str, str], when: datetime.date, default: datetime.date | None,
+                what: str) -> datetime.date | None:
+    """The row's ``expires`` (after ``when``: RowProblem), else ``default``."""
+    if not (values.get("expires") or "").strip():
+        return default
+    expires = day(values["expires"], "expires")
+    if expires <= when:
+        raise RowProblem("expires", f"expected a date after the {what} {when}, got {expires}")
+    return expires
+
+
+def import_key(base: str, occurrence: dict[str, int]) -> str:
+    """The dedupe key of a row without a payment id: ``base`` and its occurrence in the
+    file (two like rows are two purchases)."""
+    occurrence[base] += 1
+    return f"{base}#{occurrence[base]}"

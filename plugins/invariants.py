@@ -182,43 +182,34 @@ def twice_paid(purchases: list[tuple[Purchase, data.Transaction]],
     """An error at each purchase, refund or customer payment whose ``payment_id`` another
     one has too (a payment booked twice: a purchases or payments file imported again
     under another name)."""
-    seen: dict[str, list[data.Transaction]] = defaultdict(list)
-    for purchase, entry in purchases:
-        if purchase.payment_id:
-            seen[purchase.payment_id].append(entry)
-    for entry in payments or ():
-        if entry.meta.get("payment_id"):
-            seen[str(entry.meta["payment_id"])].append(entry)
-    out: list[PluginError] = []
-    for payment_id, found in seen.items():
-        if len(found) < 2:
-            continue
-        places = [f"{e.meta.get('filename')}:{e.meta.get('lineno')}" for e in found]
-        for entry, here in zip(found, places, strict=True):
-            others = ", ".join(p for p in places if p != here)
-            out.append(InvariantError(entry.meta, (
-                f"payment {payment_id!r} is booked twice: also at {others} (expected each "
-                f"payment once; was a source imported again under another name?)"), entry))
-    return out
+    keyed = [(p.payment_id, entry) for p, entry in purchases]
+    keyed += [(str(e.meta.get("payment_id") or ""), e) for e in payments or ()]
+    return booked_twice(keyed, "payment")
 
 
 def twice_credited(notes: list[data.Transaction]) -> list[PluginError]:
     """An error at each credit note whose ``credit_note_id`` another one has too."""
+    return booked_twice([(str(e.meta.get("credit_note_id") or ""), e) for e in notes],
+                        "credit note")
+
+
+def booked_twice(keyed: list[tuple[str, data.Transaction]], what: str) -> list[PluginError]:
+    """An error at each entry whose id (``keyed``: id, entry; "" for none) another entry
+    has too, naming the other places."""
     seen: dict[str, list[data.Transaction]] = defaultdict(list)
-    for entry in notes:
-        if entry.meta.get("credit_note_id"):
-            seen[str(entry.meta["credit_note_id"])].append(entry)
+    for key, entry in keyed:
+        if key:
+            seen[key].append(entry)
     out: list[PluginError] = []
-    for note_id, found in seen.items():
+    for key, found in seen.items():
         if len(found) < 2:
             continue
         places = [f"{e.meta.get('filename')}:{e.meta.get('lineno')}" for e in found]
         for entry, here in zip(found, places, strict=True):
             others = ", ".join(p for p in places if p != here)
             out.append(InvariantError(entry.meta, (
-                f"credit note {note_id!r} is booked twice: also at {others} (expected each "
-                f"credit note once; was a source imported again under another name?)"),
-                entry))
+                f"{what} {key!r} is booked twice: also at {others} (expected each {what} "
+                f"once; was a source imported again under another name?)"), entry))
     return out
 
 
