@@ -171,6 +171,9 @@ def interrupt(scenario: Scenario, trial: Trial, env: dict[str, str] | None,
         process.send_signal(signal.SIGKILL)
         trial.killed = True
     trial.status = process.wait(timeout=TIMEOUT)
+    if trial.status == 0:
+        # The run ended between the timeout and the signal: it finished, nothing was killed.
+        trial.killed = False
     return trial
 
 
