@@ -28,6 +28,7 @@ import pyarrow as pa
 from beancount.core import data
 
 from tokenbooks.plugins.rules import accounts
+from tokenbooks.plugins.rules.classes import long_context_thresholds
 from tokenbooks.plugins.rules.contracts import load_contracts
 from tokenbooks.plugins.rules.model import ContractSet, Customer
 
@@ -254,7 +255,9 @@ class UsageImporter(beangulp.Importer):
             return self._finish(path, core)
 
     def _read(self, path: Path, index: EventIndex, fast_dedupe: bool) -> UsageCore:
-        core = UsageCore(self.contracts.customers, self.per_user_customers(), index)
+        core = UsageCore(self.contracts.customers, self.per_user_customers(), index,
+                         long_context_thresholds([*self.contracts.price_books.values(),
+                                                  *self.contracts.costs.values()]))
         core.fast_dedupe = fast_dedupe
         self.feed(path, core, self.progress)
         return core

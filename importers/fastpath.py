@@ -36,7 +36,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
-from .usage import MAX_COUNT, TEXT_FIELDS, TOKEN_FIELDS, RowProblem
+from .usage import (
+    EXTRA_COUNTS,
+    MAX_COUNT,
+    TEXT_FIELDS,
+    TOKEN_FIELDS,
+    RowProblem,
+    class_columns,
+)
 
 BLOCK = 1 << 20
 SMALLEST = 64  # lines: below this a piece pyarrow rejects is read line by line
@@ -158,6 +165,12 @@ def event_table(columns: dict[str, pa.Array], n: int) -> pa.Table:
     unbilled = columns.get("unbilled")
     out["unbilled"] = (pa.repeat(pa.scalar(False), n) if unbilled is None
                        else pc.fill_null(pc.cast(unbilled, pa.bool_()), False))
+    for name in EXTRA_COUNTS:  # the token classes the mapping gives (docs/token-classes.md)
+        value = columns.get(name)
+        if value is not None:
+            out[name] = pc.cast(value, pa.int64())
+    if columns.get("cache_hit") is not None:
+        out["cache_hit"] = columns["cache_hit"]
     return pa.table(out)
 
 
@@ -169,6 +182,7 @@ def rows_table(events: Sequence[dict[str, Any]]) -> pa.Table:
     for name in TOKEN_FIELDS:
         columns[name] = pa.array([e.get(name) for e in events], pa.int64())
     columns["unbilled"] = pa.array([bool(e.get("unbilled")) for e in events], pa.bool_())
+    columns.update(class_columns(events))
     return pa.table(columns)
 
 
@@ -685,3 +699,434 @@ def _feed_events(importer: Any, core: Any, records: Records, chunk: np.ndarray,
         return
     core.feed_table(table, pa.array(lines[chunk]), lambda i: records.original(ks[i]),
                     event_of)
+
+
+# -- bucket pages: a provider's usage report read as one document (``bucket_feed``) ------------
+#
+# The OpenAI usage API page and the Anthropic usage report are JSON documents of buckets
+# (``data[*]``), each with its results (``results[*]``, the records) and its scalar
+# fields (the bucket start), which the records inherit (``merge_context``). A compact
+# page (no line break before its end: every record on line 1) is parsed by pyarrow as
+# one value, buckets and records together, with nothing located in Python; a page
+# with line breaks needs each record's offset for its line (``containers``). The
+# records' own text and bucket fields are found (``skeleton``) only when a row needs a
+# closer look: one the mapping does not vouch for, or one the core quarantines.
+# Anything in the document this reading could take differently from ``foreign.scan``
+# (a bucket field named like a record field, a key spelled with escapes, a null
+# record, a value of another type) raises ``Fallback``: the per-record path reads it.
+#
+# The rows fed to the core carry the token classes (``CLASS_COUNTS``, ``CLASS_TEXTS``)
+# besides the canonical fields, in both paths (``class_rows``, ``flush_classes``).
+
+CLASS_COUNTS = ("cache_write_tokens", "cache_write_1h_tokens", "web_search_calls",
+                "code_execution_calls", "file_search_calls")
+CLASS_TEXTS = ("service_tier", "context")
+PLAIN_TIERS = ("", "standard", "default", "auto")  # the provider's standard tier: ""
+_TIER_SIMPLE = r"^[A-Za-z0-9_.-]*$"  # tiers read column-wise (any other: per record)
+_BAND = r"[0-9]+(?:\.[0-9]+)?[kKmM]?-[0-9]+(?:\.[0-9]+)?[kKmM]?"  # "0-200k", "200k-1M"
+_FIRST_BAND = r"0+(?:\.0+)?[kKmM]?-[0-9]+(?:\.[0-9]+)?[kKmM]?"
+_HEX = np.frombuffer(b"0123456789abcdef", np.uint8)
+
+
+def tier_name(value: str) -> str:
+    """A service tier as the canonical rows name it: lower case, "" for the standard one
+    (``standard``, ``default``, ``auto`` or none)."""
+    name = value.strip().lower()
+    return "" if name in PLAIN_TIERS else name
+
+
+def tier_column(column: pa.Array, ok: list[pa.Array]) -> pa.Array:
+    """``tier_name`` of a text column without nulls (a name of other characters: slow)."""
+    ok.append(pc.match_substring_regex(column, _TIER_SIMPLE))
+    lower = pc.utf8_lower(column)
+    return pc.if_else(pc.is_in(lower, value_set=pa.array(PLAIN_TIERS)), "", lower)
+
+
+def band_name(value: str, field: str) -> str:
+    """A context-window band as the canonical ``context``: "" for none or the first band
+    (``0-200k``), ``long`` for any band above it (``200k-1M``); RowProblem otherwise."""
+    import re
+
+    if value == "" or re.fullmatch(_FIRST_BAND, value):
+        return ""
+    if re.fullmatch(_BAND, value):
+        return "long"
+    raise RowProblem(field, f"expected a context window band such as 0-200k or 200k-1M, "
+                            f"got {value[:60]!r}")
+
+
+def band_column(column: pa.Array, ok: list[pa.Array]) -> pa.Array:
+    """``band_name`` of a text column without nulls (a value that is no band: slow)."""
+    first = pc.or_(pc.equal(column, ""), pc.match_substring_regex(column, f"^{_FIRST_BAND}$"))
+    ok.append(pc.or_(first, pc.match_substring_regex(column, f"^{_BAND}$")))
+    return pc.if_else(first, "", "long")
+
+
+def class_fields() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The text and count columns of the rows fed to the core: the canonical fields and
+    the token classes (those the core does not know yet it ignores)."""
+    texts = (*TEXT_FIELDS, *(n for n in CLASS_TEXTS if n not in TEXT_FIELDS))
+    counts = (*TOKEN_FIELDS, *(n for n in CLASS_COUNTS if n not in TOKEN_FIELDS))
+    return texts, counts
+
+
+def class_table(columns: dict[str, pa.Array], n: int) -> pa.Table:
+    """``event_table`` with the token classes."""
+    texts, counts = class_fields()
+    out: dict[str, pa.Array] = {}
+    for name in (*texts, "timestamp"):
+        value = columns.get(name)
+        out[name] = pa.nulls(n, pa.string()) if value is None else pc.cast(value, pa.string())
+    for name in counts:
+        value = columns.get(name)
+        out[name] = pa.nulls(n, pa.int64()) if value is None else pc.cast(value, pa.int64())
+    unbilled = columns.get("unbilled")
+    out["unbilled"] = (pa.repeat(pa.scalar(False), n) if unbilled is None
+                       else pc.fill_null(pc.cast(unbilled, pa.bool_()), False))
+    return pa.table(out)
+
+
+def class_rows(events: Sequence[dict[str, Any]]) -> pa.Table:
+    """``rows_table`` with the token classes (raises as it does)."""
+    texts, counts = class_fields()
+    columns: dict[str, pa.Array] = {
+        name: pa.array([e.get(name) for e in events], pa.string())
+        for name in (*texts, "timestamp")}
+    for name in counts:
+        columns[name] = pa.array([e.get(name) for e in events], pa.int64())
+    columns["unbilled"] = pa.array([bool(e.get("unbilled")) for e in events], pa.bool_())
+    return pa.table(columns)
+
+
+def flush_classes(core: Any, lines: list[int], originals: list[Callable[[], str]],
+                  events: list[dict[str, Any]], problems: list[tuple[int, str, RowProblem]]
+                  ) -> None:
+    """``ForeignUsageImporter._flush`` with the token classes in the table."""
+    if problems:
+        core.feed_rows(problems)
+    if not events:
+        return
+    try:
+        table = class_rows(events)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
+        core.feed_rows((line, original(), event) for line, original, event
+                       in zip(lines, originals, events, strict=True))
+        return
+    core.feed_table(table, pa.array(np.asarray(lines, dtype=np.int64)),
+                    lambda i: originals[i](), lambda i: events[i])
+
+
+def key_digests(parts: Sequence[pa.Array]) -> pa.Array:
+    """``foreign.derived_id``'s digest column-wise: the first 16 hex digits of the sha256
+    of the text columns (no nulls) joined by U+001F."""
+    joined = pc.binary_join_element_wise(*(pc.fill_null(p, "") for p in parts), "\x1f")
+    keys = pc.cast(joined, pa.binary()).to_pylist()
+    sha = hashlib.sha256
+    hashes = list(map(sha, keys))
+    digest = type(hashes[0]).digest if hashes else None
+    raw = np.frombuffer(b"".join(map(digest, hashes)) if hashes else b"", np.uint8)
+    head = raw.reshape(-1, 32)[:, :8]
+    text_ = np.empty((len(keys), 16), np.uint8)
+    text_[:, 0::2] = _HEX[head >> 4]
+    text_[:, 1::2] = _HEX[head & 15]
+    offsets = pa.py_buffer(np.arange(len(keys) + 1, dtype=np.int32) * 16)
+    return pa.Array.from_buffers(pa.string(), len(keys),
+                                 [None, offsets, pa.py_buffer(text_.tobytes())])
+
+
+def per_value(column: pa.Array, ok: list[pa.Array], compute: Callable[[Any], tuple[str, ...]]
+              ) -> list[pa.Array]:
+    """``compute`` once per distinct value of ``column`` (a bucket start: a few per page),
+    its texts as columns; a value it raises RowProblem for makes its rows slow."""
+    values = pc.unique(column)
+    found: list[tuple[str, ...] | None] = []
+    for value in values.to_pylist():
+        try:
+            found.append(compute(value))
+        except RowProblem:
+            found.append(None)
+    where = pc.index_in(column, value_set=values)
+    ok.append(pa.array([f is not None for f in found], pa.bool_()).take(where))
+    width = max((len(f) for f in found if f is not None), default=0)
+    return [pa.array([None if f is None else f[j] for f in found], pa.string()).take(where)
+            for j in range(width)]
+
+
+def page_fields(data: bytes, names: Sequence[str]) -> dict[str, Any]:
+    """The top-level ``names`` of a JSON page (``has_more``, ``next_page``) as
+    ``json.loads`` gives them (the last of a key twice): read from the page's last
+    members when they hold them all (``{`` + the page from the first of them on is an
+    object: they are top-level members), else from the whole page; {} for a page that
+    is not a JSON object. Never raises."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    if b"\\u" not in data:  # (a key spelled with escapes: the whole page)
+        found = {n: data.rfind(json.dumps(n).encode()) for n in names}
+        places = [at for at in found.values() if at >= 0]
+        if not places:
+            return {}
+        start = min(places)
+        if start > 0 and data[start - 1] != 0x5C:
+            try:
+                tail = json.loads(b"{" + data[start:])
+            except ValueError:
+                tail = None
+            if isinstance(tail, dict) and all(n in tail for n, at in found.items()
+                                              if at >= 0):
+                return {n: tail[n] for n in names if n in tail}
+    try:
+        text_ = data.decode("utf-8")
+        doc, _ = json.JSONDecoder().raw_decode(text_, len(text_) - len(text_.lstrip(" \t\n\r")))
+    except (ValueError, UnicodeDecodeError):
+        return {}
+    return {n: doc[n] for n in names if n in doc} if isinstance(doc, dict) else {}
+
+
+class BucketPage:
+    """The records of a compact or line-broken bucket page, as ``bucket_page`` reads
+    them: their table (bucket start merged in), their lines, and each one (and its text)
+    as the per-record path has it, found on first use."""
+
+    def __init__(self, data: bytes, steps: tuple[str, ...], table: pa.Table,
+                 lines: np.ndarray, spans: tuple[np.ndarray, np.ndarray] | None) -> None:
+        self.data = data
+        self.steps = steps
+        self.table = table
+        self.n = table.num_rows
+        self.lines = lines
+        self._spans = spans
+        self._found: list[tuple[int, dict[str, Any]]] | None = None
+        self._cache: dict[int, Any] = {}
+
+    def _locate(self) -> list[tuple[int, dict[str, Any]]]:
+        if self._found is None:
+            starts, ends = self._spans or containers(self.data, len(self.steps))
+            self._spans = (starts, ends)
+            found = walk_document(skeleton(self.data, starts, ends), self.steps)
+            located = []
+            for value, context in found:
+                if not (isinstance(value, str) and value.startswith(MARK)):
+                    raise RuntimeError("bucket page: a record is not an object")
+                located.append((int(value[len(MARK):]), context))
+            if len(located) != self.n:
+                raise RuntimeError(f"bucket page: {len(located)} records located, "
+                                   f"{self.n} parsed")
+            self._found = located
+        return self._found
+
+    def record(self, k: int) -> Any:
+        if k not in self._cache:
+            where, context = self._locate()[k]
+            starts, ends = self._spans  # type: ignore[misc]
+            value = json.loads(self.data[int(starts[where]):int(ends[where])])
+            self._cache[k] = {**context, **value} if isinstance(value, dict) else value
+        return self._cache[k]
+
+    def original(self, k: int) -> str:
+        return json_text(self.record(k))
+
+
+def bucket_page(importer: Any, data: bytes) -> BucketPage:
+    """A bucket page (``importer.paths[0]``: data, *, results, *) read by pyarrow whole;
+    Fallback if the page holds anything this reading could take otherwise than
+    ``foreign.scan`` and ``ForeignUsageImporter._record`` do."""
+    import re
+
+    steps = tuple(importer.paths[0])
+    if steps[1::2] != ("*", "*") or len(steps) != 4:
+        raise Fallback("not a bucket page")
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    if data.lstrip(b" \t\n\r")[:1] != b"{" or len(data) >= (1 << 31) - 1:
+        raise Fallback("shape")
+    if not data.isascii():
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise Fallback("not UTF-8") from exc
+        if b"\xef\xbf\xbd" in data:
+            raise Fallback("U+FFFD")
+    if b"\\u" in data:  # a key spelled with escapes, a lone surrogate, a marker: per record
+        if (re.search(rb'\\u[0-9a-fA-F]{4}(?:[^"\\]|\\.)*"[ \t\n\r]*:', data)
+                or re.search(rb"\\u[dD][89a-fA-F]", data)
+                or re.search(rb"\\u0000tb", data)):
+            raise Fallback("escapes")
+    paths = importer.fast_paths()
+    for name in paths:  # a key that is a dotted path itself: dig reads it
+        if "." in name and json.dumps(name).encode() in data:
+            raise Fallback("dotted key")
+    record_schema = build_schema(paths)
+    if record_schema is None:
+        raise Fallback("schema")
+    start, start_type = importer.bucket_start
+    inherited = [f for f in record_schema if f.name != start]
+    if steps[0] in record_schema.names or steps[2] in record_schema.names:
+        raise Fallback("schema")
+    record = pa.struct(list(record_schema))
+    bucket = pa.struct([pa.field(start, start_type), pa.field(steps[2], pa.list_(record)),
+                        *inherited])
+    top = pa.schema([pa.field(steps[0], pa.list_(bucket)), pa.field(start, start_type),
+                     *inherited])
+    try:
+        page = pj.read_json(pa.BufferReader(data),
+                            read_options=pj.ReadOptions(block_size=len(data) + 1),
+                            parse_options=pj.ParseOptions(
+                                explicit_schema=top, unexpected_field_behavior="ignore",
+                                newlines_in_values=True))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
+        raise Fallback("pyarrow") from exc
+    if page.num_rows != 1:
+        raise Fallback("not one document")
+    for field_ in top:  # a field of the page the records would inherit
+        if field_.name != steps[0] and page.column(field_.name).null_count != 1:
+            raise Fallback("page field")
+    listed = page.column(steps[0]).combine_chunks()
+    buckets = listed.flatten()
+    bucket_fields = dict(zip([f.name for f in bucket], buckets.flatten(), strict=True))
+    for field_ in inherited:  # a bucket field named like a record field
+        if bucket_fields[field_.name].null_count != len(buckets):
+            raise Fallback("bucket field")
+    results = bucket_fields[steps[2]]
+    records = results.flatten()
+    if records.null_count:
+        raise Fallback("a record that is not an object")
+    parents = pc.list_parent_indices(results)
+    table = pa.Table.from_arrays(records.flatten(), names=list(record_schema.names))
+    own = table.column(start).combine_chunks()
+    outer = bucket_fields[start]
+    named = data.count(json.dumps(start).encode())
+    if named != (len(outer) - outer.null_count) + (len(own) - own.null_count):
+        raise Fallback("a start field that may be null")  # or named in a string
+    merged_start = pc.if_else(pc.is_valid(own), own, outer.take(parents))
+    table = table.set_column(table.column_names.index(start), start, merged_start)
+    n = table.num_rows
+    spans = None
+    if b"\n" in data.rstrip(b" \t\n\r"):
+        starts, ends = containers(data, len(steps))
+        spans = (starts, ends)
+        if len(starts) != n:
+            raise Fallback("other containers at the records' depth")
+        newlines = np.flatnonzero(np.frombuffer(data, np.uint8) == 10)
+        lines = lines_at(newlines, starts)
+    else:
+        lines = np.ones(n, dtype=np.int64)
+    return BucketPage(data, steps, table, lines, spans)
+
+
+def bucket_feed(importer: Any, path: Any, core: Any, progress: Any, batch: int) -> None:
+    """Read a bucket page column-wise into ``core`` (``importer.bucket_columns`` maps
+    the records; Fallback, before feeding anything, if the page is not one this path
+    vouches for), in the per-record path's batches, with its very rows."""
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .foreign import GZIP_MAGIC, open_bytes, sample
+
+    found = sample(path)
+    if found is None or found.shape != "json" or not importer.fast:
+        raise Fallback("shape")
+    try:
+        with open_bytes(path) as handle:
+            raw = handle.read()
+        with open(path, "rb") as handle:
+            gzipped = handle.read(2) == GZIP_MAGIC
+    except (OSError, EOFError) as exc:
+        raise Fallback("unreadable") from exc
+    with ThreadPoolExecutor(1) as hasher:
+        page = bucket_page(importer, raw)
+        n = page.n
+        ok: list[pa.Array] = []
+        data = page.data
+
+        def present(name: str) -> bool:
+            return json.dumps(name).encode() in data
+
+        columns, none = importer.bucket_columns(page.table, ok, present)
+        fast = all_of(ok, n).to_numpy(zero_copy_only=False)
+        skip = (np.zeros(n, dtype=bool) if none is None
+                else fast & pc.fill_null(none, False).to_numpy(zero_copy_only=False))
+        table = class_table(columns, n)
+        slow: dict[int, Any] = {}
+        for k in np.flatnonzero(~fast).tolist():
+            try:
+                record = page.record(k)
+            except RuntimeError as exc:
+                raise Fallback(str(exc)) from exc
+            try:
+                slow[k] = importer.event(record)
+            except RowProblem as problem:
+                slow[k] = problem
+        # everything is known: feed
+        hashed = None if gzipped else hasher.submit(core.digest.update, raw)
+        progress.update(os.path.getsize(path))
+        emit_classes(importer, core, page, fast, skip, table, slow, batch)
+        if hashed is not None:
+            hashed.result()
+            core.hashed = True
+
+
+def emit_classes(importer: Any, core: Any, page: BucketPage, fast: np.ndarray,
+                 skip: np.ndarray, table: pa.Table, slow: dict[int, Any], batch: int
+                 ) -> None:
+    """Feed the records' events and problems as ``feed_records`` does: ``batch`` events
+    a time, the problems met meanwhile before them, each batch's table built as
+    ``flush_classes`` builds it (the fast rows' from ``table``)."""
+    n = page.n
+    is_event = fast & ~skip
+    for k, value in slow.items():
+        if isinstance(value, dict):
+            is_event[k] = True
+    events = np.flatnonzero(is_event)
+    problems = sorted(k for k, v in slow.items() if isinstance(v, RowProblem))
+    lines = page.lines
+    p = 0
+
+    def rows(ks: list[int]) -> list[tuple[int, str, Any]]:
+        return [(int(lines[k]), page.original(k), slow[k]) for k in ks]
+
+    for cut in range(0, len(events), batch):
+        chunk = events[cut:cut + batch]
+        limit = int(chunk[-1]) + 1 if len(chunk) == batch else n
+        mine = []
+        while p < len(problems) and problems[p] < limit:
+            mine.append(problems[p])
+            p += 1
+        if mine:
+            core.feed_rows(rows(mine))
+        ks = chunk.tolist()
+        dicts: dict[int, dict[str, Any]] = {}
+
+        def event_of(i: int, ks: list[int] = ks, dicts: dict = dicts) -> dict[str, Any]:
+            k = ks[i]
+            if not fast[k]:
+                return slow[k]
+            if i not in dicts:
+                dicts[i] = importer.event(page.record(k))
+            return dicts[i]
+
+        slow_here = [k for k in ks if not fast[k]]
+        try:
+            if not slow_here:
+                batch_table = table.take(pa.array(chunk))
+            else:
+                extra = class_rows([slow[k] for k in slow_here])
+                fast_ks = [k for k in ks if fast[k]]
+                pool = pa.concat_tables([table.take(pa.array(fast_ks, pa.int64())), extra])
+                order = np.empty(len(ks), dtype=np.int64)
+                f = s = 0
+                for i, k in enumerate(ks):
+                    if fast[k]:
+                        order[i] = f
+                        f += 1
+                    else:
+                        order[i] = len(fast_ks) + s
+                        s += 1
+                batch_table = pool.take(pa.array(order))
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
+            core.feed_rows([(int(lines[k]), page.original(k), event_of(i))
+                            for i, k in enumerate(ks)])
+            continue
+        core.feed_table(batch_table, pa.array(lines[chunk]),
+                        lambda i, ks=ks: page.original(ks[i]), event_of)
+    if p < len(problems):
+        core.feed_rows(rows(problems[p:]))

@@ -71,6 +71,7 @@ from .usage import (
     RowProblem,
     UnreadableSource,
     UsageCore,
+    class_columns,
     unique_columns,
     whole,
 )
@@ -686,6 +687,7 @@ class ForeignUsageImporter(UsageImporter):
                 columns[name] = pa.array([e.get(name) for e in events], pa.int64())
             columns["unbilled"] = pa.array([bool(e.get("unbilled")) for e in events],
                                            pa.bool_())
+            columns.update(class_columns(events))
             table = pa.table(columns)
         except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
             core.feed_rows((line, original(), event) for line, original, event

@@ -63,8 +63,8 @@ from tokenbooks.plugins.rules.model import ContractSet, Customer
 from .base import HEAD_BYTES, Progress, UsageImporter, per_user_limits
 from .index import EventIndex
 from .usage import (
+    COUNT_FIELDS,
     FIELDS,
-    TOKEN_FIELDS,
     RowProblem,
     UnreadableSource,
     UsageCore,
@@ -382,7 +382,7 @@ def _hint(word: str, choices: Sequence[str]) -> str:
 
 
 def _expr(raw: Any, canonical: str, where: str, line: int | None, top: bool = False) -> Expr:
-    counts = canonical in TOKEN_FIELDS
+    counts = canonical in COUNT_FIELDS
     if isinstance(raw, str):
         if not raw:
             raise _Bad("expected a column or path, got an empty text")
@@ -409,7 +409,7 @@ def _expr(raw: Any, canonical: str, where: str, line: int | None, top: bool = Fa
         if counts:
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise _Bad(f"expected a whole number >= 0 for a count, got {_shown(value)}")
-        elif canonical == "unbilled":
+        elif canonical in ("unbilled", "cache_hit"):
             if not isinstance(value, (bool, str, int)):
                 raise _Bad(f"expected true or false, got {_shown(value)}")
         elif isinstance(value, bool) or not isinstance(value, (str, int)):
@@ -421,7 +421,7 @@ def _expr(raw: Any, canonical: str, where: str, line: int | None, top: bool = Fa
         if not isinstance(items, list) or not items:
             raise _Bad(f"{kind}: expected a list of expressions, got {_shown(items)}")
         if kind == "sum" and not counts:
-            raise _Bad(f"sum: only for counts ({', '.join(TOKEN_FIELDS)})")
+            raise _Bad(f"sum: only for counts ({', '.join(COUNT_FIELDS)})")
         expr.items = [_expr(item, canonical, where, line) for item in items]
         return expr
     path = raw["column"]

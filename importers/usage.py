@@ -26,6 +26,14 @@ Rules (each broken one quarantines the row with its reason): ``event_id`` and
 ``cached_input_tokens`` <= ``input_tokens``; tokens need a ``model``; an ``action``
 needs a ``status`` of completed, partial or failed.
 
+The token classes (docs/token-classes.md), all optional: ``cache_write_tokens`` and
+``cache_write_1h_tokens`` (part of ``input_tokens``: reads and writes together at most
+``input_tokens``), ``web_search_calls``, ``code_execution_calls``, ``file_search_calls``
+(whole numbers), ``service_tier`` (a name, lower-cased; standard, default and auto are
+the plain tier ""), ``context`` ("" or ``long``) and ``cache_hit`` (true/false). They
+are aggregated like the counts and keys above; an event without them is aggregated,
+hashed and booked exactly as before they existed.
+
 Bounds (the row checks of every usage format share them, daily aggregates included):
 
 - a name (``NAME_FIELDS``: event_id, customer, model, feature, action, user, workflow)
@@ -63,14 +71,24 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tokenbooks.plugins.entries.usage import usage_entry
-from tokenbooks.plugins.rules.records import ACTION_STATUSES, Usage
+from tokenbooks.plugins.rules.records import (
+    ACTION_STATUSES,
+    CACHE_WRITES,
+    EXTRA_COUNTS,
+    Usage,
+)
 
 from .index import EventIndex
 
 TOKEN_FIELDS = ("input_tokens", "cached_input_tokens", "output_tokens")
+CLASS_TEXT = ("service_tier", "context")  # the token classes' dimensions (and cache_hit)
 TEXT_FIELDS = ("event_id", "customer", "model", "feature", "action", "status", "user",
-               "workflow")
-NAME_FIELDS = ("event_id", "customer", "model", "feature", "action", "user", "workflow")
+               "workflow", *CLASS_TEXT)
+NAME_FIELDS = ("event_id", "customer", "model", "feature", "action", "user", "workflow",
+               *CLASS_TEXT)
+COUNT_FIELDS = (*TOKEN_FIELDS, *EXTRA_COUNTS)  # the counts an event may carry
+PLAIN_TIERS = ("", "standard", "default", "auto")  # the provider's standard tier: ""
+CONTEXTS = ("", "long")
 MAX_NAME = 200  # characters of a name
 MAX_COUNT = 10**15  # tokens of one event; any count of one aggregate row
 INT64_MAX = 2**63 - 1
@@ -79,9 +97,10 @@ _CONTROL_RE2 = r"[\x00-\x1f\x7f-\x{9f}]"  # the same, for pyarrow (RE2, code poi
 _CONTROL_BYTES = (0x7F, 0xC2)  # with the bytes < 0x20: UTF-8 of a control character
 # starts with one of them (U+0080-U+009F are 0xC2 0x80-0x9F)
 FIELDS = ("event_id", "timestamp", "customer", "model", "feature", *TOKEN_FIELDS,
-          "action", "status", "user", "workflow")
-KEYS = ("customer", "day", "model", "feature", "action", "user")
-COUNTS = (*TOKEN_FIELDS, "completed", "partial", "failed", "unbilled_events")
+          "action", "status", "user", "workflow", *EXTRA_COUNTS, *CLASS_TEXT, "cache_hit")
+KEYS = ("customer", "day", "model", "feature", "action", "user", "tier", "context",
+        "cache_hit")
+COUNTS = (*TOKEN_FIELDS, "completed", "partial", "failed", "unbilled_events", *EXTRA_COUNTS)
 EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
 _TS_RE = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|z|[+-]\d{2}:\d{2})$"
 _WHOLE = re.compile(r"^\+?(\d+)(\.0*)?$")
@@ -90,7 +109,11 @@ NORMAL = pa.schema([
     ("customer", pa.string()), ("model", pa.string()), ("feature", pa.string()),
     ("action", pa.string()), ("user", pa.string()),
     *((name, pa.int64()) for name in COUNTS),
+    ("tier", pa.string()), ("context", pa.string()), ("cache_hit", pa.bool_()),
 ])
+# The columns of NORMAL that are the token classes: left out of a conflict's text and of
+# the content hash where they hold their plain value (``content_hashes``).
+CLASS_COLUMNS = (*EXTRA_COUNTS, "tier", "context", "cache_hit")
 
 
 class UnreadableSource(Exception):
@@ -277,6 +300,33 @@ class Event:
     partial: int
     failed: int
     unbilled_events: int
+    cache_write_tokens: int = 0
+    cache_write_1h_tokens: int = 0
+    web_search_calls: int = 0
+    code_execution_calls: int = 0
+    file_search_calls: int = 0
+    tier: str = ""
+    context: str = ""
+    cache_hit: bool = False
+
+
+def flag(value: Any, name: str) -> bool:
+    """A true/false field: JSON booleans, or the text true/false/1/0 (missing is false)."""
+    if value is None or value == "":
+        return False
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0"):
+        return value.strip().lower() in ("true", "1")
+    raise RowProblem(name, f"expected true or false, got {_shown(value)}")
+
+
+def tier_name(value: str) -> str:
+    """A service tier as the book names it: lower case, "" for the standard tier."""
+    tier = value.strip().lower()
+    return "" if tier in PLAIN_TIERS else tier
 
 
 def check_event(row: Mapping[str, Any], line: int, customers: Collection[str],
@@ -301,9 +351,22 @@ def check_event(row: Mapping[str, Any], line: int, customers: Collection[str],
         raise RowProblem("cached_input_tokens",
                          f"expected at most input_tokens ({tokens['input_tokens']}), got "
                          f"{tokens['cached_input_tokens']}")
+    extra = {name: whole(row.get(name), name) for name in EXTRA_COUNTS}
+    writes = sum(extra[name] for name in CACHE_WRITES)
+    if writes and tokens["cached_input_tokens"] + writes > tokens["input_tokens"]:
+        raise RowProblem("cache_write_tokens", (
+            f"expected cache reads and writes together at most input_tokens "
+            f"({tokens['input_tokens']}: cache writes are part of the input), got "
+            f"{tokens['cached_input_tokens']} read + {writes} written"))
+    tier = tier_name(name_text(_text(row, "service_tier"), "service_tier"))
+    context = name_text(_text(row, "context"), "context").strip().lower()
+    if context not in CONTEXTS:
+        raise RowProblem("context", f'expected "long" (the long-context band) or nothing, '
+                                    f"got {_shown(context)}")
+    cache_hit = flag(row.get("cache_hit"), "cache_hit")
     model = name_text(_text(row, "model"), "model")
-    if not model and any(tokens.values()):
-        raise RowProblem("model", "is required when there are tokens")
+    if not model and (any(tokens.values()) or any(extra.values())):
+        raise RowProblem("model", "is required when there are tokens or tool calls")
     feature = name_text(_text(row, "feature"), "feature")
     action = name_text(_text(row, "action"), "action")
     status = _text(row, "status")
@@ -317,11 +380,26 @@ def check_event(row: Mapping[str, Any], line: int, customers: Collection[str],
     unbilled = 1 if row.get("unbilled") else 0
     if unbilled:
         tokens = dict.fromkeys(TOKEN_FIELDS, 0)
+        extra = dict.fromkeys(EXTRA_COUNTS, 0)
     user = name_text(_text(row, "user"), "user")  # checked, kept for per-user customers
     name_text(_text(row, "workflow"), "workflow")
     return Event(line, event_id, day, customer, model, feature, action,
                  user if customer in per_user else "", **tokens, **outcome,
-                 unbilled_events=unbilled)
+                 unbilled_events=unbilled, **extra, tier=tier, context=context,
+                 cache_hit=cache_hit)
+
+
+def class_columns(events: Iterable[Mapping[str, Any]]) -> dict[str, pa.Array]:
+    """The token-class counts and ``cache_hit`` of event dicts, as columns, for the ones
+    any event has (docs/token-classes.md); raises as ``pa.array`` does on mixed types."""
+    events = list(events)
+    columns: dict[str, pa.Array] = {}
+    for name in EXTRA_COUNTS:
+        if any(name in e for e in events):
+            columns[name] = pa.array([e.get(name) for e in events], pa.int64())
+    if any("cache_hit" in e for e in events):
+        columns["cache_hit"] = pa.array([e.get("cache_hit") for e in events])
+    return columns
 
 
 def _events_table(events: list[Event]) -> pa.Table:
@@ -400,6 +478,24 @@ def _counts(column: pa.Array) -> tuple[pa.Array, pa.Array | None] | None:
     return None
 
 
+def _flags(column: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, pa.Array | None] | None:
+    """A true/false column (``flag``) as booleans (missing = false), and the rows to check
+    in Python (or None)."""
+    kind = column.type
+    if pa.types.is_null(kind):
+        return pc.fill_null(pc.cast(column, pa.bool_()), False), None
+    if pa.types.is_boolean(kind):
+        return pc.fill_null(column, False), None
+    if pa.types.is_integer(kind):
+        ok = pc.fill_null(pc.is_in(column, value_set=pa.array([0, 1], kind)), True)
+        return pc.fill_null(pc.equal(column, 1), False), pc.invert(ok)
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        word = pc.utf8_lower(pc.utf8_trim_whitespace(pc.fill_null(column, "")))
+        ok = pc.is_in(word, value_set=pa.array(["", "true", "false", "1", "0"]))
+        return pc.is_in(word, value_set=pa.array(["true", "1"])), pc.invert(ok)
+    raise TypeError(kind)
+
+
 def _may_hold_control(column: pa.Array | pa.ChunkedArray) -> bool:
     """Whether any value of a text column may hold a control character: a look at the
     bytes of its data (a copy-free scan; a false alarm only costs an exact check)."""
@@ -425,7 +521,9 @@ def _bad_names(column: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray
 HASH_SEED = np.uint64(0xCBF29CE484222325)  # FNV-1a's offset basis
 FNV_PRIME = np.uint64(0x100000001B3)
 _HASHED_TEXT = ("customer", "model", "feature", "action", "user")
-_HASHED_COUNTS = COUNTS
+# the counts every event has, in the order hashes were first made (the token classes are
+# mixed in after them, where they hold something)
+_HASHED_COUNTS = tuple(name for name in COUNTS if name not in EXTRA_COUNTS)
 
 
 def _mix(x: np.ndarray) -> np.ndarray:
@@ -465,6 +563,29 @@ def content_hashes(table: pa.Table) -> pa.Array:
     for name in _HASHED_COUNTS:
         counts = table.column(name).to_numpy(zero_copy_only=False).astype(np.int64)
         h = (h ^ counts.view(np.uint64)) * FNV_PRIME
+    # The token classes, mixed in only where they hold something, so that an event without
+    # them hashes as it did before they existed (sidecars written then stay valid).
+    for number, name in enumerate(CLASS_COLUMNS, start=1):
+        column = table.column(name)
+        if name in EXTRA_COUNTS:
+            counts = pc.fill_null(column, 0).to_numpy(zero_copy_only=False).astype(np.int64)
+            values = counts.view(np.uint64)
+            used = counts != 0
+        elif name == "cache_hit":
+            used = pc.fill_null(column, False).to_numpy(zero_copy_only=False).astype(bool)
+            values = np.ones(n, dtype=np.uint64)
+        else:
+            column = pc.fill_null(column, "").combine_chunks()
+            encoded = pc.dictionary_encode(column)
+            per_value = np.array([_text_hash(v) for v in encoded.dictionary.to_pylist()]
+                                 or [0], dtype=np.uint64)
+            indices = encoded.indices.to_numpy(zero_copy_only=False)
+            values = per_value[indices]
+            used = pc.not_equal(column, "").to_numpy(zero_copy_only=False)
+        if used.any():
+            mixed = (h ^ np.uint64(number)) * FNV_PRIME  # which class, then its value
+            mixed = (mixed ^ values) * FNV_PRIME
+            h = np.where(used, mixed, h)
     h = _mix(h)
     text = (h >> np.uint64(32)).astype(">u4").tobytes().hex().encode("ascii")
     offsets = np.arange(0, 8 * (n + 1), 8, dtype=np.int32)
@@ -475,6 +596,9 @@ def _event_json(table: pa.Table, i: int) -> str:
     """Row ``i`` of a ``NORMAL`` table as JSON (the content of a conflict's line)."""
     row = {name: table.column(name)[i].as_py() for name in NORMAL.names if name != "line"}
     row["day"] = row["day"].isoformat()
+    for name in CLASS_COLUMNS:  # the token classes only where they hold something
+        if not row[name]:
+            del row[name]
     return json.dumps(row, ensure_ascii=False, sort_keys=True)
 
 
@@ -482,7 +606,11 @@ class UsageCore:
     """Validate, deduplicate and aggregate batches of canonical usage events."""
 
     def __init__(self, customers: Collection[str], per_user: Collection[str] = (),
-                 index: EventIndex | None = None) -> None:
+                 index: EventIndex | None = None,
+                 long_context: Callable[[str], int | None] | None = None) -> None:
+        # model as logged -> the prompt size past which a request is in the long-context
+        # band (``rules.classes.long_context_thresholds``); None: no model has a band
+        self.long_context = long_context
         self.customers = frozenset(customers)
         self.per_user = frozenset(per_user)
         self.index = index if index is not None else EventIndex()
@@ -575,6 +703,18 @@ class UsageCore:
                 tokens[name] = counted[0]
                 if counted[1] is not None:
                     suspects.append(counted[1])
+            extra = {}  # only the token classes the batch has columns for
+            for name in EXTRA_COUNTS:
+                if name in names:
+                    counted = _counts(table.column(name))
+                    if counted is None:
+                        return None
+                    extra[name] = counted[0]
+                    if counted[1] is not None:
+                        suspects.append(counted[1])
+            hits = _flags(table.column("cache_hit")) if "cache_hit" in names else None
+            if hits is not None and hits[1] is not None:
+                suspects.append(hits[1])
         except TypeError:
             return None
         if "timestamp" not in names:
@@ -595,8 +735,25 @@ class UsageCore:
             bad = pc.or_(bad, pc.or_(pc.less(tokens[name], 0),
                                      pc.greater(tokens[name], MAX_COUNT)))
         bad = pc.or_(bad, pc.greater(tokens["cached_input_tokens"], tokens["input_tokens"]))
+        for values in extra.values():
+            bad = pc.or_(bad, pc.or_(pc.less(values, 0), pc.greater(values, MAX_COUNT)))
+        writes = [extra[name] for name in CACHE_WRITES if name in extra]
+        if writes:
+            read_and_written = tokens["cached_input_tokens"]
+            for values in writes:
+                read_and_written = pc.add(read_and_written, values)
+            bad = pc.or_(bad, pc.greater(read_and_written, tokens["input_tokens"]))
+        tier = context = None
+        if "service_tier" in names:
+            tier = pc.utf8_lower(pc.utf8_trim_whitespace(pc.fill_null(text["service_tier"], "")))
+            tier = pc.if_else(pc.is_in(tier, value_set=pa.array(PLAIN_TIERS)), "", tier)
+        if "context" in names:
+            context = pc.utf8_lower(pc.utf8_trim_whitespace(pc.fill_null(text["context"], "")))
+            bad = pc.or_(bad, pc.invert(pc.is_in(context, value_set=pa.array(CONTEXTS))))
         any_tokens = pc.greater(pc.add(pc.add(tokens["input_tokens"], tokens["output_tokens"]),
                                        tokens["cached_input_tokens"]), 0)
+        for values in extra.values():
+            any_tokens = pc.or_(any_tokens, pc.greater(values, 0))
         bad = pc.or_(bad, pc.and_(any_tokens, _empty(text["model"])))
         has_action = pc.invert(_empty(text["action"]))
         status = pc.fill_null(text["status"], "")
@@ -629,6 +786,22 @@ class UsageCore:
         columns["unbilled_events"] = (pc.cast(pc.if_else(unbilled, 1, 0), pa.int64())
                                       if unbilled is not None
                                       else pa.repeat(pa.scalar(0, pa.int64()), n))
+        zero = None
+        for name in EXTRA_COUNTS:
+            if name in extra:
+                columns[name] = (extra[name] if unbilled is None
+                                 else pc.if_else(unbilled, 0, extra[name]))
+            else:
+                if zero is None:
+                    zero = pa.repeat(pa.scalar(0, pa.int64()), n)
+                columns[name] = zero
+        plain = None
+        if tier is None or context is None:
+            plain = pa.repeat(pa.scalar("", pa.string()), n)
+        columns["tier"] = tier if tier is not None else plain
+        columns["context"] = context if context is not None else plain
+        columns["cache_hit"] = (hits[0] if hits is not None
+                                else pa.repeat(pa.scalar(False, pa.bool_()), n))
         good = pa.table(columns, schema=NORMAL)
         if suspect:
             good = good.filter(keep)
@@ -694,7 +867,7 @@ class UsageCore:
         # pyarrow's int64 sums wrap silently: each sums at most INT64_MAX // (the largest
         # count) rows (all of them, but for thousands of counts near MAX_COUNT), and the
         # sums of the parts add up in Python ints below.
-        peak = max(pc.max(table.column(name)).as_py() or 0 for name in TOKEN_FIELDS)
+        peak = max(pc.max(table.column(name)).as_py() or 0 for name in COUNT_FIELDS)
         rows = INT64_MAX // max(peak, 1)
         if table.num_rows > rows:
             for start in range(0, table.num_rows, rows):
@@ -702,7 +875,27 @@ class UsageCore:
         else:
             self._aggregate_sorted(table)
 
+    def _band(self, table: pa.Table) -> pa.Table:
+        """Each request whose prompt is past its model's long-context threshold in the
+        ``long`` band (after the content hash: the band is how it is booked, not what
+        the event said)."""
+        if self.long_context is None:
+            return table
+        encoded = pc.dictionary_encode(table.column("model").combine_chunks())
+        limits = [self.long_context(m) for m in encoded.dictionary.to_pylist()]
+        if all(limit is None for limit in limits):
+            return table
+        above = pa.array([MAX_COUNT + 1 if limit is None else limit for limit in limits],
+                         pa.int64()).take(encoded.indices)
+        long = pc.and_(pc.equal(table.column("context"), ""),
+                       pc.greater(table.column("input_tokens"), above))
+        if not pc.any(long).as_py():
+            return table
+        column = pc.if_else(long, "long", table.column("context"))
+        return table.set_column(table.schema.get_field_index("context"), "context", column)
+
     def _aggregate_sorted(self, table: pa.Table) -> None:
+        table = self._band(table)
         grouped = table.group_by(list(KEYS), use_threads=False).aggregate(
             [(name, "sum") for name in COUNTS]
             + [("event_id", "first"), ("event_id", "last"), ("event_id", "count")])
@@ -753,11 +946,14 @@ class UsageCore:
             self.index.remember(month, self._ids[month][0], self._hashes[month][0])
         entries = []
         for key in sorted(self._groups):
-            customer, day, model, feature, action, user = key
+            customer, day, model, feature, action, user, tier, context, cache_hit = key
             values = self._groups[key]
             counts = dict(zip(COUNTS, values[:len(COUNTS)], strict=True))
+            extra = tuple((name, counts.pop(name)) for name in EXTRA_COUNTS)
             usage = Usage(date=day, customer=customer, model=model, feature=feature,
-                          action=action, user=user, events=values[len(COUNTS)], **counts)
+                          action=action, user=user, events=values[len(COUNTS)], **counts,
+                          tier=tier, context=context, cache_hit=cache_hit,
+                          extra=tuple(item for item in extra if item[1]))
             entries.append(usage_entry(usage, {
                 "source": source.name, "sha256": sha256,
                 "first_event": values[len(COUNTS) + 1],

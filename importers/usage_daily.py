@@ -10,6 +10,8 @@ and user -- the key and counts of a ``custom "usage"`` entry -- and its provenan
 | input_tokens, cached_input_tokens, output_tokens | token sums (whole numbers >= 0) |
 | events, completed, partial, failed, unbilled_events | event counts |
 | first_event, last_event | ids of the first and last event of the row |
+| service_tier, context, cache_hit | optional: the token classes' key (docs/token-classes.md) |
+| cache_write_tokens, cache_write_1h_tokens, web_search_calls, code_execution_calls, file_search_calls | optional counts (cache writes are part of input_tokens) |
 | event_ids | every id of the row: Parquet list<string>; CSV one text cell, ids joined by line breaks |
 
 Rules (a row breaking one is quarantined with its row number, field and reason): the
@@ -42,11 +44,17 @@ import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
 from tokenbooks.plugins.entries.usage import usage_entry
-from tokenbooks.plugins.rules.records import ACTION_STATUSES, Usage
+from tokenbooks.plugins.rules.records import (
+    ACTION_STATUSES,
+    CACHE_WRITES,
+    EXTRA_COUNTS,
+    Usage,
+)
 
 from .base import UsageImporter, file_sha256, read_head
 from .index import EventIndex
 from .usage import (
+    CONTEXTS,
     CONTROL,
     MAX_NAME,
     TOKEN_FIELDS,
@@ -54,7 +62,9 @@ from .usage import (
     Quarantined,
     RowProblem,
     UnreadableSource,
+    flag,
     name_text,
+    tier_name,
     unique_columns,
     whole,
 )
@@ -62,7 +72,9 @@ from .usage_csv import header
 
 KEY_FIELDS = ("customer", "date", "model", "feature", "action", "user")
 EVENT_COUNTS = ("events", *ACTION_STATUSES, "unbilled_events")
-COLUMNS = (*KEY_FIELDS, *TOKEN_FIELDS, *EVENT_COUNTS, "first_event", "last_event", "event_ids")
+CLASS_KEYS = ("service_tier", "context", "cache_hit")
+COLUMNS = (*KEY_FIELDS, *TOKEN_FIELDS, *EVENT_COUNTS, "first_event", "last_event", "event_ids",
+           *CLASS_KEYS, *EXTRA_COUNTS)
 REQUIRED = ("customer", "date", "events", "event_ids")
 BATCH_ROWS = 4096
 
@@ -105,8 +117,19 @@ def check_row(row: dict[str, Any], customers: frozenset[str], per_user: frozense
     if tokens[1] > tokens[0]:
         raise RowProblem("cached_input_tokens", f"expected at most input_tokens "
                                                 f"({tokens[0]}), got {tokens[1]}")
-    if any(tokens) and not model:
-        raise RowProblem("model", "is required when there are tokens")
+    extra = [whole(row.get(n), n) for n in EXTRA_COUNTS]
+    writes = sum(c for n, c in zip(EXTRA_COUNTS, extra, strict=True) if n in CACHE_WRITES)
+    if writes and tokens[1] + writes > tokens[0]:
+        raise RowProblem("cache_write_tokens", f"expected cache reads and writes together at "
+                                               f"most input_tokens ({tokens[0]}), got "
+                                               f"{tokens[1]} + {writes}")
+    if (any(tokens) or any(extra)) and not model:
+        raise RowProblem("model", "is required when there are tokens or tool calls")
+    tier = tier_name(_text(row, "service_tier"))
+    context = _text(row, "context").strip().lower()
+    if context not in CONTEXTS:
+        raise RowProblem("context", f'expected "long" or nothing, got {context!r}')
+    cache_hit = flag(row.get("cache_hit"), "cache_hit")
     ids = _ids(row.get("event_ids"))
     if "" in ids or any("\n" in i for i in ids):
         raise RowProblem("event_ids", "expected ids without empty ones or line breaks")
@@ -131,8 +154,8 @@ def check_row(row: dict[str, Any], customers: frozenset[str], per_user: frozense
     for name, value in (("first_event", first), ("last_event", last)):
         if value not in ids:
             raise RowProblem(name, f"expected one of the row's event_ids, got {value!r}")
-    key = (customer, day, model, feature, action, user)
-    return key, [*tokens, *(counts[n] for n in EVENT_COUNTS)], ids, first, last
+    key = (customer, day, model, feature, action, user, tier, context, cache_hit)
+    return key, [*tokens, *(counts[n] for n in EVENT_COUNTS), *extra], ids, first, last
 
 
 class Importer(UsageImporter):
@@ -215,10 +238,13 @@ class Importer(UsageImporter):
 
     @staticmethod
     def _entry(key: tuple, value: list, path: Path, sha256: str):
-        customer, day, model, feature, action, user = key
-        counts = dict(zip((*TOKEN_FIELDS, *EVENT_COUNTS), value[0], strict=True))
+        customer, day, model, feature, action, user, tier, context, cache_hit = key
+        counts = dict(zip((*TOKEN_FIELDS, *EVENT_COUNTS, *EXTRA_COUNTS), value[0],
+                          strict=True))
+        extra = tuple((n, counts.pop(n)) for n in EXTRA_COUNTS)
         usage = Usage(date=day, customer=customer, model=model, feature=feature,
-                      action=action, user=user, **counts)
+                      action=action, user=user, **counts, tier=tier, context=context,
+                      cache_hit=cache_hit, extra=tuple(item for item in extra if item[1]))
         return usage_entry(usage, {"source": path.name, "sha256": sha256,
                                           "first_event": value[1], "last_event": value[2]})
 

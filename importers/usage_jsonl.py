@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.json as pj
 
 from .lines import BLOCK_BYTES, LinesImporter
-from .usage import TEXT_FIELDS, TOKEN_FIELDS, RowProblem
+from .usage import COUNT_FIELDS, TEXT_FIELDS, RowProblem
 
 REQUIRED = ("event_id", "timestamp", "customer")
 SNIFF_LINES = 20
@@ -26,7 +26,8 @@ SNIFF_LINES = 20
 
 def schema(timestamp: pa.DataType | None = None) -> pa.Schema:
     fields = [(name, pa.string()) for name in TEXT_FIELDS]
-    fields += [(name, pa.int64()) for name in TOKEN_FIELDS]
+    fields += [(name, pa.int64()) for name in COUNT_FIELDS]
+    fields.append(("cache_hit", pa.bool_()))  # a text "true" fails the chunk: read by line
     return pa.schema([*fields, ("timestamp", timestamp or pa.string())])
 
 

@@ -85,6 +85,7 @@ from beancount.core import data
 from . import config as settings
 from .entries.bills import bill_lines
 from .entries.build import posting, ref_order, relative_ref, transaction
+from .entries.usage import REF
 from .errors import CogsError, PluginError, at
 from .load import Load, no_cyclic_gc
 from .rules import accounts
@@ -138,7 +139,7 @@ def _stage(load: Load, entries: data.Directives, config: settings.PluginConfig,
                    for entry, message in table.bad]
     lines, issues = attribute_usages(table.rows, contracts, grain, load.served(entries))
     if issues:  # rare: find the entries they name
-        by_ref = {row[-1]: entry for entry, row in
+        by_ref = {row[REF]: entry for entry, row in
                   zip(table.entries, table.rows, strict=True)}
         for issue in issues:
             entry = by_ref.get(issue.ref)

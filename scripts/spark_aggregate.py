@@ -184,10 +184,12 @@ def aggregate(spark, inputs: list[str], fmt: str, contracts: Path, out: str) -> 
         F.min(place)["event_id"].alias("first_event"),
         F.max(place)["event_id"].alias("last_event"),
         F.array_sort(F.collect_list("event_id")).alias("event_ids"))
-    rows = grouped.select("month", *[F.col(k).alias("date") if k == "day" else k
+    # (named as the daily-aggregate format names them: ``usage_daily``)
+    names = {"day": "date", "tier": "service_tier"}
+    rows = grouped.select("month", *[F.col(k).alias(names[k]) if k in names else k
                                      for k in KEYS],
                           *COUNTS, "events", "first_event", "last_event", "event_ids")
-    keys = ["date" if k == "day" else k for k in KEYS]
+    keys = [names.get(k, k) for k in KEYS]
     rows.repartition("month").sortWithinPartitions(*keys).write.mode("overwrite") \
         .partitionBy("month").parquet(f"{out}/aggregates")
     quarantine.coalesce(1).sortWithinPartitions("file", "line").write.mode("overwrite") \
@@ -200,7 +202,8 @@ def aggregate(spark, inputs: list[str], fmt: str, contracts: Path, out: str) -> 
 
 
 def _spark_type(kind: pa.DataType) -> str:
-    return {pa.int64(): "bigint", pa.string(): "string", pa.date32(): "date"}[kind]
+    return {pa.int64(): "bigint", pa.string(): "string", pa.date32(): "date",
+            pa.bool_(): "boolean"}[kind]
 
 
 def session(master: str | None, name: str = "tokenbooks-aggregate"):

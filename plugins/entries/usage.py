@@ -15,7 +15,12 @@ One customer, UTC day, model, feature and action, with its provenance:
 
 An action aggregate has the action as fourth value and its outcomes in metadata
 (``completed``, ``partial``, ``failed``); ``user``, ``until`` (the last day a month-grain
-aggregate covers) and ``workflow`` are optional. ``events`` is required and at least 1
+aggregate covers) and ``workflow`` are optional. So are the token classes of
+docs/token-classes.md, written only when they are not the plain case: ``service_tier``
+(``"batch"``, ``"priority"``, ...), ``context: "long"``, ``cache_hit: TRUE`` (served by
+the gateway's cache) and the counts ``cache_write_tokens``, ``cache_write_1h_tokens``
+(part of ``input_tokens``, like ``cached_input_tokens``), ``web_search_calls``,
+``code_execution_calls``, ``file_search_calls``. ``events`` is required and at least 1
 (an aggregate counts events: one with tokens but no events, or with no counts at all,
 is malformed, an error of the plugins like any malformed entry). The importers write
 these entries with ``build.format_entry``, which escapes quotes and backslashes in the
@@ -35,17 +40,19 @@ from typing import Any
 from beancount.core import data
 
 from ..rules.periods import month_of
-from ..rules.records import Usage
+from ..rules.records import EXTRA_COUNTS, Usage
 from .build import value
 
 USAGE = "usage"
 COUNT_FIELDS = ("input_tokens", "cached_input_tokens", "output_tokens", "events",
                 "completed", "partial", "failed", "unbilled_events")
 OUTCOME_FIELDS = COUNT_FIELDS[4:]
+# the metadata of the token classes (docs/token-classes.md)
+_CLASS_KEYS = frozenset(("service_tier", "context", "cache_hit", *EXTRA_COUNTS))
 _new_usage = tuple.__new__  # Usage's fields in order, without its keyword-handling __new__
 # positions in a row of UsageTable.rows (Usage's fields)
-CUSTOMER, ACTION, EVENTS, WORKFLOW = (Usage._fields.index(n) for n in (
-    "customer", "action", "events", "workflow"))
+CUSTOMER, ACTION, EVENTS, WORKFLOW, REF = (Usage._fields.index(n) for n in (
+    "customer", "action", "events", "workflow", "ref"))
 
 
 @dataclass
@@ -168,11 +175,36 @@ def _usage_fields(entry: data.Custom) -> tuple:
     until = get("until")
     user = get("user")
     workflow = get("workflow")
+    tier, context, cache_hit = "", "", False
+    extra: tuple[tuple[str, int], ...] = ()
+    if not _CLASS_KEYS.isdisjoint(entry.meta):  # rare: one set test for the plain entry
+        extra = tuple((name, count) for name in EXTRA_COUNTS
+                      if (count := _count(get(name, 0), name)))
+        tier, context, cache_hit = _classes(get("service_tier"), get("context"),
+                                            get("cache_hit"), extra, input_tokens, cached)
     return (entry.date, customer, model, feature, action, input_tokens, cached, output,
             events, *outcomes, str(user) if user else "",
             until if isinstance(until, datetime.date) else None,
             workflow if workflow.__class__ is str else "",
-            f"{get('filename', '?')}:{get('lineno', 0)}")
+            f"{get('filename', '?')}:{get('lineno', 0)}", tier, context, cache_hit, extra)
+
+
+def _classes(tier: object, context: object, cache_hit: object,
+             extra: tuple[tuple[str, int], ...], input_tokens: int, cached: int
+             ) -> tuple[str, str, bool]:
+    """The token-class fields of an entry that has some, checked."""
+    if tier is not None and (not isinstance(tier, str) or tier in ("", "standard")):
+        raise ValueError(f"service_tier: expected a tier name other than standard, "
+                         f"got {tier!r}")
+    if context is not None and context != "long":
+        raise ValueError(f'context: expected "long" (the long-context band), got {context!r}')
+    if cache_hit is not None and cache_hit is not True:
+        raise ValueError(f"cache_hit: expected TRUE, got {cache_hit!r}")
+    writes = sum(count for name, count in extra if name.startswith("cache_write"))
+    if cached + writes > input_tokens:
+        raise ValueError("cache_write_tokens: expected cache reads and writes together at "
+                         f"most input_tokens ({input_tokens}), got {cached} + {writes}")
+    return tier or "", context or "", cache_hit is True
 
 
 def usage_entry(usage: Usage, provenance: dict[str, object]) -> data.Custom:
@@ -188,6 +220,14 @@ def usage_entry(usage: Usage, provenance: dict[str, object]) -> data.Custom:
         meta["until"] = usage.until
     if usage.workflow:
         meta["workflow"] = usage.workflow
+    if usage.tier:
+        meta["service_tier"] = usage.tier
+    if usage.context:
+        meta["context"] = usage.context
+    if usage.cache_hit:
+        meta["cache_hit"] = True
+    for name, count in usage.extra:
+        meta[name] = Decimal(count)
     meta.update(provenance)
     return data.Custom(
         data.new_metadata(str(provenance.get("source", "<import>")), 0, meta), usage.date,

@@ -19,6 +19,10 @@ what they compute.
   the usage's date. Every usage costs, billable or not: a feature the contract marks
   non-billable (``retry``, ``embedding``) and usage blocked by a hard stop are costed
   like any other; the line says ``billable=False`` for the former.
+* **Token classes.** Cache writes, a service tier, the long-context band and server-tool
+  calls are costed each at the cost table's own rate for it (``rules.classes``; a missing
+  rate is an error naming it). Usage the gateway served from its own cache
+  (``cache_hit``) made no provider call and costs nothing: it gets no cost line.
 * **Rounding.** Lines are grouped per customer, posting period (month or day), provider,
   model, feature, action served and cost version. Within one customer/provider/period the
   lines are rounded cumulatively (ROUND_HALF_UP): line *i* gets round(sum of exact costs
@@ -43,6 +47,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from typing import Any, Literal, NamedTuple
 
+from .classes import class_value
 from .model import ContractSet, ModelRates, PriceBook, PriceBookVersion
 from .models import resolve_first, tried
 from .periods import posting_period
@@ -158,8 +163,15 @@ def price_book_aliases(contracts: ContractSet) -> dict[str, str]:
     return merged
 
 
-def exact_cost(rates: ModelRates, per: int, usage: Usage) -> Fraction:
-    """The exact cost of ``usage`` at ``rates`` (quoted per ``per`` tokens)."""
+def exact_cost(rates: ModelRates, per: int, usage: Usage,
+               tools: Mapping[str, Decimal] | None = None) -> Fraction | None:
+    """The exact cost of ``usage`` at ``rates`` (quoted per ``per`` tokens; ``tools``: the
+    version's prices per server-tool call), or None if a class it uses has no rate. A
+    gateway cache hit costs nothing."""
+    if usage.cache_hit:
+        return Fraction(0)
+    if usage.special:
+        return class_value(usage, rates, per, tools or {})[0]
     return _exact_cost(rates, per, usage.uncached_input_tokens, usage.cached_input_tokens,
                        usage.output_tokens)
 
@@ -250,12 +262,15 @@ def attribute_usages(usages: Sequence[Usage] | Sequence[tuple[Any, ...]],
     aliases = price_book_aliases(contracts)
     # group key -> the model ids as logged that are not the table's model
     logged: dict[_GroupKey, set[str]] = {}
+    # group key -> [exact cost, input, cached, output] of its usage with token classes
+    # (``Usage.special``: costed one by one, not from the group's sums)
+    special: dict[_GroupKey, list[Any]] = {}
     for usage in usages:
         # one unpacking of the record instead of an attribute lookup per field
         (day, customer, model, feature, action, input_tokens, cached, output, events,
-         _, _, _, _, _, until, workflow, ref) = usage
-        if not (input_tokens or output):
-            continue
+         _, _, _, _, _, until, workflow, ref, tier, context, cache_hit, extra) = usage
+        if cache_hit or not (input_tokens or output or extra):
+            continue  # (a gateway cache hit made no provider call: no cost)
         if not model:
             issues.append(CostIssue(ref, (
                 f"usage of customer {customer!r} on {day} has tokens but no "
@@ -302,6 +317,22 @@ def attribute_usages(usages: Sequence[Usage] | Sequence[tuple[Any, ...]],
                not (feature and non_billable and feature in non_billable))
         if model != targets[target][1]:  # folded into the table's model
             logged.setdefault(key, set()).add(model)
+        if tier or context or extra:
+            _, name, table, version, _, _ = targets[target]
+            record = usage if isinstance(usage, Usage) else Usage._make(usage)
+            cost, problem = class_value(record, version.models[name], table.per,
+                                        version.tools)
+            if cost is None:
+                issues.append(CostIssue(ref, (
+                    f"{problem} for model {model!r} in cost table {table.id!r} on {day} "
+                    f"(customer {customer!r}); a missing cost is never zero")))
+                continue
+            extra_cost = special.setdefault(key, [Fraction(0), 0, 0, 0])
+            extra_cost[0] += cost
+            extra_cost[1] += input_tokens
+            extra_cost[2] += cached
+            extra_cost[3] += output
+            input_tokens = cached = output = 0  # in the group's counts below: not its sums
         group = groups.get(key)
         if group is None:
             groups[key] = [input_tokens, cached, output, events, 1, day, until, day, ref,
@@ -329,6 +360,7 @@ def attribute_usages(usages: Sequence[Usage] | Sequence[tuple[Any, ...]],
         provider, model, table, version, label, _ = targets[target]
         ids = logged.get(group_key)
         g.append(",".join(sorted(ids)) if ids else "")
+        g.append(special.get(group_key))
         rows.append(((customer, label, provider, model, feature, action, not billable,
                       version.effective, table.currency), g, version.models[model], table.per))
     rows.sort(key=lambda row: row[0])
@@ -340,12 +372,19 @@ def attribute_usages(usages: Sequence[Usage] | Sequence[tuple[Any, ...]],
         customer, label, provider, model, feature, action, not_billable, effective, currency \
             = line_key
         exact = _exact_cost(rates, per, g[0] - g[1], g[1], g[2])
+        inputs, cached_inputs, outputs = g[0], g[1], g[2]
+        if g[12] is not None:  # usage with token classes, costed one by one
+            exact += g[12][0]
+            inputs += g[12][1]
+            cached_inputs += g[12][2]
+            outputs += g[12][3]
         stream = (customer, label, provider)
         exact_so_far[stream] += exact
         lines.append(CostLine(
             customer=customer, period=label, provider=provider, model=model, feature=feature,
             action=action, billable=not not_billable, version=effective, currency=currency,
-            input_tokens=g[0], cached_input_tokens=g[1], output_tokens=g[2], events=g[3],
+            input_tokens=inputs, cached_input_tokens=cached_inputs, output_tokens=outputs,
+            events=g[3],
             usage_entries=g[4], first_day=g[5], last_day=g[6], exact=exact,
             first_ref=g[8], last_ref=g[10], logged=g[11],
             amount=streams[stream].post_to(exact_so_far[stream])))
@@ -436,8 +475,8 @@ def promotional_costs(usages: Sequence[Usage] | Sequence[tuple[Any, ...]],
     sums: dict[tuple[str, str, str, str, str], list[Any]] = {}
     for row in usages:
         usage = row if isinstance(row, Usage) else Usage._make(row)
-        if usage.customer not in customers or not usage.model or not (
-                usage.input_tokens or usage.output_tokens):
+        if usage.customer not in customers or not usage.model or usage.cache_hit or not (
+                usage.input_tokens or usage.output_tokens or usage.extra):
             continue
         found = shares.get((usage.customer, usage.date,
                             usage.user if usage.customer in per_user else ""))
@@ -452,7 +491,9 @@ def promotional_costs(usages: Sequence[Usage] | Sequence[tuple[Any, ...]],
         provider, name, table, version, label, period_end = target
         if _span_problem(usage, table, period_end, version.effective):
             continue
-        cost = exact_cost(version.models[name], table.per, usage)
+        cost = exact_cost(version.models[name], table.per, usage, version.tools)
+        if cost is None:
+            continue  # (attribute_usages reports the missing rate)
         for lot, share in found.items():
             key = (usage.customer, label, provider, lot, table.currency)
             item = sums.setdefault(key, [Fraction(0), usage.last_day, 0])

@@ -365,17 +365,45 @@ class _Builder:
             previous = effective
             models = {}
             for model, rates in raw["models"].items():
-                models[model] = ModelRates(
-                    input=Decimal(rates["input"]),
-                    cached_input=Decimal(rates.get("cached_input", rates["input"])),
-                    output=Decimal(rates["output"]),
-                )
-            versions.append(PriceBookVersion(effective, models, _line(self.lines, ("versions", i))))
+                models[model] = self.model_rates(rates, ("versions", i, "models", model))
+            tools = {str(tool): Decimal(price) for tool, price in (raw.get("tools") or {}).items()}
+            versions.append(PriceBookVersion(effective, models, _line(self.lines, ("versions", i)),
+                                             tools))
         return PriceBook(
             id=data["id"], currency=data["currency"], per=int(data.get("per", DEFAULT_PER)),
             versions=tuple(sorted(versions, key=lambda v: v.effective)), source=self.name,
             provider=provider, aliases=self.aliases(data.get("aliases") or {}, versions),
         )
+
+    def model_rates(self, rates: Raw, path: FieldPath, base: bool = True) -> ModelRates:
+        """A model's rate block (docs/token-classes.md): the standard block's
+        ``cached_input`` defaults to ``input`` (as it always has); a tier or long-context
+        block is complete on its own (a rate it leaves out is missing, not the input's)."""
+        given = frozenset(name for name in ("input", "cached_input", "output") if name in rates)
+        cached = rates["cached_input"] if "cached_input" in rates else rates["input"]
+        tiers = tuple((str(tier), self.model_rates(block, path + ("tiers", tier), False))
+                      for tier, block in sorted((rates.get("tiers") or {}).items()))
+        if not base and "tiers" in rates:
+            self.error(path + ("tiers",), "expected tiers only in a model's standard block")
+        long_context = None
+        if "long_context" in rates:
+            long_context = self.model_rates(rates["long_context"], path + ("long_context",),
+                                            False)
+            if long_context.above is None:
+                self.error(path + ("long_context", "above"),
+                           "is required: the prompt size (tokens) past which the band applies")
+        elif "above" in rates and base:
+            self.error(path + ("above",), "expected above only in a long_context block")
+
+        def optional(name: str) -> Decimal | None:
+            return Decimal(rates[name]) if name in rates else None
+
+        return ModelRates(
+            input=Decimal(rates["input"]), cached_input=Decimal(cached),
+            output=Decimal(rates["output"]), cache_write=optional("cache_write"),
+            cache_write_1h=optional("cache_write_1h"), tiers=tiers, long_context=long_context,
+            above=int(rates["above"]) if "above" in rates else None,
+            given=given if not base else frozenset({"input", "cached_input", "output"}))
 
     def aliases(self, raw: Raw, versions: list[PriceBookVersion]) -> dict[str, str]:
         known = {m for v in versions for m in v.models}
@@ -490,6 +518,7 @@ class _Builder:
             modifications=modifications,
             payment_terms_days=int(raw.get("payment_terms_days", 30)),
             non_billable_features=frozenset(raw.get("non_billable_features") or ()),
+            gateway_cache=str(raw.get("gateway_cache", "bill")),
             refund_credits=str((raw.get("refunds") or {}).get("credits", "proportional")),
             grants=grants, grant_kinds=grant_kinds,
             source=self.name, line=_line(self.lines, path),

@@ -49,13 +49,57 @@ class Term:
         return f"{self.count} {self.unit}{'s' if self.count != 1 else ''}"
 
 
+# The token classes a rate block prices (docs/token-classes.md): the usage count that
+# uses each rate, and the rate's name in a price book.
+CLASS_RATES = (("uncached_input_tokens", "input"), ("cached_input_tokens", "cached_input"),
+               ("output_tokens", "output"), ("cache_write_tokens", "cache_write"),
+               ("cache_write_1h_tokens", "cache_write_1h"))
+TOOLS = ("web_search", "code_execution", "file_search")  # priced per call (``tools``)
+
+
 @dataclass(frozen=True)
 class ModelRates:
-    """Rates for one model, in currency per ``PriceBook.per`` tokens."""
+    """Rates for one model, in currency per ``PriceBook.per`` tokens.
+
+    ``cache_write``/``cache_write_1h``: the rates of prompt-cache writes (5-minute and
+    1-hour), None where the price book gives none (then such usage is an error, never
+    priced at the input rate). ``tiers``: the rate blocks of the service tiers (batch,
+    priority, ...), each complete on its own; ``long_context``: the block of the prompts
+    past ``long_context.above`` tokens. A block without ``cached_input`` has it None
+    (the base block's defaults to ``input``, as it always has)."""
 
     input: Decimal
     cached_input: Decimal
     output: Decimal
+    cache_write: Decimal | None = None
+    cache_write_1h: Decimal | None = None
+    tiers: tuple[tuple[str, ModelRates], ...] = ()
+    long_context: ModelRates | None = None
+    above: int | None = None  # a long-context block: prompts of more tokens than this
+    given: frozenset[str] = frozenset({"input", "cached_input", "output"})
+
+    def rate(self, name: str) -> Decimal | None:
+        """The rate named ``name`` (``CLASS_RATES``), or None if the block gives none."""
+        if name not in self.given and name not in ("cache_write", "cache_write_1h"):
+            return None
+        found: Decimal | None = getattr(self, name)
+        return found
+
+    def block(self, tier: str, context: str) -> tuple[ModelRates | None, str]:
+        """The rate block of a service tier and context band (``""`` for the plain ones),
+        and what is missing if there is none."""
+        rates: ModelRates | None = self
+        if tier:
+            rates = dict(self.tiers).get(tier)
+            if rates is None:
+                return None, f"no rates for service tier {tier!r} (expected tiers: {tier}: ...)"
+        if context:
+            inner = rates.long_context if rates is not None else None
+            if inner is None:
+                where = f"tiers: {tier}: long_context" if tier else "long_context"
+                return None, f"no long-context rates (expected {where}: ...)"
+            rates = inner
+        return rates, ""
 
 
 @dataclass(frozen=True)
@@ -63,6 +107,7 @@ class PriceBookVersion:
     effective: datetime.date
     models: dict[str, ModelRates]
     line: int | None = None
+    tools: dict[str, Decimal] = field(default_factory=dict)  # server tool -> price per call
 
 
 @dataclass(frozen=True)
@@ -321,6 +366,9 @@ class Contract:
     modifications: tuple[Modification, ...] = ()
     payment_terms_days: int = 30
     non_billable_features: frozenset[str] = frozenset()
+    # usage a gateway served from its own cache (``cache_hit``): billed at the rates it
+    # would have had ("bill") or not at all ("free"); it never costs (docs/token-classes.md)
+    gateway_cache: str = "bill"
     refund_credits: str = "proportional"  # refunds: {credits: proportional | none}
     grants: tuple[Grant, ...] = ()
     grant_kinds: frozenset[str] = frozenset(GRANT_KINDS)  # the kinds the contract allows

@@ -18,6 +18,13 @@ A usage aggregate whose model has no rate on its date, or whose action the contr
 does not price, raises ``PricingError`` naming the customer, the model (as logged) or
 action and the date: a missing price is never zero.
 
+Usage with token classes beyond input, cached input and output (cache writes, a service
+tier, the long-context band, server-tool calls, a gateway cache hit) is valued by
+``rules.classes.class_value``, each class at its own rate (list rate less the discount;
+a contract ``rates`` override replaces the standard block's rates only); a class whose
+rate is missing raises ``PricingError`` the same way. A gateway cache hit is billed as
+the contract's ``gateway_cache`` says (``bill``, the default, or ``free``).
+
     list-2026 @2026-01-01  gpt-4o: {input: 5.00, cached_input: 2.50, output: 20.00} per 1M
     usage 2026-01-05 gpt-4o: input 1,200,000 (200,000 cached), output 300,000
       -> 1,000,000 x 5.00/1M + 200,000 x 2.50/1M + 300,000 x 20.00/1M = 11.50
@@ -32,7 +39,8 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import NamedTuple
 
-from .model import Contract, PriceBook, PriceBookVersion
+from .classes import class_value
+from .model import Contract, ModelRates, PriceBook, PriceBookVersion
 from .models import resolve, tried
 from .records import Usage
 from .rounding import exact_add
@@ -162,6 +170,25 @@ class Pricer:
         self._rates[key] = found
         return found
 
+    def class_value(self, usage: Usage, model: str, day: datetime.date
+                    ) -> tuple[Fraction | None, str]:
+        """The value of a usage with token classes (``Usage.special``) at the contract's
+        rates for the resolved ``model``: (exact value, "") or (None, what is missing)."""
+        if usage.cache_hit and self.contract.gateway_cache == "free":
+            return Fraction(0), ""
+        version = self._version(day)
+        listed = version.models.get(model) if version else None
+        override = self.contract.rates.get(model, {})
+        tools = version.tools if version else {}
+        if listed is None:  # priced by the contract's override alone: its rates are net
+            rates = ModelRates(input=override["input"],
+                               cached_input=override.get("cached_input", override["input"]),
+                               output=override["output"],
+                               cache_write=override.get("cache_write"),
+                               cache_write_1h=override.get("cache_write_1h"))
+            return class_value(usage, rates, self.price_book.per, tools, self.factor, override)
+        return class_value(usage, listed, self.price_book.per, tools, self.factor, override)
+
     def price(self, usage: Usage) -> Priced:
         """The value of ``usage`` at contract rates; raises PricingError if unpriced."""
         day = self.price_day(usage.date, (usage,), each=True)
@@ -235,7 +262,20 @@ class Pricer:
                     else:
                         seen.add(model)
                 named[name] = rates
-                if billable:
+                if usage.special:  # token classes: valued one by one (rare)
+                    special, problem = self.class_value(usage, name, day)
+                    if special is None:
+                        errors.append(PricingError(usage, (
+                            f"{problem} for model {model!r} of customer {usage.customer!r} "
+                            f"on {usage.date} (price book {self.price_book.id!r}, contract "
+                            f"{contract.id!r}); a missing price is never zero")))
+                        continue
+                    if billable:
+                        tokens = special
+                        token_total = exact_add(token_total, tokens)
+                        if not each and tokens:
+                            add_value(values, key, tokens, ZERO)
+                elif billable:
                     cached = usage.cached_input_tokens
                     if each:
                         # the three rates are all Decimals or all Fractions (``rates``)
@@ -252,7 +292,7 @@ class Pricer:
                             total[0] += usage.input_tokens - cached
                             total[1] += cached
                             total[2] += usage.output_tokens
-            elif usage.input_tokens or usage.output_tokens:
+            elif usage.input_tokens or usage.output_tokens or usage.extra:
                 errors.append(PricingError(usage, (
                     f"usage of customer {usage.customer!r} on {usage.date} has tokens but "
                     f"no model")))

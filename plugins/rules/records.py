@@ -16,6 +16,12 @@ from decimal import Decimal
 from typing import NamedTuple
 
 ACTION_STATUSES = ("completed", "partial", "failed")
+# The token classes and server-tool calls beyond input/cached/output (docs/token-classes.md):
+# counts a usage aggregate carries only when not zero (``Usage.extra``). Cache writes are
+# part of ``input_tokens``, like cache reads (``cached_input_tokens``).
+CACHE_WRITES = ("cache_write_tokens", "cache_write_1h_tokens")
+TOOL_CALLS = ("web_search_calls", "code_execution_calls", "file_search_calls")
+EXTRA_COUNTS = (*CACHE_WRITES, *TOOL_CALLS)
 
 
 class Usage(NamedTuple):
@@ -47,10 +53,35 @@ class Usage(NamedTuple):
     until: datetime.date | None = None
     workflow: str = ""  # ties the model calls of one action or agent run together
     ref: str = ""
+    # The token classes of docs/token-classes.md, at their defaults for plain usage:
+    tier: str = ""  # the provider's service tier ("" standard; batch, priority, flex ...)
+    context: str = ""  # the long-context band ("" or "long")
+    cache_hit: bool = False  # served from the gateway's own cache: no provider call
+    extra: tuple[tuple[str, int], ...] = ()  # (name, count) of EXTRA_COUNTS, not zero
+
+    @property
+    def cache_write_tokens(self) -> int:
+        """Prompt tokens written to the provider's cache, both durations."""
+        return sum(count for name, count in self.extra if name in CACHE_WRITES)
 
     @property
     def uncached_input_tokens(self) -> int:
+        """Prompt tokens neither read from nor written to the cache."""
+        if self.extra:
+            return self.input_tokens - self.cached_input_tokens - self.cache_write_tokens
         return self.input_tokens - self.cached_input_tokens
+
+    def count(self, name: str) -> int:
+        """One of ``EXTRA_COUNTS`` (0 when the aggregate has none)."""
+        for found, count in self.extra:
+            if found == name:
+                return count
+        return 0
+
+    @property
+    def special(self) -> bool:
+        """Whether the aggregate needs more than the input, cached and output rates."""
+        return bool(self.extra or self.tier or self.context or self.cache_hit)
 
     @property
     def last_day(self) -> datetime.date:
