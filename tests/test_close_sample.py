@@ -78,3 +78,34 @@ def test_sample_february_after_the_customers_paid_january(tmp_path: Path) -> Non
     assert {c: r["total"] for c, r in aging.items()} == {"globex": "565.55",
                                                          "initech": "500.00"}  # February's
     assert errors(ledger) == []
+
+
+def test_a_re_close_after_later_months_is_a_true_no_op(tmp_path: Path) -> None:
+    """Three months closed (with the customers' payments in between, as `make demo`
+    does), then January closed again: every file of the book is byte for byte what it
+    was. January's reports read the book as of January's end: February's payments,
+    invoices and purchases never leak into them."""
+    from click.testing import CliRunner
+
+    from tokenbooks.scripts.cli import cli
+    from tokenbooks.scripts.generate import write_payments
+
+    ledger = copy_sample(tmp_path)
+    january = {}
+    for period in ("2026-01", "2026-02", "2026-03"):
+        result = close(ledger, period)
+        assert result.exit_code == 0, result.output
+        if period == "2026-01":
+            folder = ledger.parent / "reports" / "2026-01"
+            january = {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+        paid = tmp_path / f"payments-{period}.csv"
+        write_payments(ledger.parent / "invoices" / f"{period}.beancount", paid)
+        result = CliRunner().invoke(cli, ["import", "--ledger", str(ledger), str(paid)])
+        assert result.exit_code == 0, result.output
+    before = snapshot(ledger.parent)
+    result = close(ledger, "2026-01")
+    assert result.exit_code == 0, result.output
+    assert "nothing changed" in result.output
+    assert snapshot(ledger.parent) == before
+    folder = ledger.parent / "reports" / "2026-01"
+    assert {p.name: p.read_bytes() for p in sorted(folder.iterdir())} == january

@@ -31,13 +31,13 @@ NOT_RUN = "not run"
 
 
 def unbilled(month: Month) -> reconcile.Check:
-    return reconcile.unbilled(balances(month.ledger.transactions, accounts.UNBILLED,
+    return reconcile.unbilled(balances(month.to_date, accounts.UNBILLED,
                                        month.ids, month.end))
 
 
 def invoices(month: Month) -> reconcile.Check:
     ids = [(str(e.meta.get("invoice")), str(e.meta.get("customer")),
-            str(e.meta.get("period"))) for e in booked_invoices(month.ledger.transactions)]
+            str(e.meta.get("period"))) for e in booked_invoices(month.to_date)]
     return reconcile.invoices(ids, month.period)
 
 

@@ -34,8 +34,8 @@ ZERO = Decimal("0.00")
 
 
 def dunning_table(month: Month, ratio: Decimal = dunning.JUMP_RATIO) -> Table:
-    charges, payments, applied = receivable_rows(month.ledger.transactions, month.ids,
-                                                 month.terms())
+    # The book as of the month's end: a re-close, months later, gives the same report.
+    charges, payments, applied = receivable_rows(month.to_date, month.ids, month.terms())
     states = dunning.balances(charges, payments, month.end, applied)
     items = dunning.open_items(charges, payments, month.end, applied)
     held = {c: v for c, v in customer_credits(month.to_date, month.ids, month.end).items()
@@ -61,7 +61,7 @@ def dunning_table(month: Month, ratio: Decimal = dunning.JUMP_RATIO) -> Table:
                      "invoiced": state.amount, "paid": state.paid,
                      "credited": state.credited, "open": state.open})
     history: dict[tuple[str, str], Decimal] = defaultdict(lambda: ZERO)
-    for entry in booked_invoices(month.ledger.transactions):
+    for entry in booked_invoices(month.to_date):
         period = str(entry.meta.get("period"))
         history[(str(entry.meta.get("customer")), period)] += sum(
             (number(p) for p in entry.postings
