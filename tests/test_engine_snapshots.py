@@ -88,7 +88,7 @@ def test_split_keeps_each_leg_to_the_cent_over_models_features_and_actions() -> 
     legs = [Leg(accounts.deferred_revenue("acme"), D("10.00"), "lot-1"),
             Leg(accounts.REVENUE_USAGE, D("-7.00"), "lot-1"),
             Leg(accounts.REVENUE_ACTIONS, D("-3.00"), "lot-1"),
-            Leg(accounts.REVENUE_BREAKAGE, D("0.00"), "lot-1", "expiry")]
+            Leg(accounts.REVENUE_BREAKAGE, D("0.00"), "lot-1", "breakage")]
     out = split(legs, values)
     assert [(leg.account.split(":")[-1], leg.amount, leg.detail) for leg in out] == [
         ("Acme", D("10.00"), None),

@@ -67,3 +67,16 @@ def test_jump_against_the_trailing_three_month_average() -> None:
     assert n.average is None and not n.flagged  # no history: nothing to compare with
     calm = dunning.jumps("2026-04", {"g": D("110.00")}, history)[0]
     assert calm.ratio == D("1.10") and not calm.flagged
+
+
+def test_a_flat_minimum_is_no_jump_when_the_contract_is_young() -> None:
+    """A $500 monthly minimum from February: March's 500 against February alone (the
+    months before the contract are not months of zero billing)."""
+    history = {("i", "2026-02"): D("500.00")}
+    book_covers = "2025-11"
+    flat = dunning.jumps("2026-03", {"i": D("500.00")}, history, first_period=book_covers,
+                         in_force={"i": {"2026-02"}})[0]
+    assert (flat.average, flat.months, flat.flagged) == (D("500.00"), 1, False)
+    # without the contract's months, December and January count as zero: a false jump
+    naive = dunning.jumps("2026-03", {"i": D("500.00")}, history, first_period=book_covers)[0]
+    assert (naive.average, naive.flagged) == (D("166.67"), True)

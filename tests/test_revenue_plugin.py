@@ -221,3 +221,22 @@ def test_sample_book_checks_with_the_plugins(tmp_path):
     entries, errors, _ = loader.load_file(str(main))
     assert errors == []
     assert generated(entries, "usage")
+
+
+def test_proportional_breakage_is_tagged_breakage_not_expiry(contracts_dir):
+    """A standard pack (proportional breakage, 20% then 10% from Jan 20) used in January:
+    its breakage is recognized with the usage, tagged ``rule: breakage``; nothing expired,
+    so nothing says ``expiry``."""
+    standard = (
+        '2026-01-04 * "Acme Corp" "Credit purchase: standard" ^acme-2026\n'
+        '  customer: "acme"\n  contract: "acme-2026"\n  rule: "purchase"\n'
+        '  pack: "standard"\n  payment_id: "pay-003"\n'
+        "  Assets:Bank                          1000.00 USD\n"
+        "  Liabilities:Deferred-Revenue:Acme   -1000.00 USD\n")
+    entries, errors, _ = load(book(contracts_dir, standard + usage(
+        "2026-01-05", "acme", input_tokens=20_000_000)))
+    assert errors == []
+    legs = [(e.meta["rule"], p.meta.get("rule"), p.units.number) for e in generated(entries)
+            for p in e.postings if p.account == "Income:Revenue:Breakage"]
+    assert legs and all(leg[:2] == ("usage", "breakage") for leg in legs), legs
+    assert not [e for e in generated(entries) if e.meta.get("rule") == "expiry"]

@@ -25,6 +25,7 @@ from decimal import Decimal
 from ..entries.build import number
 from ..entries.payments import customer_credits, receivable_rows
 from ..rules import accounts, dunning
+from ..rules.periods import month_bounds, previous_months
 from .invoices import booked_invoices
 from .ledger import Month
 from .rows import unbilled_items
@@ -74,7 +75,8 @@ def dunning_table(month: Month, ratio: Decimal = dunning.JUMP_RATIO) -> Table:
                                        month.end):
             current[unbilled.customer] = current.get(unbilled.customer, ZERO) + unbilled.amount
     first = month.ledger.first_period
-    for jump in dunning.jumps(month.period, current, history, ratio, first):
+    for jump in dunning.jumps(month.period, current, history, ratio, first,
+                              months_in_force(month)):
         rows.append({"section": "jump", "customer": jump.customer, "amount": jump.amount,
                      "basis": source, "trailing_average": jump.average,
                      "months": jump.months, "ratio": jump.ratio, "increase": jump.increase,
@@ -84,7 +86,8 @@ def dunning_table(month: Month, ratio: Decimal = dunning.JUMP_RATIO) -> Table:
              f"applied to the oldest charges first. `amount` is what is left to pay "
              f"(= `open`).",
              f"Jump: this month's {source} at least {ratio} times the average of the three "
-             f"months before (months the book covers)."]
+             f"months before (months the book covers and the customer's contract was in "
+             f"force)."]
     if not payments and not any(a.kind != "billed" for a in applied):
         notes.append("No payment of a receivable is in the book yet (import the customers' "
                      "payments: tokenbooks import payments.csv): every charge is shown "
@@ -93,3 +96,16 @@ def dunning_table(month: Month, ratio: Decimal = dunning.JUMP_RATIO) -> Table:
             "days_past_due", "bucket", "basis", "trailing_average", "months", "ratio",
             "increase", "flag", "credits", "invoiced", "paid", "credited", "open"]
     return Table("dunning", f"Dunning {month.period}", cols, rows, notes)
+
+
+def months_in_force(month: Month) -> dict[str, set[str]]:
+    """Per customer, the three months before ``month`` in which one of its contracts was
+    in force for at least a day."""
+    out: dict[str, set[str]] = {}
+    for period in previous_months(month.period, 3):
+        start, end = month_bounds(period)
+        for cid, customer in month.contracts.customers.items():
+            if any(c.start <= end and (c.end is None or c.end >= start)
+                   for c in customer.contracts):
+                out.setdefault(cid, set()).add(period)
+    return out

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import datetime
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -207,12 +207,19 @@ class Jump:
 
 def jumps(period: str, current: Mapping[str, Decimal],
           history: Mapping[tuple[str, str], Decimal], ratio: Decimal = JUMP_RATIO,
-          first_period: str | None = None) -> list[Jump]:
+          first_period: str | None = None,
+          in_force: Mapping[str, Collection[str]] | None = None) -> list[Jump]:
     """``current[customer]`` against the average of ``history[(customer, month)]`` over the
-    three months before ``period`` that the book covers (from ``first_period`` on)."""
-    months = [m for m in previous_months(period, 3) if first_period is None or m >= first_period]
+    three months before ``period`` that the book covers (from ``first_period`` on) and, when
+    ``in_force`` is given, in which the customer had a contract in force (its months): a
+    month before the contract is no month of zero billing, so a flat monthly minimum is
+    never a jump."""
+    covered = [m for m in previous_months(period, 3)
+               if first_period is None or m >= first_period]
     out = []
     for customer in sorted(current):
+        months = (covered if in_force is None
+                  else [m for m in covered if m in in_force.get(customer, ())])
         amount = current[customer]
         seen = [history.get((customer, m), ZERO) for m in months]
         had = any(history.get((customer, m)) for m in months)

@@ -806,7 +806,7 @@ class ContractEngine:
                 legs += [Leg(deferred, rec.total, lot_id),
                          Leg(accounts.REVENUE_USAGE, -rec.usage, lot_id),
                          Leg(accounts.REVENUE_ACTIONS, -rec.actions, lot_id),
-                         Leg(accounts.REVENUE_BREAKAGE, -rec.breakage, lot_id, "expiry"),
+                         Leg(accounts.REVENUE_BREAKAGE, -rec.breakage, lot_id, "breakage"),
                          Leg(lot.unclaimed_account, -rec.unclaimed, lot_id, "unclaimed")]
                 if lot.kind == "concession":
                     legs += self.concession_legs(lot)
