@@ -65,7 +65,22 @@ A bill line of a closed month that arrived after its close (a late bill, or a re
 line correcting a closed month's bill: ``prior_period`` metadata, ``importers.late``)
 is in the open month's bill; its amount is a posting of its own to
 ``Expenses:COGS:Unattributed:<Provider>`` with ``prior_period``: a prior-period
-adjustment of COGS, booked in the open month.
+adjustment of COGS, booked in the open month. When the closed month had no bill of its
+own (it closed "accrued, bill pending"), the late lines first clear that month's
+accrual (a ``Liabilities:Payable`` posting, ``role: "accrual-cleared"``, with
+``prior_period``) and only the difference is the true-up; the transaction links the
+closed month's bill (``^bill-openai-2026-01``):
+
+    2026-02-28 * "openai" "Provider bill 2026-02" ^bill-openai-2026-02 ^bill-openai-2026-01
+      Liabilities:Payable:Openai          80.00 USD   ; role: "accrual-cleared"
+      Liabilities:Payable:Openai         100.00 USD   ; accrual-cleared, prior_period 2026-01
+      Expenses:COGS:Unattributed:Openai    3.00 USD   ; prior_period: "2026-01" (true-up)
+      Liabilities:Payable:Openai        -183.00 USD   ; role: "bill"
+
+**No cost tables.** A book whose ``contracts/costs/`` is empty has no COGS set up: the
+stage books nothing and says so once, a ``custom "tokenbooks" "warning"`` entry dated
+on the first usage ("COGS not configured: ..."), instead of an error per usage entry.
+As soon as one cost table exists, every model no table prices is an error again.
 
 Computing the remainder at load time, rather than in the importer, keeps it right when
 usage of a billed period arrives after the bill: the next load settles it again. After the
@@ -84,7 +99,7 @@ from beancount.core import data
 
 from . import config as settings
 from .entries.bills import bill_lines
-from .entries.build import posting, ref_order, relative_ref, transaction
+from .entries.build import posting, ref_order, relative_ref, transaction, value
 from .entries.usage import REF
 from .errors import CogsError, PluginError, at
 from .load import Load, no_cyclic_gc
@@ -99,11 +114,12 @@ from .rules.cogs import (
     promotional_costs,
 )
 from .rules.model import ContractSet
-from .rules.rounding import to_cent
 
 __plugins__ = ("cogs",)
 
 PLUGIN = settings.COGS
+NOT_CONFIGURED = ("COGS not configured: no cost tables in contracts/costs/ (usage is not "
+                  "costed; add a cost table per provider to book inference cost)")
 
 
 def cogs(entries: data.Directives, options_map: dict[str, Any],
@@ -137,6 +153,14 @@ def _stage(load: Load, entries: data.Directives, config: settings.PluginConfig,
     if not quiet:
         errors += [CogsError(entry.meta, f"usage entry not costed: {message}", entry)
                    for entry, message in table.bad]
+    if not contracts.costs:  # COGS not set up: one notice, no cost, no error per entry
+        first = table.entries[0] if table.entries else None
+        if first is None:
+            return [], errors
+        notice = data.Custom(
+            data.new_metadata(f"<{PLUGIN}>", 0, {"rule": "cogs"}), first.date, "tokenbooks",
+            [value("warning"), value(NOT_CONFIGURED)])
+        return [notice], errors
     lines, issues = attribute_usages(table.rows, contracts, grain, load.served(entries))
     if issues:  # rare: find the entries they name
         by_ref = {row[REF]: entry for entry, row in
@@ -312,20 +336,26 @@ def _bill_transaction(settlement: Settlement) -> data.Transaction:
     if settlement.attributed:
         legs.append(_role(posting(accounts.payable(bill.provider), settlement.attributed,
                                   currency), "accrual-cleared"))
+    for period, accrued in settlement.cleared:  # a closed month's accrual, its bill late
+        legs.append(posting(accounts.payable(bill.provider), accrued, currency,
+                            {"role": "accrual-cleared", "prior_period": period}))
     current = settlement.unattributed
-    for period, exact in bill.prior:  # late lines of closed months: prior-period COGS
-        amount = to_cent(exact)
-        if amount:
-            legs.append(posting(accounts.cogs_unattributed(bill.provider), amount, currency,
-                                {"prior_period": period, "exact_cost": exact_text(exact)}))
-            current -= amount
+    exact_of = dict(bill.prior)
+    for period, _lines, true_up in settlement.true_ups():  # prior-period COGS
+        if true_up:
+            legs.append(posting(accounts.cogs_unattributed(bill.provider), true_up, currency,
+                                {"prior_period": period,
+                                 "exact_cost": exact_text(exact_of[period])}))
+            current -= true_up
     if current:
         legs.append(posting(accounts.cogs_unattributed(bill.provider), current, currency))
     if bill.amount:
         legs.append(_role(posting(accounts.payable(bill.provider), -bill.amount, currency),
                           "bill"))
+    links = [bill_link(bill.provider, bill.period),
+             *(bill_link(bill.provider, period) for period, _ in bill.prior)]
     return transaction(meta, bill.end, bill.provider, f"Provider bill {bill.period}", legs,
-                       [bill_link(bill.provider, bill.period)], filename=f"<{PLUGIN}>")
+                       links, filename=f"<{PLUGIN}>")
 
 
 def _role(leg: data.Posting, role: str) -> data.Posting:

@@ -216,7 +216,8 @@ def run_close(ledger: Path, period: str, source: Path | None = None,
             completeness_table, cogs_table]
     folder = write_reports(root, period, made, checks)
     for check in checks:
-        echo(f"reconcile: {check.name}: {'ok' if check.ok else 'FAILED'}: {check.detail}")
+        status = check.status or ("ok" if check.ok else "FAILED")
+        echo(f"reconcile: {check.name}: {status}: {check.detail}")
     failed = [c for c in checks if not c.ok]
     if failed:
         lines = [f"{c.name}: {f}" for c in failed for f in c.failures]

@@ -181,3 +181,20 @@ def test_usage_blocked_by_a_hard_stop_still_costs(tmp_path):
     assert any("hard stop" in str(w.values[1].value) for w in warnings)
     assert -balance(entries, "Income:Revenue") == Decimal("10.00")  # only the pack is earned
     assert balance(entries, "Expenses:COGS:Inference") == Decimal("12.50")  # all 5M tokens
+
+
+def test_a_book_without_cost_tables_says_so_once_and_books_no_cost(tmp_path):
+    contracts = make_contracts(tmp_path)
+    for table in (contracts / "costs").glob("*.yaml"):
+        table.unlink()
+    entries, errors, _ = load(contracts, BODY)
+    assert errors == []
+    assert generated(entries, "cogs") == []
+    notices = [e for e in entries if isinstance(e, data.Custom) and e.type == "tokenbooks"]
+    assert [(n.date.isoformat(), n.values[1].value[:20]) for n in notices] == [
+        ("2026-01-05", "COGS not configured:")]
+    # one cost table back: every model it does not price is an error again
+    (contracts / "costs" / "anthropic.yaml").write_text(
+        (make_contracts(tmp_path / "again") / "costs" / "anthropic.yaml").read_text())
+    _, errors, _ = load(contracts, BODY)
+    assert errors and all("no cost for model" in e.message for e in errors)

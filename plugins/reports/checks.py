@@ -42,35 +42,60 @@ def invoices(month: Month) -> reconcile.Check:
 
 
 def cogs(month: Month) -> tuple[reconcile.Check, Table]:
-    """Per provider: attributed + unattributed cost of the month = its bills."""
-    exact: dict[str, Decimal] = defaultdict(Decimal)
+    """Per provider: attributed + unattributed cost of the month = its bill; a provider
+    without a bill of the month yet is "accrued, bill pending"; closed months' bills
+    booked this month are shown with their true-ups (``rules.bills``)."""
+    exact: dict[str, Decimal] = defaultdict(Decimal)  # the month's bill, every line
+    prior_exact: dict[tuple[str, str], Decimal] = defaultdict(Decimal)  # closed months'
     names: dict[str, str] = {}
+    own: set[str] = set()
     for line, _entry in month.ledger.bills:
         if month.start <= line.day <= month.end:
             component = accounts.component(line.provider)
             names[component] = line.provider
             exact[component] += line.amount
+            if line.prior_period:
+                prior_exact[(component, line.prior_period)] += line.amount
+            else:
+                own.add(component)
+    prior_billed: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    for (component, _period), amount in prior_exact.items():  # rounded as the bill splits
+        prior_billed[component] += to_cent(amount)
     attributed: dict[str, Decimal] = defaultdict(lambda: ZERO)
     unattributed: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    true_up: dict[str, Decimal] = defaultdict(lambda: ZERO)
     for entry in month.transactions:
         if entry.meta.get("rule") == "promotional":
             continue  # cost moved from COGS to marketing: still the provider's (grants)
         for p in entry.postings:
-            for root, target in ((accounts.COGS_INFERENCE, attributed),
-                                 (accounts.COGS_UNATTRIBUTED, unattributed)):
-                found = accounts.sub_component(p.account, root)
-                if found is not None and p.units is not None:
-                    target[found] += number(p)
-    providers = [reconcile.ProviderCost(names.get(c, c.lower()), to_cent(exact.get(c, 0)),
-                                        attributed.get(c, ZERO), unattributed.get(c, ZERO))
-                 for c in sorted(set(exact) | set(attributed) | set(unattributed))]
+            if p.units is None:
+                continue
+            found = accounts.sub_component(p.account, accounts.COGS_INFERENCE)
+            if found is not None:
+                attributed[found] += number(p)
+                continue
+            found = accounts.sub_component(p.account, accounts.COGS_UNATTRIBUTED)
+            if found is not None:
+                target = true_up if (p.meta or {}).get("prior_period") else unattributed
+                target[found] += number(p)
+    providers = []
+    for c in sorted(set(exact) | set(attributed) | set(unattributed)):
+        billed = to_cent(exact.get(c, 0)) - prior_billed[c]
+        pending = c not in own and attributed.get(c, ZERO) != 0 and not unattributed.get(c)
+        providers.append(reconcile.ProviderCost(
+            names.get(c, c.lower()), billed, attributed.get(c, ZERO),
+            unattributed.get(c, ZERO), pending, prior_billed[c], true_up.get(c, ZERO)))
     result = reconcile.cogs(providers)
     rows: list[dict[str, object]] = [
         {"provider": p.provider, "bills": p.billed, "attributed": p.attributed,
-         "unattributed": p.unattributed, "difference": p.difference} for p in providers]
+         "unattributed": p.unattributed, "difference": p.difference,
+         "status": reconcile.PENDING if p.pending else ("ok" if not p.difference
+                                                        else "FAILED"),
+         "prior_period_bills": p.prior_billed, "prior_period_true_up": p.prior_true_up}
+        for p in providers]
     return result, Table("cogs", f"COGS tie-out {month.period}",
-                         ["provider", "bills", "attributed", "unattributed", "difference"],
-                         rows)
+                         ["provider", "bills", "attributed", "unattributed", "difference",
+                          "status", "prior_period_bills", "prior_period_true_up"], rows)
 
 
 CLEARING_KINDS = {"purchase": "charges", "payment": "charges", "fee": "fees",
@@ -119,7 +144,7 @@ def table(period: str, checks: Sequence[reconcile.Check],
     ``not run``)."""
     rows: list[dict[str, object]] = []
     for c in checks:
-        status = NOT_RUN if c.name in skipped else "ok" if c.ok else "FAILED"
+        status = (NOT_RUN if c.name in skipped else c.status or ("ok" if c.ok else "FAILED"))
         rows.append({"check": c.name, "status": status,
                      "detail": c.detail, "failures": "; ".join(c.failures)})
     return Table("checks", f"Reconciliations {period}", list(COLUMNS), rows)

@@ -13,6 +13,15 @@ cleared and the difference, positive or negative, is unattributed cost.
 A line of a closed month booked in the open month (a late bill, or a correction of a
 closed month's bill: ``prior_period``) stays in the open month's bill; ``Bill.prior``
 keeps its amount per closed month, so it can be shown as a prior-period adjustment.
+
+**A bill that arrives after its month closed.** The month closed with its cost accrued
+from usage (``Liabilities:Payable:<P>``, the close's check says "accrued, bill
+pending"). The first bill lines of that month, booked in the open month, clear that
+accrual (``Settlement.cleared``) and only the difference is a COGS true-up of the open
+month, linked to the closed one:
+
+    openai 2026-01 closed: attributed 100.00, no bill (accrued, bill pending)
+    2026-02: January's bill arrives, 103.00 -> accrual cleared 100.00, true-up 3.00
 """
 
 from __future__ import annotations
@@ -62,14 +71,27 @@ class Bill:
 
 @dataclass(frozen=True)
 class Settlement:
-    """A bill set against the cost attributed to usage of the same provider and period."""
+    """A bill set against the cost attributed to usage of the same provider and period;
+    ``cleared``: (closed month, its accrual) that the bill's late lines for that month
+    clear, the month having had no bill of its own."""
 
     bill: Bill
     attributed: Decimal
+    cleared: tuple[tuple[str, Decimal], ...] = ()
 
     @property
     def unattributed(self) -> Decimal:
-        return self.bill.amount - self.attributed
+        """What the bill has beyond the accruals it clears (true-ups of closed months
+        included)."""
+        return self.bill.amount - self.attributed - sum((a for _, a in self.cleared),
+                                                        Decimal("0.00"))
+
+    def true_ups(self) -> list[tuple[str, Decimal, Decimal]]:
+        """(closed month, its late lines to the cent, the true-up: those less the accrual
+        this bill clears) per closed month the bill has lines of."""
+        cleared = dict(self.cleared)
+        return [(period, to_cent(exact), to_cent(exact) - cleared.get(period, Decimal("0.00")))
+                for period, exact in self.bill.prior]
 
 
 def collect(lines: Iterable[BillLine], grain: str = "month") -> tuple[list[Bill], list[str]]:
@@ -101,6 +123,40 @@ def collect(lines: Iterable[BillLine], grain: str = "month") -> tuple[list[Bill]
 
 def settle(bills: Iterable[Bill], attributed: Mapping[tuple[str, str], Decimal]
            ) -> list[Settlement]:
-    """Each bill with the cost attributed to its provider and period (0 if none)."""
-    return [Settlement(bill, attributed.get((bill.provider, bill.period), Decimal("0.00")))
-            for bill in bills]
+    """Each bill with the cost attributed to its provider and period (0 if none), and
+    the accruals of closed months its late lines clear: those of a month (its posting
+    periods, at day grain) that has no bill of its own, cleared by the first bill (in
+    period order) with lines of it."""
+    bills = sorted(bills, key=lambda b: (b.provider, b.period))
+    own = {(b.provider, b.period[:7]) for b in bills
+           if b.exact != sum((e for _, e in b.prior), Decimal(0))}
+    accrued: dict[tuple[str, str], Decimal] = {}
+    for (provider, label), amount in attributed.items():
+        key = (provider, label[:7])
+        accrued[key] = accrued.get(key, Decimal("0.00")) + amount
+    done: set[tuple[str, str]] = set()
+    out = []
+    for bill in bills:
+        cleared = []
+        for period, _ in bill.prior:
+            key = (bill.provider, period)
+            if key in own or key in done or not accrued.get(key):
+                continue
+            done.add(key)
+            cleared.append((period, accrued[key]))
+        out.append(Settlement(bill, attributed.get((bill.provider, bill.period),
+                                                   Decimal("0.00")), tuple(cleared)))
+    return out
+
+
+def pending(attributed: Mapping[tuple[str, str], Decimal], bills: Iterable[Bill],
+            period: str) -> dict[str, Decimal]:
+    """provider -> cost accrued in the month ``period`` (its posting periods) that no bill
+    of the month's own lines covers yet: "accrued, bill pending"."""
+    billed = {b.provider for b in bills if b.period[:7] == period
+              and b.exact != sum((e for _, e in b.prior), Decimal(0))}
+    out: dict[str, Decimal] = {}
+    for (provider, label), amount in attributed.items():
+        if label[:7] == period and provider not in billed and amount:
+            out[provider] = out.get(provider, Decimal("0.00")) + amount
+    return out

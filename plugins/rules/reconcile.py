@@ -30,6 +30,7 @@ class Check:
     ok: bool
     detail: str
     failures: list[str] = field(default_factory=list)
+    status: str = ""  # a named status beside ok/FAILED ("accrued, bill pending")
 
 
 @dataclass(frozen=True)
@@ -123,23 +124,42 @@ def invoices(ids: Iterable[tuple[str, str, str]], period: str) -> Check:
 @dataclass(frozen=True)
 class ProviderCost:
     provider: str
-    billed: Decimal  # provider bills of the month, rounded to the cent
+    billed: Decimal  # provider bills of the month (its own lines), rounded to the cent
     attributed: Decimal  # Expenses:COGS:Inference:<P>
-    unattributed: Decimal  # Expenses:COGS:Unattributed:<P>
+    unattributed: Decimal  # Expenses:COGS:Unattributed:<P>, true-ups of closed months aside
+    pending: bool = False  # no bill of the month yet: its cost stays accrued
+    prior_billed: Decimal = ZERO  # late lines of closed months booked this month
+    prior_true_up: Decimal = ZERO  # what they added to COGS beyond those months' accruals
 
     @property
     def difference(self) -> Decimal:
         return self.attributed + self.unattributed - self.billed
 
 
+PENDING = "accrued, bill pending"
+
+
 def cogs(providers: Iterable[ProviderCost]) -> Check:
+    """Per provider: attributed + unattributed cost of the month = its bill. A provider
+    with no bill of the month yet is not a failure: its cost is accrued from usage and
+    the check says so (``PENDING``); the bill, when it comes, trues the accrual up in the
+    month it is booked in (``rules.bills``)."""
     providers = list(providers)
     failures = [f"{p.provider}: attributed {p.attributed} + unattributed {p.unattributed} = "
                 f"{p.attributed + p.unattributed}, provider bills {p.billed} (difference "
-                f"{p.difference})" for p in providers if p.difference]
+                f"{p.difference})" for p in providers if p.difference and not p.pending]
     total = sum((p.billed for p in providers), ZERO)
-    return Check("cogs", not failures, f"{len(providers)} provider(s), bills {total}",
-                 failures)
+    detail = f"{len(providers)} provider(s), bills {total}"
+    waiting = [p for p in providers if p.pending]
+    if waiting:
+        detail += "; " + PENDING + ": " + ", ".join(
+            f"{p.provider} {p.attributed} accrued" for p in waiting)
+    late = [p for p in providers if p.prior_billed]
+    if late:
+        detail += "; closed months' bills booked: " + ", ".join(
+            f"{p.provider} {p.prior_billed} (true-up {p.prior_true_up})" for p in late)
+    return Check("cogs", not failures, detail, failures,
+                 PENDING if waiting and not failures else "")
 
 
 @dataclass(frozen=True)
