@@ -42,6 +42,7 @@ sample: setup
 	find $(SAMPLE)/documents -type f ! -name '.keep' -delete
 	find $(SAMPLE)/invoices $(SAMPLE)/closes -type f ! -name 'README.beancount' -delete
 	find $(SAMPLE)/reports -name lock.json -delete
+	$(BIN)/tokenbooks cutover --ledger $(SAMPLE)/main.beancount $(SAMPLE)/opening.yaml
 	$(BIN)/tokenbooks import --ledger $(SAMPLE)/main.beancount $(SOURCES)/*
 
 check: setup

@@ -74,6 +74,8 @@ class Revenue:
             old = before.get(lot.id)
             opening = old.liability if old else ZERO
             revenue_before = old.posted_total.posted if old else ZERO
+            if old is None and lot.opening and start <= lot.purchased:
+                opening = lot.price + lot.refunded  # taken over at the cut-over: opening
             out.append((LotState(customer, lot.id, opening, lot.liability,
                                  lot.posted_total.posted - revenue_before), lot))
         return out

@@ -81,6 +81,7 @@ from beancount.core.amount import Amount
 
 from . import config as settings
 from .entries.build import relative_ref, value
+from .entries.cutover import at_cutover, cutover_of
 from .errors import PluginError, RevenueError, at, at_ref
 from .load import Load, Revenue, no_cyclic_gc
 from .rules.engine import ContractRun, run_contract
@@ -177,12 +178,14 @@ def _stage(load: Load, entries: data.Directives, config: settings.PluginConfig,
     new: list[data.Directive] = []
     runs: dict[str, ContractRun] = {}
     lineno = LINENO_BASE
+    cutover = cutover_of(entries)  # a book opened from balances (rules.cutover)
     for customer_id in sorted(contracts.customers):
         customer = contracts.customers[customer_id]
         for contract in sorted(customer.contracts, key=lambda c: c.start):
             price_book = contracts.price_books.get(contract.price_book)
             if price_book is None or contract.start > as_of:
                 continue
+            contract = at_cutover(contract, cutover)
             result = run_contract(contract, price_book, by_contract.get(contract.id, []),
                                   bought.get(contract.id, []), as_of, config.posting,
                                   customer.name, served.get(customer_id))

@@ -3,6 +3,7 @@
     tokenbooks init DIR                          a new book that passes bean-check
     tokenbooks import --ledger FILE SOURCE...    (importers)
     tokenbooks close --ledger FILE --period M    the month-end close
+    tokenbooks cutover --ledger FILE OPENING     open a book with the balances it takes over
     tokenbooks serve --ledger FILE               Fava, read-only, on localhost
     tokenbooks whatif --ledger FILE --period P --contracts DIR   proposed contracts, in memory
 
@@ -17,6 +18,7 @@ import click
 from tokenbooks import __version__
 
 from .close_cmd import close
+from .cutover_cmd import cutover
 from .import_cmd import import_
 from .init_book import init
 from .report_cmd import report
@@ -34,6 +36,7 @@ cli.add_command(init)
 cli.add_command(import_)
 cli.add_command(report)
 cli.add_command(close)
+cli.add_command(cutover)
 cli.add_command(serve)
 cli.add_command(whatif_cmd)
 

@@ -239,7 +239,25 @@ def write_sample(out: Path, seed: int = 7) -> dict[str, int]:
     counts["purchases.csv"] = write_purchases(out / "purchases.csv", SAMPLE_PURCHASES)
     counts["stripe-balance-2026-02.csv"] = write_stripe_balance(
         out / "stripe-balance-2026-02.csv", SAMPLE_STRIPE)
+    # (not named payments-*: that is what `make demo` writes after each close)
+    counts["cutover-payments.csv"] = write_payment_rows(
+        out / "cutover-payments.csv", SAMPLE_OPENING_PAYMENTS)
     return counts
+
+
+# initech paying its December invoice, taken over at the cut-over (ledgers/opening.yaml)
+SAMPLE_OPENING_PAYMENTS = [
+    {"date": "2026-01-20", "customer": "initech", "invoice": "LEGACY-2025-12-INITECH",
+     "amount": "500.00", "currency": "USD", "payment_id": "wire-legacy-2025-12-initech"}]
+
+
+def write_payment_rows(path: Path, rows: list[dict[str, str]]) -> int:
+    """A payments CSV of ``rows`` (``PAYMENT_FIELDS``)."""
+    with path.open("w", encoding="utf-8", newline="") as out:
+        writer = csv.DictWriter(out, fieldnames=PAYMENT_FIELDS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    return len(rows)
 
 
 # --- the sample's customers paying their invoices ----------------------------------------------

@@ -80,8 +80,9 @@ def create_book(directory: Path, title: str, currency: str, start: datetime.date
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--title", default="AI books", show_default=True, help="Title shown in Fava.")
 @click.option("--currency", default="USD", show_default=True, help="Operating currency.")
-@click.option("--start", type=click.DateTime(["%Y-%m-%d"]), default=None,
-              help="Date the accounts open (default: 1 January of this year).")
+@click.option("--start", type=click.DateTime(["%Y-%m-%d", "%Y-%m"]), default=None,
+              help="Date the accounts open, or a month (its first day: a cut-over "
+                   "month, see tokenbooks cutover); default 1 January of this year.")
 @click.option("--force", is_flag=True, help="Overwrite an existing book's files.")
 def init(directory: Path, title: str, currency: str, start: datetime.datetime | None,
          force: bool) -> None:

@@ -81,6 +81,7 @@ def purchase_from_entry(entry: data.Transaction) -> Purchase:
         expires=expires if isinstance(expires, datetime.date) else None,
         paid=paid, kind=meta["rule"], refund_of=str(meta.get("refund_of", "") or ""),
         ref=ref(meta), grant=str(meta.get("grant", "") or ""),
+        opening=meta.get("opening") is True,
     )
 
 

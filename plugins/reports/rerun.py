@@ -14,6 +14,7 @@ from collections import defaultdict
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 
+from ..entries.cutover import at_cutover, cutover_of
 from ..entries.usage import _new_usage
 from ..rules.engine import ContractRun, run_contract
 from ..rules.model import Contract, ContractSet
@@ -87,6 +88,7 @@ def run(ledger: Ledger, contracts: ContractSet, customers: Collection[str],
         bought[contract.id].append(purchase_map(contract, purchase) if purchase_map
                                    else purchase)
     served: Mapping[str, dict[str, str]] = served_of(ledger)
+    cutover = cutover_of(ledger.entries)  # a book opened from balances (rules.cutover)
     for customer_id in sorted(wanted):
         customer = contracts.customers.get(customer_id)
         if customer is None:
@@ -95,6 +97,7 @@ def run(ledger: Ledger, contracts: ContractSet, customers: Collection[str],
             price_book = contracts.price_books.get(contract.price_book)
             if price_book is None or contract.start > as_of:
                 continue
+            contract = at_cutover(contract, cutover)
             result = run_contract(contract, price_book, by_contract.get(contract.id, []),
                                   bought.get(contract.id, []), as_of, revenue.posting,
                                   customer.name, served.get(customer_id))

@@ -89,7 +89,8 @@ def liability_rows(entries: Iterable[data.Transaction], ids: Mapping[str, str],
         for customer, deferred in legs.items():
             change = -sum((number(p) for p in deferred), ZERO)
             closing[customer] += change
-            if entry.date < start:
+            # a cut-over's balances open the month they are dated in (entries.cutover)
+            if entry.date < start or (entry.date == start and entry.meta.get("opening")):
                 opening[customer] += change
                 continue
             moves += movements(entry, customer, deferred, change)

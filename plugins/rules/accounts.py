@@ -41,6 +41,7 @@ DEFERRED_REVENUE = "Liabilities:Deferred-Revenue"
 COGS_INFERENCE = "Expenses:COGS:Inference"
 COGS_UNATTRIBUTED = "Expenses:COGS:Unattributed"
 PAYABLE = "Liabilities:Payable"
+OPENING_BALANCES = "Equity:Opening-Balances"  # the other side of a cut-over's balances
 
 GENERAL_ACCOUNTS = (
     BANK,

@@ -81,6 +81,10 @@ class CommitmentState:
         self.start, self.end = self.period(day)
         self.start_total = arrears_total
         self.start_posted = posted
+        prior = self.terms.prior_usage
+        if prior is not None and prior[0] == key:  # a cut-over: usage before it counts
+            self.start_total = arrears_total - Fraction(prior[1])
+            self.start_posted = posted - prior[1]
 
     def withheld(self, arrears_total: Fraction) -> Fraction:
         """Ratable: usage value covered by minimums (never recognized as usage)."""

@@ -322,16 +322,17 @@ class ContractEngine:
             return
         parts: list[tuple[Lot, Decimal]] = []
         price = purchase.amount
-        if pack is not None:
+        if pack is not None and not purchase.opening:  # (an opening lot: allocated before)
             parts = self.allocation_parts(purchase, pack, lot_id, Fraction(credits), expires)
             price = purchase.amount - sum((amount for _, amount in parts), Decimal(0))
         lot = self.add_lot(Lot(lot_id, self.contract.id, purchase.pack, price,
                                Fraction(credits), day, expires, method,
-                               source=purchase.ref,
+                               source=purchase.ref, opening=purchase.opening,
                                priority=pack.priority if pack else DEFAULT_PRIORITY))
         for part, amount in parts:
             self.allocated(day, lot, part, amount)
-        self.exercise(day, lot)
+        if not purchase.opening:
+            self.exercise(day, lot)
         if purchase.payment_id:
             self.payment_lots[purchase.payment_id] = lot
             self.payment_paid[purchase.payment_id] = purchase.amount
@@ -1124,7 +1125,13 @@ class ContractEngine:
             {r.date: r for r in contract.tiers.revisions}  # type: ignore[union-attr]
             if self.retroactive else {})
         granted: dict[datetime.date, list[Grant]] = defaultdict(list)
+        since = contract.since  # a cut-over: what came before is in the opening balances
+        if since is not None:
+            changes = [d for d in changes if d >= since]
+            tier_revisions = {d: r for d, r in tier_revisions.items() if d >= since}
         for grant in contract.grants:
+            if since is not None and grant.date < since:
+                continue
             if grant.kind == "bundled":
                 self.bundled[grant.with_payment].append(grant)
             else:
@@ -1136,10 +1143,15 @@ class ContractEngine:
                             | {d for d in granted if d <= self.as_of}
                             | {d for d in tier_revisions if d <= self.as_of})
         changes = set(changes)
-        starts = [contract.start] if (contract.allowance or self.commit) else []
+        begin = max(contract.start, since) if since is not None else contract.start
+        starts = [begin] if (contract.allowance or self.commit) else []
         first = min(event_days[:1] + starts, default=None)
         day = first
         allowance_next = contract.start if contract.allowance else None
+        while allowance_next is not None and since is not None and allowance_next < since:
+            # the allowance of the period in progress at the cut-over is an opening lot
+            allowance_next = next_period_start(
+                allowance_next, contract.allowance.period)  # type: ignore[union-attr]
         periods = (contract.allowance is not None or self.commit is not None
                    or self.retroactive)
         # Plain arrears (no lots, allowance, purchases or changes): between posting

@@ -89,6 +89,7 @@ class Lot:
     method: str = "remote"  # recognition target, see rules.recognition.TARGETS
     source: str = ""  # ref of the purchase entry, or the rule that made the lot
     kind: str = "paid"  # paid | concession | promotional | bundled | material_right
+    opening: bool = False  # taken over at a cut-over: its liability is an opening balance
     priority: int = 50  # draw priority, lower first (rules.model.DEFAULT_PRIORITY)
     used: Fraction = ZERO
     used_actions: Fraction = ZERO

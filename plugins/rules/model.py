@@ -240,6 +240,9 @@ class Commitment:
     method: str = "remote"  # remote | proportional | ratable
     carryover: bool = False
     expected_usage: Decimal | None = None  # list value expected per period (proportional)
+    # (period key, usage value) of the period in progress at a cut-over: the usage
+    # before it counts toward the minimum (rules.cutover; remote method)
+    prior_usage: tuple[str, Decimal] | None = None
 
 
 @dataclass(frozen=True)
@@ -369,6 +372,11 @@ class Contract:
     # usage a gateway served from its own cache (``cache_hit``): billed at the rates it
     # would have had ("bill") or not at all ("free"); it never costs (docs/token-classes.md)
     gateway_cache: str = "bill"
+    # The cut-over day of a book opened from balances (rules.cutover; not a YAML field:
+    # the load sets it): what the contract did before it is in the opening balances, so
+    # the engine starts there (no grant, modification, allowance or commitment period
+    # of before it is booked again).
+    since: datetime.date | None = None
     refund_credits: str = "proportional"  # refunds: {credits: proportional | none}
     grants: tuple[Grant, ...] = ()
     grant_kinds: frozenset[str] = frozenset(GRANT_KINDS)  # the kinds the contract allows

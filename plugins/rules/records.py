@@ -113,6 +113,9 @@ class Purchase:
     # A grant (amount 0): its kind, concession or promotional (docs/grants.md); "" for a
     # paid purchase or a refund.
     grant: str = ""
+    # A lot taken over at a cut-over (rules.cutover): ``amount`` is the liability left for
+    # ``credits`` left; no allocation or option of the pack applies again.
+    opening: bool = False
 
 
 @dataclass(frozen=True)
