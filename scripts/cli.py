@@ -19,6 +19,7 @@ from tokenbooks import __version__
 
 from .close_cmd import close
 from .cutover_cmd import cutover
+from .export_cmd import export
 from .import_cmd import import_
 from .init_book import init
 from .report_cmd import report
@@ -39,6 +40,7 @@ cli.add_command(close)
 cli.add_command(cutover)
 cli.add_command(serve)
 cli.add_command(whatif_cmd)
+cli.add_command(export)
 
 
 def main() -> None:
