@@ -32,6 +32,7 @@ from tokenbooks.plugins.reports import (
     Month,
     Table,
     checks,
+    disclosures,
     forecast,
     profitability,
     tables,
@@ -160,3 +161,31 @@ def forecast_cmd(ledger: str, period: str, as_of: Any, fmt: str) -> None:
         click.echo(tables.to_csv(table), nl=False)
     else:
         click.echo(tables.to_text(table))
+
+
+@report.command("disclosures")
+@click.option("--ledger", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="The book's main.beancount.")
+@click.option("--period", required=True, help="2026-03, 2026-Q1 or 2026.")
+@click.option("--format", "fmt", type=click.Choice((*FORMATS, "markdown")), default="table",
+              show_default=True)
+def disclosures_cmd(ledger: str, period: str, fmt: str) -> None:
+    """The revenue note of a period (ASC 606-10-50): revenue disaggregated, contract
+    balances, remaining performance obligations and the judgments, tied to the ledger
+    (docs/disclosures.md). Exit status 1 when a tie-out fails."""
+    try:
+        parse_period(period)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--period") from exc
+    book = load_ledger(ledger)
+    try:
+        note = disclosures.disclosures(book, period)
+    except profitability.OtherCurrency as exc:
+        raise click.ClickException(f"{ledger}: {exc}") from exc
+    render = {"json": disclosures.to_json, "csv": disclosures.to_csv,
+              "markdown": disclosures.to_markdown}.get(fmt, disclosures.to_text)
+    click.echo(render(note), nl=False)
+    failed = disclosures.failures(note)
+    if failed:
+        raise click.ClickException("the note does not tie to the ledger: "
+                                   + "; ".join(failed))
