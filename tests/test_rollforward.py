@@ -64,3 +64,46 @@ def test_breakage_revisions_are_shown_gross() -> None:
     assert acme.closing == D("70.00") and acme.ties
     assert report.revenue_kinds == ["breakage-revision-increase",
                                     "breakage-revision-decrease", "modification"]
+
+
+def test_a_lot_whose_revenue_nets_to_nothing_is_still_classified():
+    """Usage released 77.71 from a lot and a breakage revision took 77.71 back the same
+    day: the engine writes no zero liability leg for the lot, yet the rollforward shows
+    the usage and the breakage, not a transaction that did nothing."""
+    import datetime
+
+    from beancount import loader
+
+    from tokenbooks.plugins.reports.rows import liability_rows
+
+    text = """
+2026-01-01 open Assets:Bank USD
+2026-01-01 open Liabilities:Deferred-Revenue:Acme USD
+2026-01-01 open Income:Revenue:Usage USD
+2026-01-01 open Income:Revenue:Breakage USD
+2026-01-02 * "acme" "purchase"
+  customer: "acme"
+  rule: "purchase"
+  Assets:Bank  1000.00 USD
+  Liabilities:Deferred-Revenue:Acme  -1000.00 USD
+    lot: "L"
+2026-03-31 * "acme" "usage"
+  customer: "acme"
+  rule: "usage"
+  Liabilities:Deferred-Revenue:Acme  5.00 USD
+    lot: "M"
+  Income:Revenue:Usage  -5.00 USD
+    lot: "M"
+  Income:Revenue:Usage  -77.71 USD
+    lot: "L"
+  Income:Revenue:Breakage  77.71 USD
+    lot: "L"
+"""
+    entries, errors, _ = loader.load_string(text)
+    assert errors == []
+    txns = [e for e in entries if hasattr(e, "postings")]
+    _, moves, closing = liability_rows(txns, {"Acme": "acme"}, datetime.date(2026, 3, 1),
+                                       datetime.date(2026, 3, 31))
+    kinds = sorted((m.kind, m.amount) for m in moves)
+    assert kinds == [("breakage", D("77.71")), ("usage", D("-77.71")), ("usage", D("-5.00"))]
+    assert closing == {"acme": D("995.00")}

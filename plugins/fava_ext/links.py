@@ -27,7 +27,12 @@ from dataclasses import dataclass
 from beancount.core import data
 
 from tokenbooks.plugins.entries.build import number
-from tokenbooks.plugins.reports.rows import deferred_legs, movements, rule_of
+from tokenbooks.plugins.reports.rows import (
+    liability_legs,
+    liability_lots,
+    movements,
+    rule_of,
+)
 from tokenbooks.plugins.rules import accounts, rollforward
 
 DEFERRED = accounts.DEFERRED_REVENUE
@@ -70,17 +75,18 @@ def month_links(transactions: Sequence[data.Transaction], ids: Mapping[str, str]
     behind: dict[tuple[str, str], list[data.Transaction]] = defaultdict(list)
     # customer (and TOTAL) -> rule -> the ids of the month's transactions that move it
     touching: dict[str, dict[str, set[int]]] = defaultdict(lambda: defaultdict(set))
+    known = liability_lots(transactions, ids)
     for entry in transactions:
-        legs = deferred_legs(entry, ids)
+        legs = liability_legs(entry, ids, known)
         if not legs:
             continue
         rule = rule_of(entry)
         touching[TOTAL][rule].add(id(entry))
         moves = []
-        for customer, deferred in legs.items():
+        for customer, (deferred, lots) in legs.items():
             touching[customer][rule].add(id(entry))
             change = -sum((number(p) for p in deferred), rollforward.ZERO)
-            moves += movements(entry, customer, deferred, change)
+            moves += movements(entry, customer, deferred, change, lots)
         if not moves:
             continue
         report = rollforward.rollforward(period, currency, {}, moves, {}, [])

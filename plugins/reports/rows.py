@@ -80,21 +80,55 @@ def liability_rows(entries: Iterable[data.Transaction], ids: Mapping[str, str],
     opening: dict[str, Decimal] = defaultdict(lambda: ZERO)
     closing: dict[str, Decimal] = defaultdict(lambda: ZERO)
     moves: list[Movement] = []
+    entries = [e for e in entries if e.date <= end]
+    known = liability_lots(entries, ids)
     for entry in entries:
-        if entry.date > end:
-            continue
-        legs = deferred_legs(entry, ids)
-        if not legs:
-            continue
-        for customer, deferred in legs.items():
+        for customer, (deferred, lots) in liability_legs(entry, ids, known).items():
             change = -sum((number(p) for p in deferred), ZERO)
             closing[customer] += change
             # a cut-over's balances open the month they are dated in (entries.cutover)
             if entry.date < start or (entry.date == start and entry.meta.get("opening")):
                 opening[customer] += change
                 continue
-            moves += movements(entry, customer, deferred, change)
+            moves += movements(entry, customer, deferred, change, lots)
     return dict(opening), moves, dict(closing)
+
+
+def liability_lots(entries: Iterable[data.Transaction], ids: Mapping[str, str]
+                   ) -> dict[str, str]:
+    """lot -> customer, for every lot a contract-liability posting names."""
+    out: dict[str, str] = {}
+    for entry in entries:
+        for p in entry.postings:
+            if p.account.startswith(_DEFERRED) and p.meta and p.meta.get("lot"):
+                out[str(p.meta["lot"])] = accounts.owner(p.account, accounts.DEFERRED_REVENUE,
+                                                         ids)
+    return out
+
+
+def liability_legs(entry: data.Transaction, ids: Mapping[str, str], known: Mapping[str, str]
+                   ) -> dict[str, tuple[list[data.Posting], frozenset[str]]]:
+    """customer -> (the postings of ``entry`` to its contract liability, the lots of
+    those and of the entry's revenue postings that release a liability lot of it).
+
+    A lot whose usage and breakage of a day net to nothing has no liability posting in
+    the transaction (the engine writes no zero leg), yet its revenue postings are
+    releases of the liability all the same: ``known`` (``liability_lots``) says whose
+    lot it is, so they are classified with the customer's other movements."""
+    legs = deferred_legs(entry, ids)
+    out: dict[str, tuple[list[data.Posting], frozenset[str]]] = {}
+    extra: dict[str, set[str]] = defaultdict(set)
+    for p in entry.postings:
+        if p.account.startswith(_INCOME) and p.meta:
+            lot = p.meta.get("lot")
+            owner = known.get(str(lot)) if lot else None
+            if owner is not None:
+                extra[owner].add(str(lot))
+    for customer in sorted(set(legs) | set(extra)):
+        deferred = legs.get(customer, [])
+        lots = {posting_meta(p, "lot") for p in deferred} - {""}
+        out[customer] = (deferred, frozenset(lots | extra.get(customer, set())))
+    return out
 
 
 def deferred_legs(entry: data.Transaction, ids: Mapping[str, str]
@@ -108,10 +142,12 @@ def deferred_legs(entry: data.Transaction, ids: Mapping[str, str]
 
 
 def movements(entry: data.Transaction, customer: str, deferred: list[data.Posting],
-              change: Decimal) -> list[Movement]:
-    """What one transaction did to a customer's contract liability, classified."""
+              change: Decimal, lots: frozenset[str] | None = None) -> list[Movement]:
+    """What one transaction did to a customer's contract liability, classified (``lots``:
+    the liability lots it released, ``liability_legs``; default those of ``deferred``)."""
     rule = rule_of(entry)
-    lots = {posting_meta(p, "lot") for p in deferred} - {""}
+    if lots is None:
+        lots = frozenset({posting_meta(p, "lot") for p in deferred} - {""})
     income = [p for p in entry.postings if p.account.startswith(_INCOME) and p.units is not None]
     if lots:
         matched = [p for p in income if posting_meta(p, "lot") in lots]
