@@ -377,7 +377,7 @@ def check_event(row: Mapping[str, Any], line: int, customers: Collection[str],
             raise RowProblem("status", f"expected completed, partial or failed for action "
                                        f"{action!r}, {got}")
         outcome[status] = 1
-    unbilled = 1 if row.get("unbilled") else 0
+    unbilled = 1 if flag(row.get("unbilled"), "unbilled") else 0
     if unbilled:
         tokens = dict.fromkeys(TOKEN_FIELDS, 0)
         extra = dict.fromkeys(EXTRA_COUNTS, 0)
@@ -759,8 +759,17 @@ class UsageCore:
         status = pc.fill_null(text["status"], "")
         bad = pc.or_(bad, pc.and_(has_action, pc.invert(
             pc.is_in(status, value_set=pa.array(ACTION_STATUSES)))))
-        unbilled = (pc.fill_null(pc.cast(table.column("unbilled"), pa.bool_()),
-                                 False) if "unbilled" in names else None)
+        unbilled = None
+        if "unbilled" in names:  # true/false as ``flag`` reads it; other text: checked
+            try:
+                read = _flags(table.column("unbilled"))
+            except TypeError:
+                read = None
+            if read is None:
+                return None
+            unbilled = read[0]
+            if read[1] is not None:
+                bad = pc.or_(bad, read[1])
         suspect = pc.indices_nonzero(bad).to_pylist()
         keep = pc.invert(bad)
         has = pc.if_else(has_action, 1, 0)

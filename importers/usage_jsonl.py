@@ -27,7 +27,8 @@ SNIFF_LINES = 20
 def schema(timestamp: pa.DataType | None = None) -> pa.Schema:
     fields = [(name, pa.string()) for name in TEXT_FIELDS]
     fields += [(name, pa.int64()) for name in COUNT_FIELDS]
-    fields.append(("cache_hit", pa.bool_()))  # a text "true" fails the chunk: read by line
+    # a text "true" fails the chunk: read by line (``usage.flag``)
+    fields += [("cache_hit", pa.bool_()), ("unbilled", pa.bool_())]
     return pa.schema([*fields, ("timestamp", timestamp or pa.string())])
 
 

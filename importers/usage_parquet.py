@@ -52,7 +52,7 @@ class Importer(UsageImporter):
         except (OSError, pa.ArrowException) as exc:
             raise UnreadableSource(f"{path}: not a readable Parquet file ({exc})") from exc
         unique_columns(parquet.schema_arrow.names, path, "schema")
-        columns = [name for name in FIELDS if name in parquet.schema_arrow.names]
+        columns = [name for name in (*FIELDS, "unbilled") if name in parquet.schema_arrow.names]
         per_row = path.stat().st_size / max(1, parquet.metadata.num_rows)  # for progress
         row = 1
         try:

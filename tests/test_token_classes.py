@@ -362,3 +362,38 @@ def test_csv_and_daily_aggregates_carry_the_classes_too(contracts, tmp_path):
     (usage,) = [usage_from_entry(e) for e in result.entries]
     assert (usage.tier, usage.context, usage.input_tokens, usage.extra) == (
         "batch", "long", 5000, (("cache_write_tokens", 1000), ("web_search_calls", 4)))
+
+
+def test_unbilled_reads_the_same_in_every_canonical_format(contracts, tmp_path):
+    """``unbilled`` (counted, not billed) is true/false text or a boolean in every
+    format: "false" is false, an empty cell is false, anything else is quarantined
+    with the reason (never a traceback)."""
+    import pyarrow.parquet as pq
+
+    from tokenbooks.importers import usage_csv, usage_parquet
+
+    csv_path = tmp_path / "usage.csv"
+    csv_path.write_text(
+        "event_id,timestamp,customer,model,input_tokens,unbilled\n"
+        "u1,2026-01-05T10:00:00Z,acme,gpt-4o,100,false\n"
+        "u2,2026-01-05T10:00:00Z,acme,gpt-4o,100,\n"
+        "u3,2026-01-05T10:00:00Z,acme,gpt-4o,100,TRUE\n"
+        "u4,2026-01-05T10:00:00Z,acme,gpt-4o,100,maybe\n")
+    result = usage_csv.Importer(contracts, index=EventIndex()).run(csv_path)
+    assert [(q.line, q.field) for q in result.quarantine] == [(5, "unbilled")]
+    (usage,) = [usage_from_entry(e) for e in result.entries]
+    assert (usage.input_tokens, usage.events, usage.unbilled_events) == (200, 3, 1)
+    jsonl = events_file(tmp_path / "usage.jsonl", [
+        {"input_tokens": 100, "model": "gpt-4o", "unbilled": False},
+        {"input_tokens": 100, "model": "gpt-4o"},
+        {"input_tokens": 100, "model": "gpt-4o", "unbilled": True}])
+    _, usages = entries_of(contracts, jsonl)
+    assert [(u.input_tokens, u.unbilled_events) for u in usages] == [(200, 1)]
+    parquet = tmp_path / "usage.parquet"
+    pq.write_table(pa.table({
+        "event_id": ["p1", "p2"], "timestamp": ["2026-01-05T10:00:00Z"] * 2,
+        "customer": ["acme"] * 2, "model": ["gpt-4o"] * 2, "input_tokens": [100, 100],
+        "unbilled": [False, True]}), parquet)
+    result = usage_parquet.Importer(contracts, index=EventIndex()).run(parquet)
+    assert [(usage_from_entry(e).input_tokens, usage_from_entry(e).unbilled_events)
+            for e in result.entries] == [(100, 1)]
