@@ -52,7 +52,8 @@ UNIMPORTABLE = (
 
 NAMES = {  # importers without a format_name of their own
     "purchases": "purchases CSV", "stripe": "Stripe payments export",
-    "stripe_balance": "Stripe itemized balance report", "payments": "customer payments CSV",
+    "stripe_balance": "Stripe itemized balance report",
+    "stripe_credit_grants": "Stripe credit grants JSON", "payments": "customer payments CSV",
     "credit_notes": "credit notes CSV", "openai_costs": "OpenAI costs API page",
     "anthropic_costs": "Anthropic cost report",
 }

@@ -12,7 +12,10 @@ Each row books one transaction (see ``credits``); ``payment_id`` is the dedupe k
 A row with ``amount`` 0 and a ``kind`` (optional column: ``concession`` or
 ``promotional``) is a grant of free credits (docs/grants.md): ``pack`` names it (a pack
 of the contract gives its credits and expiry; any other name needs ``credits``), and
-the contract must allow the kind (``grant_kinds``). A paid row keeps the price check:
+the contract must allow the kind (``grant_kinds``). Optional ``priority`` (0-100, lower
+drawn first; default the pack's, else 50) sets the lot's draw priority, on any row;
+optional ``void`` (a date after the grant) voids a grant's credits from that day. A paid
+row keeps the price check:
 
     date,customer,contract,pack,amount,currency,payment_id,credits,expires,kind
     2026-02-01,hooli,hooli-2026,signup,0,USD,grant-hooli-1,5000,2026-04-30,promotional
@@ -128,13 +131,18 @@ class Importer(PurchaseImporter):
                                         f"contract {contract.id!r}): expected a whole "
                                         f"number of credits > 0")
         expires = row_expires(values, when, expires, "grant")
+        void = None
+        if (values.get("void") or "").strip():
+            void = day(values["void"], "void")
+            if void <= when:
+                raise RowProblem("void", f"expected a date after the grant {when}, got {void}")
         payment_id = name_text(values["payment_id"].strip(), "payment_id")
         key = "" if payment_id else import_key(
             f"grant/{customer}/{contract.id}/{pack}/{when}/{kind}", occurrence)
         return Booking(Purchase(date=when, customer=customer, contract=contract.id,
                                 pack=pack, amount=amount, currency=currency,
                                 payment_id=payment_id, credits=credits, expires=expires,
-                                grant=kind), key)
+                                grant=kind, priority=row_priority(values), void=void), key)
 
     def purchases(self, values: dict[str, str], occurrence: dict[str, int]
                   ) -> list[Booking]:
@@ -165,10 +173,14 @@ class Importer(PurchaseImporter):
         payment_id = name_text(values["payment_id"].strip(), "payment_id")
         key = "" if payment_id else import_key(
             f"unpaid/{customer}/{contract.id}/{pack}/{when}/{amount}", occurrence)
+        if (values.get("void") or "").strip():
+            raise RowProblem("void", "a paid purchase is never voided: refund it (a void is "
+                                     "for granted credits)")
         return [Booking(Purchase(date=when, customer=customer, contract=contract.id,
                                  pack=pack, amount=consideration, currency=currency,
                                  payment_id=payment_id, credits=credits, expires=expires,
-                                 paid=bool(payment_id)), key, tax=tax, tax_account=account)]
+                                 paid=bool(payment_id), priority=row_priority(values)),
+                        key, tax=tax, tax_account=account)]
 
 
 def row_currency(values: dict[str, str], contract: Contract) -> str:
@@ -178,6 +190,18 @@ def row_currency(values: dict[str, str], contract: Contract) -> str:
         raise RowProblem("currency", f"expected {contract.currency} (the currency of "
                                      f"contract {contract.id!r}), got {currency!r}")
     return currency
+
+
+def row_priority(values: dict[str, str]) -> int | None:
+    """The row's ``priority`` (a whole number 0-100, lower drawn first), else None (the
+    pack's)."""
+    text = (values.get("priority") or "").strip()
+    if not text:
+        return None
+    if not text.isdigit() or int(text) > 100:
+        raise RowProblem("priority", f"expected a whole number 0-100 (lower drawn first), "
+                                     f"got {text!r}")
+    return int(text)
 
 
 def row_expires(values: dict[str, str], when: datetime.date, default: datetime.date | None,

@@ -3,8 +3,8 @@
     tokenbooks import --ledger books/main.beancount usage-2026-01.jsonl payments.csv
 
 For each source: find the one importer that identifies it (canonical usage JSONL, CSV
-or Parquet, LiteLLM spend logs, canonical purchases CSV, Stripe payments export
-and itemized balance report),
+or Parquet, LiteLLM spend logs, canonical purchases CSV, Stripe payments export,
+itemized balance report and credit grants JSON),
 extract its entries while dropping every event id / payment id the book already holds
 (and those of the sources before it), then write, beside ``main.beancount``:
 
@@ -29,7 +29,8 @@ Importer settings (optional) live in ``importers.yaml`` beside the ledger:
     litellm:   {customers: {team-acme-support: acme}}     # end_user/team_id -> customer
     stripe:    {customers: {cus_QrvQguzkIK8zTj: hooli}, packs: {"Credit pack: 2,000 credits": starter},
                 description_pattern: null, account: Assets:Stripe, bank: Assets:Bank,
-                tax_jurisdiction: US-CA}      # payments export and itemized balance report
+                tax_jurisdiction: US-CA}      # payments export, itemized balance report and
+                                              # credit grants (customers, packs, account)
     purchases: {account: Assets:Bank, tax_jurisdiction: US-CA}
     payments:  {account: Assets:Bank}                     # customer payments CSV: cash account
 
@@ -85,6 +86,7 @@ from tokenbooks.importers import (
     purchases,
     stripe,
     stripe_balance,
+    stripe_credit_grants,
     usage_csv,
     usage_daily,
     usage_jsonl,
@@ -231,6 +233,10 @@ def make_importers(contracts: ContractSet, settings: dict[str, Any]) -> list:
                         tax_jurisdiction=strip.get("tax_jurisdiction", ""),
                         bank=strip.get("bank", accounts.BANK), invoices=invoices)
           for kind in (stripe, stripe_balance)),  # payments export, itemized balance
+        stripe_credit_grants.Importer(  # billing.credit_grant JSON: the same mapping
+            contracts, account=strip.get("account", accounts.STRIPE), index=payments,
+            customers=strip.get("customers"), packs=strip.get("packs"),
+            description_pattern=strip.get("description_pattern")),
         payments_csv.Importer(contracts, account=(settings.get("payments") or {}).get(
             "account", accounts.BANK), index=invoices),  # customer payments of invoices
         credit_notes.Importer(contracts, index=invoices),

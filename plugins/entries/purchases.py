@@ -82,7 +82,18 @@ def purchase_from_entry(entry: data.Transaction) -> Purchase:
         paid=paid, kind=meta["rule"], refund_of=str(meta.get("refund_of", "") or ""),
         ref=ref(meta), grant=str(meta.get("grant", "") or ""),
         opening=meta.get("opening") is True,
+        priority=_priority(meta.get("priority")),
+        void=meta["void"] if isinstance(meta.get("void"), datetime.date) else None,
     )
+
+
+def _priority(value: object) -> int | None:
+    """A purchase's ``priority`` metadata (a whole number 0-100), else None."""
+    if isinstance(value, Decimal) and value == value.to_integral_value() and 0 <= value <= 100:
+        return int(value)
+    if value is not None:
+        raise ValueError(f"priority: expected a whole number 0-100, got {value!r}")
+    return None
 
 
 def parse_purchases(entries: Iterable[data.Directive]
@@ -119,6 +130,10 @@ def purchase_entry(purchase: Purchase, payee: str, provenance: dict[str, object]
         meta["expires"] = purchase.expires
     if purchase.grant:
         meta["grant"] = purchase.grant
+    if purchase.priority is not None:
+        meta["priority"] = Decimal(purchase.priority)
+    if purchase.void is not None:
+        meta["void"] = purchase.void
     meta["payment_id"] = purchase.payment_id
     if purchase.refund_of:
         meta["refund_of"] = purchase.refund_of

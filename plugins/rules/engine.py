@@ -328,7 +328,8 @@ class ContractEngine:
         lot = self.add_lot(Lot(lot_id, self.contract.id, purchase.pack, price,
                                Fraction(credits), day, expires, method,
                                source=purchase.ref, opening=purchase.opening,
-                               priority=pack.priority if pack else DEFAULT_PRIORITY))
+                               priority=(purchase.priority if purchase.priority is not None
+                                         else pack.priority if pack else DEFAULT_PRIORITY)))
         for part, amount in parts:
             self.allocated(day, lot, part, amount)
         if not purchase.opening:
@@ -392,10 +393,19 @@ class ContractEngine:
                        purchase.ref)
             return
         expires = purchase.expires or (pack.expiry_for(day) if pack else None)
+        void = purchase.void
+        if void is not None and void <= day:
+            self.error(day, f"grant {where}: voided on {void}, on or before its date (expected "
+                            f"a void after it)", purchase.ref)
+            return
+        if void is not None and (expires is None or void <= expires):
+            expires = void  # a void ends the credits, as an expiry does (docs/grants.md)
+        priority = (purchase.priority if purchase.priority is not None
+                    else pack.priority if pack else DEFAULT_PRIORITY)
         lot = self.add_lot(Lot(self.lot_ids[purchase.ref], self.contract.id, purchase.pack,
                                Decimal("0.00"), Fraction(credits), day, expires,
-                               source=purchase.ref, kind=kind,
-                               priority=pack.priority if pack else DEFAULT_PRIORITY))
+                               source=purchase.ref, kind=kind, priority=priority,
+                               voided=void if void is not None and void == expires else None))
         self.grant_booking(day, lot, "")
 
     def grant_booking(self, day: datetime.date, lot: Lot, reason: str) -> None:

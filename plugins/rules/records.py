@@ -116,6 +116,10 @@ class Purchase:
     # A lot taken over at a cut-over (rules.cutover): ``amount`` is the liability left for
     # ``credits`` left; no allocation or option of the pack applies again.
     opening: bool = False
+    # The row's own draw priority (else its pack's: docs/grants.md) and, for a grant, the
+    # day it was voided (its credits end then, exclusive like an expiry).
+    priority: int | None = None
+    void: datetime.date | None = None
 
 
 @dataclass(frozen=True)
