@@ -3,6 +3,7 @@
     tokenbooks init DIR                          a new book that passes bean-check
     tokenbooks import --ledger FILE SOURCE...    (importers)
     tokenbooks close --ledger FILE --period M    the month-end close
+    tokenbooks audit-pack --ledger FILE --period P --out DIR   the auditor pack
     tokenbooks cutover --ledger FILE OPENING     open a book with the balances it takes over
     tokenbooks serve --ledger FILE               Fava, read-only, on localhost
     tokenbooks whatif --ledger FILE --period P --contracts DIR   proposed contracts, in memory
@@ -17,6 +18,7 @@ import click
 
 from tokenbooks import __version__
 
+from .audit_pack_cmd import audit_pack
 from .close_cmd import close
 from .cutover_cmd import cutover
 from .export_cmd import export
@@ -41,6 +43,7 @@ cli.add_command(cutover)
 cli.add_command(serve)
 cli.add_command(whatif_cmd)
 cli.add_command(export)
+cli.add_command(audit_pack)
 
 
 def main() -> None:
