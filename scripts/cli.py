@@ -2,6 +2,7 @@
 
     tokenbooks init DIR                          a new book that passes bean-check
     tokenbooks import --ledger FILE SOURCE...    (importers)
+    tokenbooks aggregate --ledger FILE --out DIR SOURCE...   raw usage logs to daily aggregates
     tokenbooks close --ledger FILE --period M    the month-end close
     tokenbooks audit-pack --ledger FILE --period P --out DIR   the auditor pack
     tokenbooks cutover --ledger FILE OPENING     open a book with the balances it takes over
@@ -18,6 +19,7 @@ import click
 
 from tokenbooks import __version__
 
+from .aggregate_cmd import aggregate
 from .audit_pack_cmd import audit_pack
 from .close_cmd import close
 from .cutover_cmd import cutover
@@ -44,6 +46,7 @@ cli.add_command(serve)
 cli.add_command(whatif_cmd)
 cli.add_command(export)
 cli.add_command(audit_pack)
+cli.add_command(aggregate)
 
 
 def main() -> None:

@@ -483,6 +483,15 @@ def run_import(ledger: Path, sources: Sequence[Path], config: Path | None = None
     return done
 
 
+def aggregate_files(folder: Path) -> list[Path]:
+    """The daily aggregates ``tokenbooks aggregate`` (or the Spark job) wrote in
+    ``folder``: ``aggregates/month=*/*.parquet``, in name order."""
+    if not (folder / "aggregates").is_dir():
+        raise click.ClickException(f"{folder}: a folder without aggregates/ (expected the "
+                                   "output of tokenbooks aggregate); nothing was imported")
+    return sorted(folder.glob("aggregates/month=*/*.parquet"))
+
+
 def open_book(ledger: Path, command: str, wait: bool = True) -> writing.BookLock:
     """The book's lock for ``command`` (see ``writing``); once taken, what a killed
     command left is cleaned up (``recover``)."""
@@ -525,11 +534,12 @@ def recover(book: Path) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--no-wait", is_flag=True,
               help="Exit 1 if another command is writing the book, instead of waiting.")
-@click.argument("sources", nargs=-1, required=True,
-                type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("sources", nargs=-1, required=True, type=click.Path(path_type=Path))
 def import_(ledger: Path, config: Path | None, no_archive: bool, strict: bool, as_json: bool,
             no_wait: bool, sources: tuple[Path, ...]) -> None:
-    """Import usage logs and credit purchases (SOURCES) into the book of LEDGER."""
+    """Import usage logs and credit purchases (SOURCES) into the book of LEDGER; a folder
+    written by tokenbooks aggregate: its daily aggregates."""
+    sources = tuple(f for s in sources for f in (aggregate_files(s) if s.is_dir() else [s]))
     command = f"tokenbooks import {' '.join(s.name for s in sources)}"
     with open_book(ledger, command[:200], wait=not no_wait):
         try:

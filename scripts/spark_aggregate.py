@@ -35,36 +35,30 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from tokenbooks.importers import usage_jsonl
 from tokenbooks.importers.base import per_user_limits
-from tokenbooks.importers.usage import COUNTS, KEYS, NORMAL, UsageCore
+from tokenbooks.importers.usage import COUNTS, KEYS, MAX_COUNT, NORMAL
+from tokenbooks.plugins.rules.classes import long_context_thresholds
 from tokenbooks.plugins.rules.contracts import load_contracts
+from tokenbooks.plugins.rules.model import PriceBook
+from tokenbooks.scripts.aggregate_cmd import DAILY_NAMES, GROUP_KEYS, ROWS, STAGED, Capture
 
 OUT = pa.schema([*NORMAL, ("file", pa.string()), ("field", pa.string()),
                  ("reason", pa.string()), ("content", pa.string())])
-
-
-class Capture(UsageCore):
-    """A UsageCore that keeps the valid rows instead of deduplicating and aggregating."""
-
-    def __init__(self, customers: frozenset[str], per_user: frozenset[str]) -> None:
-        super().__init__(customers, per_user)
-        self.tables: list[pa.Table] = []
-
-    def _add(self, table: pa.Table) -> None:
-        if table.num_rows:
-            self.tables.append(table)
 
 
 def _output(core: Capture, file: str) -> pa.RecordBatch | None:
     """The valid rows and the quarantined rows of one split, in the OUT schema."""
     parts = []
     for table in core.tables:
+        table = core._band(table)  # the long-context band, as the raw import books it
         n = table.num_rows
         extra = [pa.repeat(pa.scalar(file), n), *(pa.nulls(n, pa.string()),) * 3]
         parts.append(pa.table([*table.columns, *extra], schema=OUT))
@@ -82,9 +76,12 @@ def _output(core: Capture, file: str) -> pa.RecordBatch | None:
 
 
 def validate_lines(lines: list[str], first_line: int, file: str, customers: frozenset[str],
-                   per_user: frozenset[str]) -> pa.RecordBatch | None:
-    """Validate consecutive JSONL lines of one file (from ``first_line``)."""
+                   per_user: frozenset[str], books: Sequence[PriceBook] = ()
+                   ) -> pa.RecordBatch | None:
+    """Validate consecutive JSONL lines of one file (from ``first_line``); ``books``: the
+    price books and cost tables, for the long-context band."""
     core = Capture(customers, per_user)
+    core.long_context = long_context_thresholds(books) if books else None
     # The JSONL importer's chunk reader alone (it needs no contracts: ``core`` checks).
     reader = usage_jsonl.Importer.__new__(usage_jsonl.Importer)
     blob = "\n".join(lines).encode("utf-8") + b"\n"
@@ -95,9 +92,11 @@ def validate_lines(lines: list[str], first_line: int, file: str, customers: froz
 
 
 def validate_table(table: pa.Table, first_line: int, file: str, customers: frozenset[str],
-                   per_user: frozenset[str]) -> pa.RecordBatch | None:
+                   per_user: frozenset[str], books: Sequence[PriceBook] = ()
+                   ) -> pa.RecordBatch | None:
     """Validate consecutive rows of one Parquet file (from row ``first_line``)."""
     core = Capture(customers, per_user)
+    core.long_context = long_context_thresholds(books) if books else None
     lines = pa.array(range(first_line, first_line + table.num_rows), pa.int64())
 
     def original(i: int) -> str:
@@ -109,7 +108,8 @@ def validate_table(table: pa.Table, first_line: int, file: str, customers: froze
 
 
 def split_validator(fmt: str, customers: frozenset[str], per_user: frozenset[str],
-                    blocks: dict[tuple[str, int], tuple[int, int]]):
+                    blocks: dict[tuple[str, int], tuple[int, int]],
+                    books: Sequence[PriceBook] = ()):
     """The mapInArrow function: batches of (row, file, block, mid) -> OUT batches."""
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
@@ -127,10 +127,10 @@ def split_validator(fmt: str, customers: frozenset[str], per_user: frozenset[str
                 line = mids[i] - low + offset + 1
                 if fmt == "jsonl":
                     out = validate_lines(table.column("value").slice(i, j - i).to_pylist(),
-                                         line, files[i], customers, per_user)
+                                         line, files[i], customers, per_user, books)
                 else:
                     rows = table.slice(i, j - i).drop_columns(["_file", "_block", "_mid"])
-                    out = validate_table(rows, line, files[i], customers, per_user)
+                    out = validate_table(rows, line, files[i], customers, per_user, books)
                 if out is not None:
                     yield out
                 i = j
@@ -168,7 +168,8 @@ def aggregate(spark, inputs: list[str], fmt: str, contracts: Path, out: str) -> 
         blocks[(row["_file"], row["_block"])] = (row["low"], before.get(row["_file"], 0))
         before[row["_file"]] = before.get(row["_file"], 0) + row["n"]
     schema = ", ".join(f"`{f.name}` {_spark_type(f.type)}" for f in OUT)
-    checked = raw.mapInArrow(split_validator(fmt, customers, per_user, blocks), schema)
+    books = [*book.price_books.values(), *book.costs.values()]
+    checked = raw.mapInArrow(split_validator(fmt, customers, per_user, blocks, books), schema)
     checked = checked.persist()
     quarantine = checked.where(F.col("field").isNotNull()).select(
         "file", "line", "field", "reason", "content")
@@ -184,8 +185,7 @@ def aggregate(spark, inputs: list[str], fmt: str, contracts: Path, out: str) -> 
         F.min(place)["event_id"].alias("first_event"),
         F.max(place)["event_id"].alias("last_event"),
         F.array_sort(F.collect_list("event_id")).alias("event_ids"))
-    # (named as the daily-aggregate format names them: ``usage_daily``)
-    names = {"day": "date", "tier": "service_tier"}
+    names = DAILY_NAMES  # (named as the daily-aggregate format names them)
     rows = grouped.select("month", *[F.col(k).alias(names[k]) if k in names else k
                                      for k in KEYS],
                           *COUNTS, "events", "first_event", "last_event", "event_ids")
@@ -217,6 +217,97 @@ def session(master: str | None, name: str = "tokenbooks-aggregate"):
         builder = builder.master(master).config("spark.sql.shuffle.partitions", "4") \
             .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
     return builder.getOrCreate()
+
+
+class SparkEngine:
+    """The Spark engine of ``tokenbooks aggregate`` (``scripts.aggregate_cmd``): Spark
+    reads the Parquet file of the rows the command validated (``aggregate_cmd.Stage``),
+    ranks each id's rows of a month by place, groups the first places per source, day
+    and key (sums in decimal(38): no sum can wrap; one row per event for a key whose
+    sums pass ``MAX_COUNT``) and writes them to the work folder, partitioned by source
+    and month, for the command to write as the DuckDB engine's."""
+
+    name = "spark"
+
+    def __init__(self, staged: Path, work: Path, master: str | None = None) -> None:
+        self.staged = staged
+        self.work = work
+        self.master = master or "local[*]"
+        self._done = False
+
+    def _run(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        from pyspark.sql import SparkSession, Window
+        from pyspark.sql import functions as F
+
+        active = SparkSession.getActiveSession()
+        spark = active or session(self.master)
+        if active is None:
+            spark.sparkContext.setLogLevel("ERROR")
+        try:
+            events = spark.read.parquet(str(self.staged))
+            place = Window.partitionBy(F.trunc("day", "month"), "event_id").orderBy("ord")
+            ranked = events.withColumn("_rank", F.row_number().over(place)) \
+                .withColumn("first_hash", F.first("hash").over(place)).persist()
+            ranked.where(F.col("_rank") > 1).drop("_rank").write.mode("overwrite") \
+                .parquet(str(self.work / "again"))
+            kept = ranked.where(F.col("_rank") == 1).drop("_rank", "first_hash")
+            wide = "decimal(38,0)"
+            grouped = kept.groupBy(*GROUP_KEYS).agg(
+                *[F.sum(F.col(n).cast(wide)).alias(n) for n in COUNTS],
+                F.count("*").alias("events"),
+                F.min_by("event_id", "ord").alias("first_event"),
+                F.max_by("event_id", "ord").alias("last_event"),
+                F.array_sort(F.collect_list("event_id")).alias("event_ids"),
+                F.min("ord").alias("_ord"))
+            grouped = grouped.withColumn("_over", F.greatest(
+                *[F.col(n).cast(wide) for n in (*COUNTS, "events")]) > F.lit(MAX_COUNT))
+            out: list[Any] = ["customer", F.col("day").alias("date"), "model", "feature",
+                              "action", "user"]
+            classes: list[Any] = [F.col("tier").alias("service_tier"), F.col("band").alias("context"),
+                       "cache_hit"]
+            bounded = grouped.where(~F.col("_over")).select(
+                "src", *out, *[F.col(n).cast("long").alias(n) for n in COUNTS], "events",
+                "first_event", "last_event", "event_ids", *classes, "_ord")
+            big = grouped.where(F.col("_over")).select(*GROUP_KEYS)
+            singles = kept.join(big, list(GROUP_KEYS), "left_semi").select(
+                "src", *out, *COUNTS, F.lit(1).cast("long").alias("events"),
+                F.col("event_id").alias("first_event"), F.col("event_id").alias("last_event"),
+                F.array("event_id").alias("event_ids"), *classes, F.col("ord").alias("_ord"))
+            rows = bounded.unionByName(singles).withColumn("month",
+                                                           F.date_format("date", "yyyy-MM"))
+            rows.write.mode("overwrite").partitionBy("src", "month") \
+                .parquet(str(self.work / "groups"))
+            ranked.unpersist()
+        finally:
+            if active is None:
+                spark.stop()
+
+    def _read(self, folder: Path, schema: pa.Schema) -> pa.Table:
+        parts = sorted(folder.glob("*.parquet")) if folder.is_dir() else []
+        if not parts:
+            return schema.empty_table()
+        return pa.concat_tables([pq.read_table(p) for p in parts]).select(
+            schema.names).cast(schema)
+
+    def again(self) -> pa.Table:
+        self._run()
+        table = self._read(self.work / "again",
+                           pa.schema([*STAGED, ("first_hash", pa.string())]))
+        return table.sort_by("ord")
+
+    def partitions(self) -> Iterator[tuple[int, str, pa.Table]]:
+        self._run()
+        folders = []
+        for folder in (self.work / "groups").glob("src=*/month=*"):
+            folders.append((int(folder.parent.name[4:]), folder.name[6:], folder))
+        for src, month, folder in sorted(folders):
+            yield src, month, self._read(folder, ROWS)
+
+    def close(self) -> None:
+        pass
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -397,3 +397,16 @@ def test_unbilled_reads_the_same_in_every_canonical_format(contracts, tmp_path):
     result = usage_parquet.Importer(contracts, index=EventIndex()).run(parquet)
     assert [(usage_from_entry(e).input_tokens, usage_from_entry(e).unbilled_events)
             for e in result.entries] == [(100, 1)]
+
+
+def test_the_spark_job_bands_long_prompts_as_the_import_does(contracts):
+    from tokenbooks.scripts.spark_aggregate import validate_lines
+
+    loaded, _ = load_contracts(contracts)
+    books = [*loaded.price_books.values(), *loaded.costs.values()]
+    lines = [json.dumps({"event_id": f"s{i}", "timestamp": "2026-01-05T10:00:00Z",
+                         "customer": "acme", "model": "claude-sonnet-4-5",
+                         "input_tokens": tokens}) for i, tokens in enumerate((250_000, 1000))]
+    batch = validate_lines(lines, 1, "usage.jsonl", frozenset(loaded.customers), frozenset(),
+                           books)
+    assert batch.column("context").to_pylist() == ["long", ""]
