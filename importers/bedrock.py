@@ -18,7 +18,9 @@ book). The customer is the caller's tag in ``requestMetadata`` (``customer``,
 ``arn:aws:sts::1111:assumed-role/billing-app-role/i-0abc``, ``batch-runner`` in
 ``arn:aws:iam::1111:user/batch-runner``). Input tokens are ``inputTokenCount`` plus
 the cache reads and writes (Bedrock counts them apart, as Anthropic does), of which
-``cacheReadInputTokenCount`` is cached input; output ``outputTokenCount``. A record with
+``cacheReadInputTokenCount`` is cached input and ``cacheWriteInputTokenCount`` the
+prompt-cache writes (``cache_write_tokens``: the logs give no duration, so 5-minute
+writes); output ``outputTokenCount``. A record with
 an ``errorCode`` is counted (``unbilled_events``) and not billed. The logs carry no cost:
 cost comes from the cost tables (``tokenbooks.plugins.cogs``).
 
@@ -30,13 +32,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import fastpath as fp
+from .base import Progress
 from .foreign import ForeignUsageImporter, count, text, utc_stamp
+from .usage import UsageCore
 
 SCHEMA = "ModelInvocationLog"
 _PRINCIPAL = re.compile(r":(?:assumed-role|role|user)/([^/]+)")
@@ -71,17 +76,21 @@ class Importer(ForeignUsageImporter):
     def fast_columns(self, table: pa.Table, ok: list[pa.Array]
                      ) -> tuple[dict[str, pa.Array], pa.Array | None]:
         return {
-            "event_id": fp.first_text(table, "requestId"),
-            "timestamp": fp.stamp_of(table, ok, "timestamp"),
-            "customer": fp.customer_of(self, table, ok),
-            "model": fp.first_text(table, "modelId"),
-            "input_tokens": fp.count_of(table, ok, "input.inputTokenCount",
+            "event_id": fp.texts_of(table, "requestId"),
+            "timestamp": fp.stamps_of(table, ok, "timestamp"),
+            "customer": fp.customers_of(self, table, ok),
+            "model": fp.texts_of(table, "modelId"),
+            "input_tokens": fp.counts_of(table, ok, "input.inputTokenCount",
                                         "input.cacheReadInputTokenCount",
                                         "input.cacheWriteInputTokenCount"),
-            "cached_input_tokens": fp.count_of(table, ok, "input.cacheReadInputTokenCount"),
-            "output_tokens": fp.count_of(table, ok, "output.outputTokenCount"),
-            "unbilled": pc.not_equal(fp.first_text(table, "errorCode"), ""),
+            "cached_input_tokens": fp.counts_of(table, ok, "input.cacheReadInputTokenCount"),
+            "cache_write_tokens": fp.counts_of(table, ok, "input.cacheWriteInputTokenCount"),
+            "output_tokens": fp.counts_of(table, ok, "output.outputTokenCount"),
+            "unbilled": pc.not_equal(fp.texts_of(table, "errorCode"), ""),
         }, None
+
+    def feed(self, path: Path, core: UsageCore, progress: Progress) -> None:
+        fp.gateway_read(self, path, core, progress)
 
     def event(self, record: Mapping[str, Any]) -> dict[str, Any]:
         read = count(record, "input.cacheReadInputTokenCount")
@@ -94,6 +103,7 @@ class Importer(ForeignUsageImporter):
                                   "input.cacheReadInputTokenCount",
                                   "input.cacheWriteInputTokenCount"),
             "cached_input_tokens": read,
+            "cache_write_tokens": count(record, "input.cacheWriteInputTokenCount"),
             "output_tokens": count(record, "output.outputTokenCount"),
             "unbilled": bool(text(record, "errorCode")),
         }

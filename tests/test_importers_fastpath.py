@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT.parent / "shared" / "reference" / "samples"
 DATA = ROOT / "tests" / "data" / "formats"
 CONTRACTS = load_contracts(ROOT / "contracts")[0]
-FAST = (helicone, bedrock, openrouter, litellm_json)
+FAST = (helicone, bedrock, openrouter, litellm_json, langfuse)
 CUSTOMERS = {"cust_00017": "acme", "team-acme-data": "globex", "batch-runner": "globex",
              "billing-app-role": "acme"}
 
@@ -152,14 +152,26 @@ TEMPLATES = {
     openrouter: {"id": "gen-1", "created_at": "2026-01-05T10:00:00Z", "model": "gpt-4o",
                  "external_user": "acme", "total_cost": 0.0007, "native_tokens_prompt": 1000,
                  "native_tokens_cached": 100, "native_tokens_completion": 300,
-                 "tokens_prompt": 0, "tokens_completion": 0},
+                 "tokens_prompt": 0, "tokens_completion": 0, "service_tier": "flex"},
+    langfuse: {"id": "obs-1", "traceId": "t-1", "type": "GENERATION",
+               "startTime": "2026-01-05T10:00:00.123Z", "model": "gpt-4o",
+               "metadata": {"customer": "acme", "tenant": "globex"}, "level": "DEFAULT",
+               "usageDetails": {"input": 1000, "input_cached_tokens": 100,
+                                "input_cache_creation": 20, "output": 300, "total": 1420},
+               "usage": {"input": 1120, "output": 300}},
     litellm_json: {"request_id": "chatcmpl-1", "call_type": "acompletion", "spend": 0.0007,
                    "prompt_tokens": 1000, "completion_tokens": 300,
                    "startTime": "2026-01-05 10:00:00.123", "model": "gpt-4o",
                    "model_group": "gpt-4o", "end_user": "acme", "team_id": "team-acme-data",
                    "user": "u1", "status": "success", "request_tags": ["chat"],
+                   "cache_hit": False,
                    "metadata": {"user_api_key_alias": "prod", "additional_usage_values": {
-                       "prompt_tokens_details": {"cached_tokens": 100}}}},
+                       "prompt_tokens_details": {
+                           "cached_tokens": 100, "cache_creation_token_details": {
+                               "ephemeral_5m_input_tokens": 20,
+                               "ephemeral_1h_input_tokens": 30}},
+                       "cache_creation_input_tokens": 50,
+                       "server_tool_use": {"web_search_requests": 1}}}},
 }
 ODD_VALUES = (None, "", -1, 10**16, 2**70, 1.0, 1.5, "12", "x" * 250, "a\nb", True, [], {},
               ["chat", 3], "2026-01-05T10:00:00+02:00", "yesterday", 1767607200, "ERROR",
@@ -254,5 +266,17 @@ def test_skeleton_walk_matches_scan():
     assert [c for _, c in walked] == [c for _, _, c in scanned]
 
 
-def test_langfuse_still_reads_record_by_record():
-    assert langfuse.Importer(CONTRACTS).fast_schema() is None
+def test_langfuse_reads_column_wise_too(tmp_path, monkeypatch):
+    if not SAMPLES.exists():
+        pytest.skip("reference samples not available")
+    doc = json.loads((SAMPLES / "langfuse_observations.json").read_text())
+    record = doc["data"][0]
+    doc["data"] = [{**record, "id": f"obs-{i}"} for i in range(50)]
+    path = tmp_path / "observations.json"
+    path.write_text(json.dumps(doc, indent=2))
+    calls = []
+    monkeypatch.setattr(langfuse.Importer, "event",
+                        lambda self, record: calls.append(record) or {})
+    importer = langfuse.Importer(CONTRACTS, customers=CUSTOMERS)
+    assert importer.run(path, index=EventIndex()).imported == 50
+    assert calls == []  # no record went through the per-record mapping
