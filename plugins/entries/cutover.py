@@ -128,10 +128,11 @@ def cutover_of(entries: Iterable[data.Directive]) -> Cutover:
     """The cut-over of a book (none: ``Cutover()``), in one pass over its entries."""
     day: datetime.date | None = None
     found: dict[str, tuple[str, Decimal]] = {}
-    custom, transaction_class = data.Custom, data.Transaction
+    first_commitment: datetime.date | None = None
     for entry in entries:
-        kind = entry.__class__
-        if kind is custom and entry.type == COMMITMENT_TO_DATE:
+        if isinstance(entry, data.Custom):
+            if entry.type != COMMITMENT_TO_DATE:
+                continue
             values = entry.values
             try:
                 contract, period, amount = (values[0].value, values[1].value,
@@ -139,12 +140,13 @@ def cutover_of(entries: Iterable[data.Directive]) -> Cutover:
                 found[str(contract)] = (str(period), Decimal(amount.number))
             except (IndexError, AttributeError, TypeError):
                 continue
-        elif (day is None and kind is transaction_class and entry.meta.get("opening")
-              and entry.meta.get("cutover")):
+            if first_commitment is None or entry.date < first_commitment:
+                first_commitment = entry.date
+        elif (day is None and isinstance(entry, data.Transaction)
+              and entry.meta.get("opening") and entry.meta.get("cutover")):
             day = entry.date
-    if day is None and found:
-        day = min(e.date for e in entries if e.__class__ is custom
-                  and e.type == COMMITMENT_TO_DATE)
+    if day is None:
+        day = first_commitment
     return Cutover(day, found)
 
 
