@@ -2,7 +2,8 @@
 
     invoices/2026-01.beancount   the month's invoice run and one invoice per customer
     closes/2026-01.beancount     the close directive (fingerprint of the manifest)
-    closes/2026-01.manifest      one fingerprint per entry of the month (plugins.lock)
+    closes/2026-01.manifest      the month's files by digest, its generated entries one
+                                 by one (plugins.lock, version 2)
     reports/2026-01/lock.json    the close's record: period, fingerprint, manifest, entries
     git tag tokenbooks/close/2026-01   (annotated, on HEAD; "fingerprint: <hex>")
 
@@ -51,6 +52,7 @@ from pathlib import Path
 
 from beancount.core import data
 from beancount.core.amount import Amount
+from beancount.parser import parser, printer
 
 from tokenbooks.plugins import lock
 from tokenbooks.plugins.entries.build import format_entry, value
@@ -159,19 +161,46 @@ class Seal:
 
 
 def seal(book: Path, period: str, period_end: datetime.date,
-         entries: data.Directives) -> Seal:
-    """The manifest and close directive of ``period`` from the loaded book (no writing)."""
-    items = [item for item, _ in lock.period_items(entries, {period}, book)[period]]
+         entries: data.Directives, digests: lock.Digests | None = None) -> Seal:
+    """The manifest (version 2: ``plugins.lock``) and close directive of ``period`` from
+    the loaded book (no writing); ``digests``: the files hashed, to verify the seal with
+    (``verify_seal``) without reading them again."""
+    items = [item for item, _ in lock.v2_items(entries, {period}, book,
+                                               digests or lock.Digests())[period]]
     text = manifest.render(items)
     fingerprint = manifest.digest(text)
+    count = lock.entry_count(items)
     close = data.Custom(data.new_metadata("<close>", 0, {
         "manifest": f"{period}.manifest", "fingerprint": fingerprint,
-        "entries": Decimal(len(items))}), period_end, lock.CLOSE, [value(period)])
+        "entries": Decimal(count)}), period_end, lock.CLOSE, [value(period)])
     directive = (f"; {period} is closed: `tokenbooks close` wrote this file and "
                  f"{period}.manifest.\n; Any later change to an entry dated in "
                  f"{period} is a bean-check error (tokenbooks.plugins.lock).\n\n"
                  + format_entry(close))
-    return Seal(period, text, directive, fingerprint, len(items))
+    return Seal(period, text, directive, fingerprint, count)
+
+
+def verify_seal(book: Path, period: str, entries: data.Directives, loaded: list[str],
+                digests: lock.Digests | None = None) -> list[str]:
+    """What a load of the book would say of the close just written, without loading the
+    book again: that its close file is read by the book (an ``include`` of one of the
+    ``loaded`` files matches it), that it parses to the month's close directive, and the
+    lock's verdict on the month (``plugins.lock.verify``, on the loaded ``entries``) and
+    on its evidence (a record or tag of another close). The problems, as messages."""
+    close_file = close_path(book, period)
+    if not lock.included(loaded, close_file):
+        return [f"{close_file} is not in the book: expected the line include "
+                f"\"{CLOSES}/*.beancount\" in the book's main file"]
+    parsed, errors, _ = parser.parse_file(str(close_file))
+    if errors:
+        return [printer.format_error(e).rstrip() for e in errors]
+    closes = lock.closed_periods(parsed)
+    if set(closes) != {period}:
+        return [f"{close_file}: expected the close directive of {period} alone"]
+    found = [*lock.verify(entries, closes, book, digests or lock.Digests()),
+             *lock.disagreements(closes, lock.evidence(book))]
+    return [f"{e.source.get('filename')}:{e.source.get('lineno')}: {e.message}"
+            for e in found]
 
 
 def close_path(book: Path, period: str) -> Path:

@@ -67,6 +67,22 @@ def build(folder: Path) -> Path:
     return ledger
 
 
+def closed_copy(folder: Path, *periods: str) -> Path:
+    """A book built in ``folder`` with ``periods`` closed, in order; returns its folder."""
+    ledger = build(folder)
+    for period in periods:
+        result = close(ledger, period)
+        assert result.exit_code == 0, result.output
+    return ledger.parent
+
+
+def copy_book(book: Path, folder: Path) -> Path:
+    """A copy of the book folder ``book`` as ``folder/book`` (a test's own to change)."""
+    copy = folder / "book"
+    shutil.copytree(book, copy, ignore=shutil.ignore_patterns("*.picklecache"))
+    return copy
+
+
 def close(ledger: Path, period: str, *extra: str):
     return CliRunner().invoke(cli, ["close", "--ledger", str(ledger), "--period", period,
                                     *extra])

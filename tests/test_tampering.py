@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from closekit import build, close, errors
+from closekit import build, close, closed_copy, copy_book, errors
 
 from tokenbooks.plugins.entries.sidecars import sidecar_for
 from tokenbooks.scripts.cli import cli
@@ -19,18 +19,14 @@ from tokenbooks.scripts.cli import cli
 @pytest.fixture(scope="module")
 def closed_book(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A book with January closed (kept pristine: each test works on a copy)."""
-    ledger = build(tmp_path_factory.mktemp("tamper"))
-    result = close(ledger, "2026-01")
-    assert result.exit_code == 0, result.output
-    assert errors(ledger) == []
-    return ledger.parent
+    book = closed_copy(tmp_path_factory.mktemp("tamper"), "2026-01")
+    assert errors(book / "main.beancount") == []
+    return book
 
 
 @pytest.fixture
 def book(closed_book: Path, tmp_path: Path) -> Path:
-    copy = tmp_path / "book"
-    shutil.copytree(closed_book, copy, ignore=shutil.ignore_patterns("*.picklecache"))
-    return copy
+    return copy_book(closed_book, tmp_path)
 
 
 def one(found: list[str], pattern: str) -> str:
@@ -90,6 +86,69 @@ def test_deleting_or_cutting_a_sidecar_of_a_closed_month_is_an_error(book: Path)
     sidecar.unlink()
     message = one(errors(book / "main.beancount"), r"closed period 2026-01: file removed")
     assert sidecar.name in message
+
+
+def usage_file(book: Path) -> Path:
+    found = sorted((book / "imports").glob("2026-01.usage-2026-01.jsonl.*.beancount"))
+    assert found
+    return found[0]
+
+
+def test_deleting_an_entry_of_a_closed_import_file_is_an_error(book: Path) -> None:
+    """The file is fingerprinted whole; what changed in it is named entry by entry."""
+    path = usage_file(book)
+    blocks = path.read_text().split("\n\n")
+    gone = blocks.pop(2)  # the header, the first entry, then this one
+    path.write_text("\n\n".join(blocks))
+    day, customer = re.search(r'^(\S+) custom "usage" "([^"]+)"', gone, re.MULTILINE).groups()
+    message = one(errors(book / "main.beancount"),
+                  r"closed period 2026-01: entry removed or changed after the close")
+    assert f"{day} custom usage {customer}" in message and path.name in message
+
+
+def test_cutting_a_closed_import_file_short_is_an_error(book: Path) -> None:
+    path = usage_file(book)
+    text = path.read_text()
+    path.write_text(text[: text.rfind("\n2026-01-", 0, len(text) // 2) + 1])
+    found = errors(book / "main.beancount")
+    assert sum("closed period 2026-01: entry removed or changed after the close" in e
+               and path.name in e for e in found) >= 5, found
+
+
+def test_deleting_a_closed_import_file_or_dropping_its_include_is_an_error(
+        book: Path) -> None:
+    ledger = book / "main.beancount"
+    path = usage_file(book)
+    text = ledger.read_text()
+    # every import file of the book but the month's usage
+    others = sorted(p.name for p in (book / "imports").glob("*.beancount") if p != path)
+    ledger.write_text(text.replace('include "imports/*.beancount"\n', "".join(
+        f'include "imports/{name}"\n' for name in others)))
+    one(errors(ledger), rf"closed period 2026-01: file imports/{re.escape(path.name)} gave "
+                        rf"the book \d+ entries at the close, none now")
+    ledger.write_text(text)
+    path.unlink()
+    one(errors(ledger), rf"closed period 2026-01: file removed after the close: "
+                        rf"imports/{re.escape(path.name)}")
+
+
+def test_an_entry_added_to_a_closed_import_file_is_an_error_in_any_month(book: Path) -> None:
+    path = usage_file(book)
+    path.write_text(path.read_text() + '\n2026-03-02 custom "usage" "acme" "gpt-4o" "chat" ""\n'
+                                       '  input_tokens: 1000\n  events: 1\n')
+    message = one(errors(book / "main.beancount"),
+                  r"closed period 2026-01: entry added after the close: 2026-03-02")
+    assert "a file of a closed period cannot change" in message
+
+
+def test_editing_a_closed_invoice_is_an_error(book: Path) -> None:
+    invoices = book / "invoices" / "2026-01.beancount"
+    text = invoices.read_text()
+    amount = re.search(r"Assets:Receivable:\S+\s+(\d+\.\d\d) USD", text).group(1)
+    invoices.write_text(text.replace(f" {amount} USD", f" {float(amount) + 1:.2f} USD", 1))
+    found = errors(book / "main.beancount")
+    assert any("closed period 2026-01: entry changed after the close" in e
+               and "invoices/2026-01.beancount" in e for e in found), found
 
 
 def test_a_purchases_file_imported_again_under_another_name_is_an_error(
