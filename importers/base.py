@@ -33,7 +33,7 @@ from tokenbooks.plugins.rules.contracts import load_contracts
 from tokenbooks.plugins.rules.model import ContractSet, Customer
 
 from .index import EventIndex
-from .usage import Extraction, RepeatedIds, UnreadableSource, UsageCore
+from .usage import Extraction, RepeatedIds, Spans, UnreadableSource, UsageCore
 
 USAGE_ACCOUNT = accounts.REVENUE_USAGE
 HEAD_BYTES = 64 * 1024
@@ -138,6 +138,8 @@ class UsageImporter(beangulp.Importer):
 
     suffixes: tuple[str, ...] = ()
     kind = "usage"
+    spans: Spans | None = None  # the aggregation grain (``UsageCore``): None, a day
+    spill: Path | None = None  # where finished months wait for the write (``UsageCore``)
 
     def __init__(self, contracts: ContractSet | str | os.PathLike,
                  per_user: Callable[[Customer], bool] = per_user_limits,
@@ -182,12 +184,17 @@ class UsageImporter(beangulp.Importer):
         return max((e.date for e in result.entries), default=None)
 
     def extract(self, filepath: str, existing: data.Entries) -> data.Entries:
+        return list(self.extract_result(filepath, existing).entries)
+
+    def extract_result(self, filepath: str, existing: data.Entries) -> Extraction:
+        """``extract``'s work, the entries not made (``tokenbooks import`` writes the
+        usage table as text: ``Extraction.usage_table``)."""
         self.index.register(existing)
         missing = self._index_unindexed(filepath, existing)
         result = self.run(Path(filepath))
         result.warnings += missing
         self.results[str(filepath)] = result
-        return list(result.entries)
+        return result
 
     def _index_unindexed(self, filepath: str, existing: data.Entries) -> list[str]:
         """Usage booked without a sidecar (``beangulp extract`` or Fava's import page
@@ -257,8 +264,10 @@ class UsageImporter(beangulp.Importer):
     def _read(self, path: Path, index: EventIndex, fast_dedupe: bool) -> UsageCore:
         core = UsageCore(self.contracts.customers, self.per_user_customers(), index,
                          long_context_thresholds([*self.contracts.price_books.values(),
-                                                  *self.contracts.costs.values()]))
+                                                  *self.contracts.costs.values()]),
+                         spans=self.spans)
         core.fast_dedupe = fast_dedupe
+        core.spill = self.spill
         self.feed(path, core, self.progress)
         return core
 

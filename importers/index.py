@@ -27,6 +27,14 @@ marks the events booked: an import file without its sidecar is an interrupted wr
 the next import of its source completes, see ``scripts.import_cmd``), and never edited;
 a later import writes a new pair of files. Commit both to version control.
 
+**The derived index** (``index: {store: cache}`` in ``importers.yaml``, docs/event-index.md):
+no sidecar in the book; the import file records the fingerprint of its ids in its header
+(``; event index: N events, ids sha256 <hex> (derived v2)``: ``Fingerprint``, the count
+and the sha256 of the ids sorted by code point and joined by ``\n``) and the ids go to
+``<book>/.tokenbooks/index/<file>.events.gz`` (the sidecar format, git-ignored), a cache
+trusted only while it matches the fingerprint (``index_file``) and rebuilt from the
+archived source otherwise (``scripts.rebuild_index``).
+
 Event ids are partitioned by the UTC month of the event: an event is looked up only
 among the ids of its own month, so a re-import loads the sidecars of the months the
 source touches and nothing else. (An id re-used with a timestamp in another month is
@@ -37,14 +45,18 @@ therefore a different event.)
     >>> index.claim("2026-01", ["evt-1", "evt-1"])  # [True, False]: new, then seen
     >>> write_sidecar(Path("x.events.gz"), pa.array(["evt-1"]), hashes=pa.array(["0fe33aa6"]))
     >>> read_sidecar_content(Path("x.events.gz"))  # {"evt-1": "0fe33aa6"}
+    >>> fingerprint(["evt-2", "evt-1"]).line()  # '; event index: 2 events, ids sha256 ...'
 """
 
 from __future__ import annotations
 
 import gzip
+import hashlib
+import re
 import struct
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
@@ -192,6 +204,8 @@ class EventIndex:
         self.unindexed: dict[str, set[str]] = {}  # sha256 of a source -> months booked
         # from it in files without a sidecar (the beangulp path)
         self.resolved: set[str] = set()  # of those, the sources whose ids are known now
+        self.stale: set[str] = set()  # import files whose derived index is missing or
+        # does not match their fingerprint (``scripts.rebuild_index`` rebuilds them)
 
     def has_ids(self, month: str) -> bool:
         """Whether any id of ``month`` is known (in the book or claimed in this run)."""
@@ -230,11 +244,15 @@ class EventIndex:
             if key in self._known_files:
                 continue
             self._known_files.add(key)
-            sidecar = sidecar_for(filename)
-            if sidecar.exists():
-                self.add_sidecar(month, sidecar)
-            elif isinstance(entry.meta.get("sha256"), str):  # booked by beangulp or Fava:
-                # no sidecar; the importers re-read the source (``base.UsageImporter``)
+            found = index_file(filename)  # a sidecar, or a verified derived index
+            if found is not None:
+                self.add_sidecar(month, found)
+                continue
+            if declared_fingerprint(filename) is not None:
+                self.stale.add(str(filename))  # ``tokenbooks import`` rebuilds it first
+            if isinstance(entry.meta.get("sha256"), str):  # booked by beangulp or Fava
+                # (no index), or a derived index missing: the importers re-read the
+                # source (``base.UsageImporter``)
                 self.unindexed.setdefault(entry.meta["sha256"], set()).add(month)
 
     def month(self, month: str) -> set[str]:
@@ -298,3 +316,136 @@ class EventIndex:
                 content.update(zip(ids.to_pylist(), hashes.to_pylist(), strict=True))
             self._content[month] = content
         return content
+
+
+# -- the derived index (outside the tracked book), verified by a fingerprint -----------
+
+FINGERPRINT_LINE = "; event index: "  # the header line of an import file that records it
+DERIVED_FOLDER = (".tokenbooks", "index")  # under the book's folder, git-ignored
+_FINGERPRINT_RE = re.compile(r"^; event index: (\d+) events?, ids sha256 ([0-9a-f]{64})"
+                             r"(?: \(derived (v\d+)\))?\s*$")
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """What an import file records of the ids of its events: how many, and the sha256
+    of their UTF-8 text sorted by code point and joined by ``\\n`` (no final newline).
+    Any other set of ids (one more, one fewer, one changed) has another fingerprint."""
+
+    events: int
+    sha256: str
+    version: str = "v2"  # the format of the derived index file (the sidecar format)
+
+    def line(self) -> str:
+        return (f"{FINGERPRINT_LINE}{self.events} event{'' if self.events == 1 else 's'}, "
+                f"ids sha256 {self.sha256} (derived {self.version})")
+
+
+def sorted_ids(ids: pa.Array | pa.ChunkedArray | Iterable[str],
+               hashes: Sequence[pa.Array] | None = None) -> tuple[pa.Array, pa.Array | None]:
+    """``ids`` as one string array sorted by code point (UTF-8 byte order), and their
+    content hashes (``hashes``: arrays aligned with them, or None) in the same order."""
+    array = _array(ids).cast(pa.string())
+    aligned = None
+    if hashes is not None:
+        aligned = (pa.concat_arrays(list(hashes)).cast(pa.string()) if len(hashes)
+                   else pa.array([], pa.string()))
+        if len(aligned) != len(array):
+            raise ValueError(f"{len(array)} ids but {len(aligned)} content hashes")
+    if len(array) > 1 and not pc.all(pc.less_equal(array[:-1], array[1:])).as_py():
+        order = pc.array_sort_indices(array)
+        array = array.take(order)
+        aligned = aligned.take(order) if aligned is not None else None
+    return array, aligned
+
+
+def fingerprint(ids: pa.Array | pa.ChunkedArray | Iterable[str]) -> Fingerprint:
+    """The fingerprint of a set of ids (each once: ``EventIndex.claim`` sees to it).
+
+    >>> fingerprint(["b", "a"]) == Fingerprint(2, hashlib.sha256(b"a\\nb").hexdigest())
+    True
+    """
+    array, _ = sorted_ids(ids)
+    digest = hashlib.sha256()
+    if len(array):
+        offsets = pa.array([0, len(array)], pa.int32())
+        joined = pc.binary_join(pa.ListArray.from_arrays(offsets, array), "\n")
+        digest.update(memoryview(joined[0].as_buffer()))
+    return Fingerprint(len(array), digest.hexdigest())
+
+
+def derived_path(import_file: str | Path) -> Path:
+    """Where the derived index of an import file lives: ``<book>/.tokenbooks/index/``
+    (``imports/`` is always a folder of the book's folder)."""
+    path = Path(import_file)
+    return path.parent.parent.joinpath(*DERIVED_FOLDER, path.name.removesuffix(".beancount")
+                                       + SIDECAR_SUFFIX)
+
+
+def declared_fingerprint(import_file: str | Path) -> Fingerprint | None:
+    """The fingerprint an import file records in its header, if any."""
+    try:
+        with open(import_file, encoding="utf-8", errors="replace") as handle:
+            head = [handle.readline() for _ in range(8)]
+    except OSError:
+        return None
+    for line in head:
+        found = _FINGERPRINT_RE.match(line)
+        if found:
+            return Fingerprint(int(found.group(1)), found.group(2), found.group(3) or "v2")
+    return None
+
+
+def verified(path: Path, expected: Fingerprint) -> bool:
+    """Whether ``path`` is an index file whose ids have the fingerprint ``expected``
+    (False if it is missing, cut short, not an index, or holds other ids)."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return False
+    key = (str(path), stat.st_size, stat.st_mtime_ns, stat.st_ino)
+    if _VERIFIED.get(key) == expected:  # read and checked already in this process
+        return True
+    try:
+        text = gzip.decompress(path.read_bytes())
+    except (OSError, EOFError, zlib.error):
+        return False
+    header, _, body = text.partition(b"\n")
+    if header.decode("utf-8", "replace") not in HEADERS:
+        return False
+    # The ids are the lines without their content hashes: their bytes, in the file's
+    # order, hash to the fingerprint only if they are the sorted set it was made of.
+    if body and not body.endswith(b"\n"):
+        return False
+    lines = pc.split_pattern(pa.array([body[:-1]], pa.large_binary()), b"\n")
+    lines = lines.flatten() if body else pa.array([], pa.large_binary())
+    ids = pc.list_element(pc.split_pattern(lines, b"\t", max_splits=1), 0)
+    if len(ids) != expected.events:
+        return False
+    digest = hashlib.sha256()
+    if len(ids):
+        offsets = pa.array([0, len(ids)], pa.int64())
+        joined = pc.binary_join(pa.LargeListArray.from_arrays(offsets, ids),
+                                pa.scalar(b"\n", pa.large_binary()))
+        digest.update(memoryview(joined[0].as_buffer()))
+    if digest.hexdigest() != expected.sha256:
+        return False
+    _VERIFIED[key] = expected
+    return True
+
+
+_VERIFIED: dict[tuple[str, int, int, int], Fingerprint] = {}  # (path, size, mtime, inode)
+
+
+def index_file(import_file: str | Path) -> Path | None:
+    """The event-id index of an import file as it can be trusted now: its sidecar in the
+    book (older books), or its derived index if that matches the file's fingerprint;
+    None otherwise (no index: an unfinished write, or a derived index to rebuild)."""
+    sidecar = sidecar_for(import_file)
+    if sidecar.exists():
+        return sidecar
+    expected = declared_fingerprint(import_file)
+    if expected is None:
+        return None
+    derived = derived_path(import_file)
+    return derived if verified(derived, expected) else None

@@ -13,7 +13,26 @@ get back its original text. This module then, batch by batch and in bounded memo
    is a duplicate, other content under a known id is a **conflict**, quarantined with
    the reason (``Extraction.conflicts``), the first booking kept;
 3. adds the rest to running aggregates per customer, UTC day, model, feature, action
-   (and user, for the customers that need it).
+   (and user, for the customers that need it): pyarrow group-bys per batch, merged per
+   month (``_group``), never Python objects per entry; the entries are made only if
+   asked for (``Extraction.entries``), the import writes the tables as text.
+
+The grain: ``UsageCore(..., spans=...)`` takes an object with ``span(customer, day) ->
+(first, last)``, the first and last day of the span holding the day (within one
+calendar month). The core aggregates at day grain all the same, then merges each
+month's days by span (``_at_spans``) into what ``plugins.entries.usage.at_grain``
+makes of the day entries, byte for byte once written: one entry per span, key and
+whether its days had tokens, dated its first day with events, with ``until: <its last
+day with events>`` when that is another day, in the fixed place ``usage_entry`` gives
+it (after the counts and ``user``, before ``workflow``, the token classes and the
+provenance). A span of one day (a customer at day grain) leaves the days as they are.
+Event ids, hashes and dedupe stay per event, partitioned by the event's month.
+
+Memory: with ``spill`` (a folder; ``tokenbooks import`` sets it), a month the source has
+moved past (a later month's batch came) goes to disk (``SpilledMonth``: the sorted
+aggregate table as Arrow IPC, the ids as the bytes of their sidecar) and comes back only
+to be written, or if the source returns to it (an unsorted file: read back, merged,
+the same result).
 
     >>> core = UsageCore(customers={"acme"})
     >>> core.feed_rows([(1, '{"event_id": "e1", ...}', {"event_id": "e1", ...})])
@@ -61,10 +80,12 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Callable, Collection, Iterable, Mapping
+import uuid
+import weakref
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -78,7 +99,13 @@ from tokenbooks.plugins.rules.records import (
     Usage,
 )
 
-from .index import EventIndex
+from .index import (
+    EventIndex,
+    Fingerprint,
+    fingerprint,
+    read_sidecar_content,
+    write_sidecar,
+)
 
 TOKEN_FIELDS = ("input_tokens", "cached_input_tokens", "output_tokens")
 CLASS_TEXT = ("service_tier", "context")  # the token classes' dimensions (and cache_hit)
@@ -102,6 +129,7 @@ KEYS = ("customer", "day", "model", "feature", "action", "user", "tier", "contex
         "cache_hit")
 COUNTS = (*TOKEN_FIELDS, "completed", "partial", "failed", "unbilled_events", *EXTRA_COUNTS)
 EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
+EPOCH_DAY = datetime.date(1970, 1, 1)
 _TS_RE = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|z|[+-]\d{2}:\d{2})$"
 _WHOLE = re.compile(r"^\+?(\d+)(\.0*)?$")
 NORMAL = pa.schema([
@@ -154,12 +182,100 @@ class Quarantined:
                           ensure_ascii=False, sort_keys=True)
 
 
+SPILL_SUFFIX = ".tokenbooks.tmp"  # a temporary file of the book (``writing.sweep``)
+
+
+class _SpillFolder:
+    """The folder of a core's spilled months; its files are removed when nothing holds
+    them any more (or at exit)."""
+
+    def __init__(self, path: Path) -> None:
+        path.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.token = uuid.uuid4().hex[:12]
+        self.files: list[Path] = []
+        weakref.finalize(self, _remove_files, self.files)
+
+
+def _write_ipc(path: Path, table: pa.Table) -> None:
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
+
+
+def _remove_files(files: list[Path]) -> None:
+    for path in files:
+        try:
+            path.unlink()
+        except OSError:
+            pass
+
+
+@dataclass
+class SpilledMonth:
+    """A month of aggregates and ids on disk: its table (Arrow IPC, sorted as the
+    entries), its ids as the bytes of its sidecar (sorted, v2), and what the write needs
+    to know of them without reading them."""
+
+    folder: _SpillFolder
+    table_path: Path
+    index_path: Path
+    rows: int
+    first: datetime.date | None
+    last: datetime.date | None
+    fingerprint: Fingerprint
+    day_path: Path | None = None  # at month grain, the table at day grain (``_reopen``)
+
+    def __post_init__(self) -> None:
+        self.folder.files += [self.table_path, self.index_path,
+                              *([self.day_path] if self.day_path else [])]
+
+    def table(self, days: bool = False) -> pa.Table:
+        """The month's table (``days``: at day grain, as it was aggregated)."""
+        path = self.day_path if days and self.day_path is not None else self.table_path
+        with pa.OSFile(str(path), "rb") as source:
+            return pa.ipc.open_file(source).read_all()
+
+    def ids(self) -> tuple[pa.Array, pa.Array]:
+        content = read_sidecar_content(self.index_path)
+        return (pa.array(list(content), pa.string()),
+                pa.array([h or "" for h in content.values()], pa.string()))
+
+    def remove(self) -> None:
+        for path in (self.table_path, self.index_path, self.day_path):
+            if path is not None:
+                path.unlink(missing_ok=True)
+
+
+class _Entries:
+    """The ``entries`` field of ``Extraction``: a list, made on first use from the
+    extraction's usage table when a usage core gave one (``UsageCore.finish``): the
+    import writes that table as text directly (``usage_text``) and never needs the
+    entries; everything else reads them as before."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = "_" + name
+
+    def __get__(self, obj: Any, objtype: type | None = None) -> Any:
+        if obj is None:
+            return ()  # the field's default (each instance gets its own list)
+        make = obj.__dict__.pop("_make_entries", None)
+        if make is not None:
+            obj.__dict__[self.name] = make()
+        return obj.__dict__[self.name]
+
+    def __set__(self, obj: Any, value: Iterable) -> None:
+        obj.__dict__.pop("_make_entries", None)
+        obj.__dict__[self.name] = list(value)
+
+
 @dataclass
 class Extraction:
     """What one source gave: entries, the ids they hold, and the row counts (read =
     imported + duplicates + conflicts + quarantined). ``conflicts``: rows whose event id
     was booked with other content (written to the quarantine file too); ``warnings``:
-    what makes the import incomplete (a page with ``has_more``)."""
+    what makes the import incomplete (a page with ``has_more``). ``usage_table``: the
+    usage aggregates as one table sorted as the entries (``UsageCore.finish``), or None;
+    while ``pending()``, the entries have not been made from it yet."""
 
     source: Path
     sha256: str
@@ -169,11 +285,57 @@ class Extraction:
     imported: int = 0
     duplicates: int = 0
     quarantine: list[Quarantined] = field(default_factory=list)
-    entries: list = field(default_factory=list)
+    entries: list = _Entries()  # type: ignore[assignment]
     event_ids: dict[str, list[pa.Array]] = field(default_factory=dict)  # month -> ids
     event_hashes: dict[str, list[pa.Array]] = field(default_factory=dict)  # aligned
     conflicts: list[Quarantined] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    usage_months: dict[str, pa.Table] | None = field(default=None, repr=False,
+                                                     compare=False)
+    spilled: dict[str, SpilledMonth] = field(default_factory=dict, repr=False,
+                                             compare=False)  # months on disk meanwhile
+    spanned: bool = field(default=False, compare=False)  # merged by spans in the core
+    # (``UsageCore(spans=...)``: month grain; the import does not merge them again)
+
+    @property
+    def usage_table(self) -> pa.Table | None:
+        """The usage aggregates of every month as one table, sorted as the entries."""
+        if self.usage_months is None:
+            return None
+        tables = [*self.usage_months.values(), *(s.table() for s in self.spilled.values())]
+        if not tables:
+            return _empty_parts()
+        table = pa.concat_tables(tables)
+        return table.sort_by([(k, "ascending") for k in KEYS]) if len(tables) > 1 else table
+
+    def pending(self) -> bool:
+        """Whether the entries are still only the usage tables (not made, not changed)."""
+        return "_make_entries" in self.__dict__ and self.usage_months is not None
+
+    def entry_count(self) -> int:
+        """How many entries, without making them."""
+        if self.pending() and self.usage_months is not None:
+            return (sum(t.num_rows for t in self.usage_months.values())
+                    + sum(s.rows for s in self.spilled.values()))
+        return len(self.entries)
+
+    def _days(self, pick: Callable[[list], Any]) -> datetime.date | None:
+        if self.pending() and self.usage_months is not None:
+            days = [pc.min_max(t.column("day")).as_py() for t in self.usage_months.values()
+                    if t.num_rows]
+            days += [{"min": s.first, "max": s.last} for s in self.spilled.values()
+                     if s.rows]
+            return pick(days) if days else None
+        dates = [e.date for e in self.entries]
+        return pick([{"min": min(dates), "max": max(dates)}]) if dates else None
+
+    def last_day(self) -> datetime.date | None:
+        """The date of the latest entry (None: no entries), without making them."""
+        return self._days(lambda days: max(d["max"] for d in days))
+
+    def first_day(self) -> datetime.date | None:
+        """The date of the earliest entry (None: no entries), without making them."""
+        return self._days(lambda days: min(d["min"] for d in days))
 
     @property
     def quarantined(self) -> int:
@@ -607,10 +769,30 @@ class UsageCore:
 
     def __init__(self, customers: Collection[str], per_user: Collection[str] = (),
                  index: EventIndex | None = None,
-                 long_context: Callable[[str], int | None] | None = None) -> None:
+                 long_context: Callable[[str], int | None] | None = None,
+                 spans: Spans | None = None) -> None:
         # model as logged -> the prompt size past which a request is in the long-context
         # band (``rules.classes.long_context_thresholds``); None: no model has a band
         self.long_context = long_context
+        # the aggregation grain: None, a day; else the span (first, last day) of a
+        # customer's day, the entry dated on its first day with ``until`` its last
+        self.spans = spans
+        self._span_cache: dict[int, tuple[int, int]] = {}
+        # by month: the grouped batches, in line order (``_combine``), their rows, and the
+        # rows at the last compaction (a month's groups are compacted on their own, so
+        # the work and the copies stay within a month)
+        self._parts: dict[str, list[pa.Table]] = {}
+        self._part_rows: dict[str, int] = {}
+        self._compacted: dict[str, int] = {}
+        self._peak = 0  # the largest count of any event aggregated, and how many events:
+        self._events = 0  # while peak x events < 2^63 the int64 sums cannot wrap
+        self._exact = False  # past that bound: the groups in Python ints (``_groups``)
+        # ``spill``: a folder where the months a source is done with go (``_spill``),
+        # so that memory holds the months being read, not the whole file
+        self.spill: Path | None = None
+        self._spilled: dict[str, SpilledMonth] = {}
+        self._spill_folder: _SpillFolder | None = None
+        self._repeated: str | None = None  # a spilled month whose ids repeat
         self.customers = frozenset(customers)
         self.per_user = frozenset(per_user)
         self.index = index if index is not None else EventIndex()
@@ -825,6 +1007,10 @@ class UsageCore:
         month_of = pc.add(pc.multiply(pc.year(day), 100), pc.month(day))
         months = pc.unique(month_of).to_pylist()
         parts = []
+        names = [f"{number // 100:04d}-{number % 100:02d}" for number in sorted(months)]
+        for month in names:
+            if month in self._spilled:  # an unsorted source came back to a month
+                self._reopen(month)
         for number in sorted(months):
             month = f"{number // 100:04d}-{number % 100:02d}"
             part = table if len(months) == 1 else table.filter(pc.equal(month_of, number))
@@ -853,6 +1039,71 @@ class UsageCore:
         for part in parts:
             self.imported += part.num_rows
             self._aggregate(part)
+        if self.spill is not None:  # the months before this batch's are done (a source
+            # sorted by time; if one comes back, ``_reopen``)
+            for month in sorted(self._own):
+                if month < names[0] and month in self._ids and month not in self._spilled:
+                    self._spill_month(month)
+
+    # -- spilling the months a source is done with ------------------------------------------
+
+    def _own_ids(self, month: str) -> tuple[pa.Array, pa.Array] | None:
+        """The ids of a month this source has to itself, sorted, with their hashes; None
+        if one repeats (the source is read again, id by id: ``RepeatedIds``)."""
+        ids = pa.concat_arrays(self._ids[month])
+        hashes = pa.concat_arrays(self._hashes[month])
+        if len(ids) > 1 and not pc.all(pc.less_equal(ids[:-1], ids[1:])).as_py():
+            order = pc.array_sort_indices(ids)
+            ids, hashes = ids.take(order), hashes.take(order)
+        if len(ids) > 1 and pc.any(pc.equal(ids[:-1], ids[1:])).as_py():
+            return None
+        return ids, hashes
+
+    def _spill_month(self, month: str) -> None:
+        """Write a finished month's aggregates (Arrow IPC) and ids (the sidecar's bytes)
+        to the spill folder and let go of them."""
+        if self._exact:  # (sums near 2^63: the groups stay in Python ints, in memory)
+            return
+        found = self._own_ids(month)
+        if found is None:
+            self._repeated = self._repeated or month
+            return
+        ids, hashes = found
+        if self._spill_folder is None:
+            assert self.spill is not None
+            self._spill_folder = _SpillFolder(self.spill)
+        folder = self._spill_folder
+        table = self._combine(self._parts.pop(month, [])).sort_by(
+            [(k, "ascending") for k in KEYS])
+        self._part_rows.pop(month, None)
+        self._compacted.pop(month, None)
+        del self._ids[month], self._hashes[month]
+        stem = f".{month}.{folder.token}"
+        day_path = None
+        if self.spans is not None:  # the days kept too, for ``_reopen`` (the days of a
+            # key with and without tokens merge apart: a day's flag may change)
+            day_path = folder.path / f"{stem}.days.arrow{SPILL_SUFFIX}"
+            _write_ipc(day_path, table)
+            table = self._at_spans(table)
+        table_path = folder.path / f"{stem}.arrow{SPILL_SUFFIX}"
+        _write_ipc(table_path, table)
+        index_path = folder.path / f"{stem}.events.gz{SPILL_SUFFIX}"
+        write_sidecar(index_path, ids, hashes=hashes)
+        days = pc.min_max(table.column("day")).as_py() if table.num_rows else None
+        self._spilled[month] = SpilledMonth(
+            folder, table_path, index_path, table.num_rows,
+            days["min"] if days else None, days["max"] if days else None, fingerprint(ids),
+            day_path)
+
+    def _reopen(self, month: str) -> None:
+        """Take a spilled month back into memory (its events go on further down)."""
+        spilled = self._spilled.pop(month)
+        table = spilled.table(days=True)
+        ids, hashes = spilled.ids()
+        self._parts[month] = [table]
+        self._part_rows[month] = self._compacted[month] = table.num_rows
+        self._ids[month], self._hashes[month] = [ids], [hashes]
+        spilled.remove()
 
     def _sort_out(self, month: str, again: pa.Table, hashes: pa.Array) -> None:
         """Rows whose id is already known: duplicates (same content, or content not
@@ -877,6 +1128,10 @@ class UsageCore:
         # count) rows (all of them, but for thousands of counts near MAX_COUNT), and the
         # sums of the parts add up in Python ints below.
         peak = max(pc.max(table.column(name)).as_py() or 0 for name in COUNT_FIELDS)
+        self._peak = max(self._peak, peak)
+        self._events += table.num_rows
+        if not self._exact and self._peak * self._events > INT64_MAX:
+            self._to_exact()  # sums that could wrap in int64: Python ints from now on
         rows = INT64_MAX // max(peak, 1)
         if table.num_rows > rows:
             for start in range(0, table.num_rows, rows):
@@ -903,16 +1158,114 @@ class UsageCore:
         column = pc.if_else(long, "long", table.column("context"))
         return table.set_column(table.schema.get_field_index("context"), "context", column)
 
+    def _at_spans(self, table: pa.Table) -> pa.Table:
+        """A day-grain aggregate table (sorted by ``KEYS``) merged by ``spans``, what
+        ``plugins.entries.usage.at_grain`` makes of its entries: one row per span, key
+        and whether the days had tokens (days of a key without tokens merge apart:
+        inference cost counts the events of the entries with tokens), dated its first
+        day with events, ``until`` its last, ``first_event`` of its first day and
+        ``last_event`` of its last; sorted by ``KEYS``. Without spans, ``table``."""
+        if self.spans is None or not table.num_rows:
+            return table
+        tokens = pc.or_(pc.greater(table.column("input_tokens"), 0),
+                        pc.greater(table.column("output_tokens"), 0))
+        for name in EXTRA_COUNTS:
+            tokens = pc.or_(tokens, pc.greater(table.column(name), 0))
+        keys = {name: table.column(name) for name in SPAN_KEYS}
+        keys["day"] = self._span_firsts(table)
+        keys["tokens"] = tokens
+        # rows of a group are in day order (the table's), so its first row is its first
+        # day and its last row its last
+        grouped = _grouped(pa.table(keys), table, [*COUNTS, "events"], count=False)
+        low, high = grouped.column("_row_min"), grouped.column("_row_max")
+        out = {name: table.column(name).take(low) for name in KEYS}
+        out["until"] = table.column("until").take(high)
+        for name in (*COUNTS, "events"):
+            out[name] = grouped.column(f"{name}_sum")
+        out["first_event"] = table.column("first_event").take(low)
+        out["last_event"] = table.column("last_event").take(high)
+        merged = pa.table(out).select(list(PART_COLUMNS))
+        return merged.sort_by([(k, "ascending") for k in KEYS])
+
+    def _span_firsts(self, table: pa.Table) -> pa.Array:
+        """The first day of the span of each row's (customer, day): ``spans.span`` asked
+        once per customer and span (the (customer, day) pairs in order, each span's last
+        day remembered), the answer taken back to the rows."""
+        encoded = pc.dictionary_encode(table.column("customer").combine_chunks())
+        names = encoded.dictionary.to_pylist()
+        days = pc.cast(table.column("day"), pa.int32()).to_numpy(zero_copy_only=False)
+        low = int(days.min())
+        width = int(days.max()) - low + 1
+        pairs = encoded.indices.to_numpy().astype(np.int64) * width + (days - low)
+        unique, where = np.unique(pairs, return_inverse=True)  # (customer, day) once each
+        firsts = np.empty(len(unique), np.int32)
+        epoch = EPOCH_DAY.toordinal()
+        cache = self._span_cache  # customer -> (first, last) ordinals of its last span
+        for i, pair in enumerate(unique.tolist()):
+            code, offset = divmod(pair, width)
+            ordinal = low + offset
+            span = cache.get(code)
+            if span is None or not span[0] <= ordinal <= span[1]:
+                first, last = self._span(names[code], EPOCH_DAY + datetime.timedelta(
+                    days=ordinal))
+                span = cache[code] = (first.toordinal() - epoch, last.toordinal() - epoch)
+            firsts[i] = span[0]
+        cache.clear()  # (codes are this table's)
+        return pc.cast(pa.array(firsts[where.reshape(-1)]), pa.date32())
+
+    def _span(self, customer: str, day: datetime.date) -> tuple[datetime.date, datetime.date]:
+        assert self.spans is not None
+        first, last = self.spans.span(customer, day)
+        if not (first <= day <= last) or (first.year, first.month) != (last.year, last.month):
+            raise ValueError(f"spans.span({customer!r}, {day}) gave {first}..{last}: "
+                             f"expected a span holding the day, within one calendar month")
+        return first, last
+
     def _aggregate_sorted(self, table: pa.Table) -> None:
-        table = self._band(table)
-        grouped = table.group_by(list(KEYS), use_threads=False).aggregate(
-            [(name, "sum") for name in COUNTS]
-            + [("event_id", "first"), ("event_id", "last"), ("event_id", "count")])
-        keys = [grouped.column(k).to_pylist() for k in KEYS]
-        sums = [grouped.column(f"{name}_sum").to_pylist() for name in COUNTS]
-        firsts = grouped.column("event_id_first").to_pylist()
-        lasts = grouped.column("event_id_last").to_pylist()
-        counts = grouped.column("event_id_count").to_pylist()
+        table = self._band(table)  # (at day grain: spans merge the days at the end)
+        table = table.append_column("until", table.column("day"))
+        grouped = _group(table, COUNTS, "event_id", "event_id", count=True)
+        if self._exact:
+            self._fold(grouped)
+            return
+        if not grouped.num_rows:
+            return
+        month = grouped.column("day")[0].as_py().strftime("%Y-%m")  # one month a batch
+        parts = self._parts.setdefault(month, [])
+        parts.append(grouped)
+        rows = self._part_rows[month] = self._part_rows.get(month, 0) + grouped.num_rows
+        if rows > max(1 << 15, 2 * self._compacted.get(month, 0)):
+            parts[:] = [self._combine(parts)]
+            self._part_rows[month] = self._compacted[month] = parts[0].num_rows
+
+    def _combine(self, parts: list[pa.Table]) -> pa.Table:
+        """The grouped batches as one grouped table: counts summed, the first event of
+        the first batch and the last of the last (group_by keeps the order of its input
+        without threads). Only while the sums cannot wrap (``_peak`` x ``_events``)."""
+        if not parts:
+            return _empty_parts()
+        if len(parts) == 1:
+            return parts[0]
+        return _group(pa.concat_tables(parts), (*COUNTS, "events"), "first_event",
+                      "last_event", count=False)
+
+    def _to_exact(self) -> None:
+        """Move the groups into Python ints (sums near 2^63: never reached by real
+        counts, kept exact all the same)."""
+        self._exact = True
+        for month in sorted(self._spilled):
+            self._reopen(month)
+        for month in sorted(self._parts):
+            for part in self._parts[month]:
+                self._fold(part)
+        self._parts, self._part_rows, self._compacted = {}, {}, {}
+
+    def _fold(self, grouped: pa.Table) -> None:
+        keys = [grouped.column(k).to_pylist() for k in GROUP_KEYS]
+        sums = [grouped.column(name).to_pylist() for name in COUNTS]
+        firsts = grouped.column("first_event").to_pylist()
+        lasts = grouped.column("last_event").to_pylist()
+        counts = grouped.column("events").to_pylist()
         for i in range(grouped.num_rows):
             key = tuple(k[i] for k in keys)
             group = self._groups.get(key)
@@ -923,6 +1276,37 @@ class UsageCore:
                     group[j] += s[i]
                 group[len(COUNTS)] += counts[i]
                 group[len(COUNTS) + 2] = lasts[i]
+
+    def _table(self) -> pa.Table:
+        """The aggregates, one row per entry, sorted as the entries are (by ``KEYS``)."""
+        if self._exact:
+            rows = sorted(self._groups.items())
+            columns: dict[str, list] = {k: [key[i] for key, _ in rows]
+                                        for i, k in enumerate(GROUP_KEYS)}
+            for j, name in enumerate((*COUNTS, "events", "first_event", "last_event")):
+                columns[name] = [value[j] for _, value in rows]
+            # sums past int64 are written from Python ints (``usage_entry``): kept as
+            # decimal(38) here, which holds any sum of counts <= 10^15 of 2^63 events
+            fields = {f.name: f.type for f in _empty_parts().schema}
+            arrays = [pa.array(columns[name], pa.decimal128(38, 0)
+                               if name in (*COUNTS, "events") else fields[name])
+                      for name in PART_COLUMNS]
+            return pa.table(arrays, names=list(PART_COLUMNS))
+        tables = [self._combine(self._parts[month]) for month in sorted(self._parts)]
+        table = pa.concat_tables(tables) if tables else _empty_parts()
+        return table.sort_by([(k, "ascending") for k in KEYS]) if table.num_rows else table
+
+    def _months(self) -> dict[str, pa.Table]:
+        """The aggregates by month of their day (at the grain: ``_at_spans``), each
+        sorted as the entries are."""
+        if self._exact:
+            return {month: self._at_spans(table)
+                    for month, table in split_months(self._table()).items()}
+        out = {}
+        for month in sorted(self._parts):
+            table = self._combine(self._parts.pop(month))
+            out[month] = self._at_spans(table.sort_by([(k, "ascending") for k in KEYS]))
+        return out
 
     # -- output -----------------------------------------------------------------------------
 
@@ -940,40 +1324,154 @@ class UsageCore:
 
         Raises RepeatedIds if an id repeats within a month this source had to itself
         (the caller then reads the source again with ``fast_dedupe`` off)."""
-        for month in sorted(self._own):
-            ids = pa.concat_arrays(self._ids[month])
-            hashes = pa.concat_arrays(self._hashes[month])
-            if len(ids) > 1 and not pc.all(pc.less_equal(ids[:-1], ids[1:])).as_py():
-                order = pc.array_sort_indices(ids)
-                ids, hashes = ids.take(order), hashes.take(order)
-            if len(ids) > 1 and pc.any(pc.equal(ids[:-1], ids[1:])).as_py():
+        if self._repeated is not None:
+            raise RepeatedIds(self._repeated)
+        kept = sorted(month for month in self._own if month not in self._spilled)
+        for month in kept:
+            found = self._own_ids(month)
+            if found is None:
                 raise RepeatedIds(month)
-            self._ids[month] = [ids]
-            self._hashes[month] = [hashes]
-        for month in sorted(self._own):
+            self._ids[month] = [found[0]]
+            self._hashes[month] = [found[1]]
+        for month in kept:
             self.index.commit(month, self._ids[month][0])
             self.index.remember(month, self._ids[month][0], self._hashes[month][0])
-        entries = []
-        for key in sorted(self._groups):
-            customer, day, model, feature, action, user, tier, context, cache_hit = key
-            values = self._groups[key]
-            counts = dict(zip(COUNTS, values[:len(COUNTS)], strict=True))
-            extra = tuple((name, counts.pop(name)) for name in EXTRA_COUNTS)
-            usage = Usage(date=day, customer=customer, model=model, feature=feature,
-                          action=action, user=user, events=values[len(COUNTS)], **counts,
-                          tier=tier, context=context, cache_hit=cache_hit,
-                          extra=tuple(item for item in extra if item[1]))
-            entries.append(usage_entry(usage, {
-                "source": source.name, "sha256": sha256,
-                "first_event": values[len(COUNTS) + 1],
-                "last_event": values[len(COUNTS) + 2],
-            }))
+        for month, spilled in sorted(self._spilled.items()):  # read only if asked
+            self.index.add_sidecar(month, spilled.index_path)
+        months = self._months()
         quarantine = sorted(self.quarantine, key=lambda q: q.line)
-        return Extraction(source=source, sha256=sha256, importer=importer, kind="usage",
-                          read=self.read, imported=self.imported, duplicates=self.duplicates,
-                          quarantine=quarantine, entries=entries, event_ids=self._ids,
-                          event_hashes=self._hashes,
-                          conflicts=sorted(self.conflicts, key=lambda q: q.line))
+        result = Extraction(source=source, sha256=sha256, importer=importer, kind="usage",
+                            read=self.read, imported=self.imported,
+                            duplicates=self.duplicates, quarantine=quarantine,
+                            event_ids=self._ids, event_hashes=self._hashes,
+                            conflicts=sorted(self.conflicts, key=lambda q: q.line),
+                            usage_months=months, spilled=dict(self._spilled),
+                            spanned=self.spans is not None)
+        result.__dict__["_make_entries"] = lambda: usage_entries(
+            result.usage_table, source.name, sha256)
+        return result
+
+
+class Spans(Protocol):
+    """The aggregation grain (month grain: the spans of a customer's billing months)."""
+
+    def span(self, customer: str, day: datetime.date) -> tuple[datetime.date, datetime.date]:
+        """The first and last day of the span holding ``day`` (within one calendar month)."""
+        ...
+
+
+GROUP_KEYS = (*KEYS, "until")  # until: the span's last day (the day, without spans)
+PART_COLUMNS = (*GROUP_KEYS, *COUNTS, "events", "first_event", "last_event")
+
+
+SPAN_KEYS = tuple(k for k in KEYS if k != "day")  # what a span merges by, with its
+# first day and whether the days had tokens (``UsageCore._at_spans``)
+
+
+def _key(table: pa.Table) -> np.ndarray | None:
+    """One int64 per row that is the same exactly when its columns are: each column's
+    code in this table (dictionary index, days from the first, 0/1) mixed by place
+    value; None when the codes do not fit in 63 bits or a key is null."""
+    key = np.zeros(table.num_rows, np.int64)
+    room = 1
+    for column in table.columns:
+        column = column.combine_chunks()
+        if column.null_count:
+            return None
+        if pa.types.is_date32(column.type):
+            codes = pc.cast(column, pa.int32()).to_numpy().astype(np.int64)
+            codes -= codes.min()
+            size = int(codes.max()) + 1
+        elif pa.types.is_boolean(column.type):
+            codes = column.to_numpy(zero_copy_only=False).astype(np.int64)
+            size = 2
+        else:
+            encoded = pc.dictionary_encode(column)
+            codes = encoded.indices.to_numpy().astype(np.int64)
+            size = max(len(encoded.dictionary), 1)
+        room *= size
+        if room >= 1 << 62:
+            return None
+        key = key * size + codes
+    return key
+
+
+def _grouped(keys: pa.Table, table: pa.Table, sums: Sequence[str], count: bool
+             ) -> pa.Table:
+    """The groups of the rows of ``table`` that have the same ``keys`` (a table of the
+    same rows): ``{name}_sum`` of ``sums``, ``_row_min`` and ``_row_max`` (the first and
+    last row of the group, in table order), ``_row_count`` (``count``). Grouping by one
+    int64 (``_key``) is some 2-3x faster than grouping by the ten columns."""
+    n = table.num_rows
+    row = pa.array(np.arange(n, dtype=np.int64))
+    aggregates = ([(name, "sum") for name in sums] + [("_row", "min"), ("_row", "max")]
+                  + ([("_row", "count")] if count else []))
+    key = _key(keys) if n else None
+    columns = {name: table.column(name) for name in sums}
+    if key is None:
+        names = [f"_k{i}" for i in range(keys.num_columns)]
+        return pa.table({**dict(zip(names, keys.columns, strict=True)), **columns,
+                         "_row": row}).group_by(names, use_threads=False
+                                                ).aggregate(aggregates)
+    return pa.table({"_key": key, **columns, "_row": row}).group_by(
+        ["_key"], use_threads=False).aggregate(aggregates)
+
+
+def _group(table: pa.Table, sums: Sequence[str], first: str, last: str, count: bool
+           ) -> pa.Table:
+    """``table`` grouped by ``GROUP_KEYS`` (the ``PART_COLUMNS``): ``sums`` summed,
+    ``first_event`` the ``first`` of its first row, ``last_event`` the ``last`` of its
+    last (rows in table order), ``events`` the rows counted (``count``) or summed."""
+    grouped = _grouped(table.select(list(GROUP_KEYS)), table, sums, count)
+    low, high = grouped.column("_row_min"), grouped.column("_row_max")
+    out = {name: table.column(name).take(low) for name in GROUP_KEYS}
+    for name in sums:
+        out[name] = grouped.column(f"{name}_sum")
+    if count:
+        out["events"] = grouped.column("_row_count")
+    out["first_event"] = table.column(first).take(low)
+    out["last_event"] = table.column(last).take(high)
+    return pa.table(out).select(list(PART_COLUMNS))
+
+
+def _empty_parts() -> pa.Table:
+    types = {f.name: f.type for f in NORMAL}
+    types.update(until=pa.date32(), events=pa.int64(), first_event=pa.string(),
+                 last_event=pa.string())
+    return pa.table({name: pa.array([], types[name]) for name in PART_COLUMNS})
+
+
+def split_months(table: pa.Table) -> dict[str, pa.Table]:
+    """The rows of an aggregate table by the month of their day, each in table order."""
+    if not table.num_rows:
+        return {}
+    day = table.column("day")
+    number = pc.add(pc.multiply(pc.year(day), 100), pc.month(day))
+    months = pc.unique(number).to_pylist()
+    return {f"{m // 100:04d}-{m % 100:02d}": table if len(months) == 1
+            else table.filter(pc.equal(number, m)) for m in sorted(months)}
+
+
+def usage_entries(table: pa.Table | None, source: str, sha256: str) -> list:
+    """The ``custom "usage"`` entries of an aggregate table (``UsageCore._table``)."""
+    if table is None:
+        return []
+    columns = {name: table.column(name).to_pylist() for name in PART_COLUMNS}
+    entries = []
+    for i in range(table.num_rows):
+        counts: dict[str, Any] = {name: int(columns[name][i]) for name in COUNTS}
+        extra = tuple((name, counts.pop(name)) for name in EXTRA_COUNTS)
+        day, until = columns["day"][i], columns["until"][i]
+        usage = Usage(date=day, customer=columns["customer"][i], model=columns["model"][i],
+                      feature=columns["feature"][i], action=columns["action"][i],
+                      user=columns["user"][i], events=int(columns["events"][i]), **counts,
+                      until=until if until != day else None, tier=columns["tier"][i],
+                      context=columns["context"][i], cache_hit=columns["cache_hit"][i],
+                      extra=tuple(item for item in extra if item[1]))
+        entries.append(usage_entry(usage, {
+            "source": source, "sha256": sha256, "first_event": columns["first_event"][i],
+            "last_event": columns["last_event"][i]}))
+    return entries
 
 
 def _sorted(column: pa.ChunkedArray) -> bool:

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
@@ -52,7 +53,7 @@ from tokenbooks.plugins.rules.records import (
 )
 
 from .base import UsageImporter, file_sha256, read_head
-from .index import EventIndex
+from .index import EventIndex, Fingerprint, fingerprint
 from .usage import (
     CONTEXTS,
     CONTROL,
@@ -70,6 +71,9 @@ from .usage import (
 )
 from .usage_csv import header
 
+EVENTS_KEY = "tokenbooks.events"  # Parquet metadata of ``tokenbooks aggregate``'s files:
+IDS_KEY = "tokenbooks.ids_sha256"  # how many ids the event_ids column holds, and the
+# fingerprint of their set (``index.fingerprint``): the id store, verified on import
 KEY_FIELDS = ("customer", "date", "model", "feature", "action", "user")
 EVENT_COUNTS = ("events", *ACTION_STATUSES, "unbilled_events")
 CLASS_KEYS = ("service_tier", "context", "cache_hit")
@@ -196,8 +200,33 @@ class Importer(UsageImporter):
             raise UnreadableSource(f"{path}: not readable as {self.format_name} ({exc})"
                                    ) from exc
 
+    def verify_store(self, path: Path) -> None:
+        """A file ``tokenbooks aggregate`` wrote records the count and fingerprint of its
+        ids (``EVENTS_KEY``, ``IDS_KEY``): recomputed from its ``event_ids`` column, they
+        must match (else UnreadableSource: the store was changed, nothing is imported)."""
+        if path.suffix.lower() == ".csv":
+            return
+        try:
+            parquet = pq.ParquetFile(path)
+            meta = parquet.schema_arrow.metadata or {}
+            events, ids_sha = meta.get(EVENTS_KEY.encode()), meta.get(IDS_KEY.encode())
+            if events is None or ids_sha is None:
+                return  # written by another job: no id store to verify
+            found = store_fingerprint(parquet.read(columns=["event_ids"]).column("event_ids"))
+        except (OSError, pa.ArrowException) as exc:
+            raise UnreadableSource(f"{path}: not readable as {self.format_name} ({exc})"
+                                   ) from exc
+        if (str(found.events), found.sha256) != (events.decode(), ids_sha.decode()):
+            raise UnreadableSource(
+                f"{path}: its id store does not match its fingerprint: {IDS_KEY} records "
+                f"{events.decode()} events, ids sha256 {ids_sha.decode()[:12]}..., the "
+                f"event_ids column holds {found.events}, ids sha256 {found.sha256[:12]}... "
+                f"(changed after tokenbooks aggregate wrote it); aggregate the sources "
+                f"again")
+
     def run(self, path: Path, index: EventIndex | None = None) -> Extraction:
         index = index if index is not None else self.index
+        self.verify_store(path)
         customers = frozenset(self.contracts.customers)
         per_user = frozenset(self.per_user_customers())
         result = Extraction(source=path, sha256=file_sha256(path), importer=self.name,
@@ -247,6 +276,11 @@ class Importer(UsageImporter):
                       cache_hit=cache_hit, extra=tuple(item for item in extra if item[1]))
         return usage_entry(usage, {"source": path.name, "sha256": sha256,
                                           "first_event": value[1], "last_event": value[2]})
+
+
+def store_fingerprint(event_ids: pa.ChunkedArray | pa.Array) -> Fingerprint:
+    """The fingerprint of every id of an ``event_ids`` list column (``index.fingerprint``)."""
+    return fingerprint(pc.list_flatten(event_ids))
 
 
 def _content(row: dict[str, Any]) -> str:

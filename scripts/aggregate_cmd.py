@@ -291,10 +291,15 @@ def write_partitions(folder: Path, partitions: Iterator[tuple[int, str, pa.Table
         table = table.append_column("source", pa.repeat(pa.scalar(result.source.name), n)
                                     ).append_column(
             "source_sha256", pa.repeat(pa.scalar(result.sha256), n))
+        recorded = usage_daily.store_fingerprint(table.column("event_ids"))
         table = table.cast(DAILY).replace_schema_metadata({
             "tokenbooks.source": result.source.name,
             "tokenbooks.source_sha256": result.sha256,
             "tokenbooks.format": "daily usage aggregates (tokenbooks.importers.usage_daily)",
+            # the batch's id store (its event_ids column): count and fingerprint, which
+            # the import recomputes (docs/event-index.md)
+            usage_daily.EVENTS_KEY: str(recorded.events),
+            usage_daily.IDS_KEY: recorded.sha256,
         })
         path = folder / f"month={month}" / f"{_stem(result.source.name)}.{result.sha256[:8]}"
         target, k = path.with_name(path.name + ".parquet"), 1

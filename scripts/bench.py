@@ -9,7 +9,9 @@ prepaid / arrears / hybrid contracts, a year of events), each figure the median 
 comparison interleaved and their ratio taken within each round:
 
 1. import: ``tokenbooks``'s usage import of one JSONL file of N events (read, hash,
-   validate, dedupe, aggregate, write the month files and sidecars) against a bare
+   validate, dedupe, aggregate, spill the finished months, write the month files as
+   text from the tables and their sidecars: ``extract_result`` then
+   ``import_cmd.write``, as ``tokenbooks import`` does) against a bare
    ``pyarrow.json.read_json`` of the same file; events/s and the ratio;
 2. memory: peak RSS of the import at N/4, N/2 and N events against the file size;
 3. books of C customers (usage entries per customer, day, model and feature, as
@@ -63,12 +65,13 @@ def measure(kind: str, args: list[str]) -> dict:
         rows = pj.read_json(args[0]).num_rows
     elif kind == "import":
         from tokenbooks.importers import usage_jsonl
-        from tokenbooks.scripts.import_cmd import write
+        from tokenbooks.scripts.import_cmd import SPILL, write
 
         began = time.perf_counter()
-        importer = usage_jsonl.Importer(args[1])
-        importer.extract(args[0], [])
-        result = importer.results[args[0]]
+        importer = usage_jsonl.Importer(args[1])  # as ``tokenbooks import`` runs it: the
+        # finished months spilled to disk, the entries left tables (written as text)
+        importer.spill = Path(args[2]).joinpath(*SPILL)
+        result = importer.extract_result(args[0], [])
         write(Path(args[2]), result)
         assert result.read == result.imported + result.duplicates + result.quarantined
         assert result.quarantined == 0, result.quarantine[:3]

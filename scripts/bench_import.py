@@ -1,68 +1,83 @@
 """Benchmark of the usage import path against a bare ``pyarrow.json.read_json``.
 
-    .venv/bin/python scripts/bench_import.py                 # 1,000,000 events
-    .venv/bin/python scripts/bench_import.py --events 200000 --rounds 1
+    .venv/bin/python scripts/bench_import.py                         # 1M and 4M, day and month
+    .venv/bin/python scripts/bench_import.py --events 200000 --grains day --rounds 1
 
-Generates N canonical usage events as JSON Lines (the sample company's customers and
-models, one month), then measures in one run, alternating, each in a fresh child
-process so that peak memory (``ru_maxrss``) is the child's own:
+The workload is the company's (``tokenbooks.scripts.fastgen``: 200 customers, 24 months
+from 2026-01, seed 11, about 4,050,000 events): one JSONL file of its first N events,
+month after month. Measured in one run, alternating, each in a fresh child process so
+that peak memory (``ru_maxrss``) is the child's own:
 
 - ``read_json``: ``pyarrow.json.read_json`` of the whole file (the baseline);
-- ``import``: the JSONL importer on the same file -- reading in chunks, hashing
-  (sha256), validation, dedupe against the event index, aggregation -- and writing the
-  month's ``.beancount`` file and event-id sidecar into a fresh book (the ledger load
-  and the copy into ``documents/`` of ``tokenbooks import`` are left out).
+- ``import``: what ``tokenbooks import`` does with the file, the ledger load and the
+  copy into ``documents/`` left out: reading in chunks, hashing (sha256), validation,
+  dedupe against the event index, aggregation (``--grains``: ``day``, or ``month``: the
+  spans of calendar months, ``CalendarMonths``), each finished month spilled to disk,
+  then the month files and their event-id indexes (``--store``: ``cache``, the derived
+  index, or ``book``, sidecars) written into a fresh book.
 
-It prints events/s of each (best of ``--rounds``), the ratio import / read_json
-(target >= 0.5), peak memory of each (target < 1 GiB), and the import's peak memory on
-a file half the size, to show how memory grows with the file (only by the event
-ids kept for dedupe: the batches are bounded).
+It prints, per size and grain, the seconds of each (best of ``--rounds``), the ratio
+read_json / import (throughput of the import over read_json's; targets >= 0.25 at day
+grain, >= 0.5 at month grain), the peak memory of each, and the import's peak at the
+largest size over its peak at the smallest (target <= 1.25: memory does not grow with
+the file).
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
-import random
 import resource
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from itertools import islice
 from pathlib import Path
 
-CUSTOMERS = ("acme", "globex", "hooli", "initech", "umbrella")
-MODELS = ("gpt-4o", "gpt-4o-mini", "gpt-5-mini", "claude-sonnet-4-5", "claude-haiku-4-5")
-FEATURES = ("chat", "summarize", "rag", "embedding")
-CONTRACTS = Path(__file__).resolve().parent.parent / "contracts"
+CUSTOMERS, MONTHS, SEED = 200, 24, 11
 
 
-def generate(path: Path, n: int, seed: int = 7) -> None:
-    """N canonical events of March 2026, one JSON object per line."""
-    rng = random.Random(seed)
-    with open(path, "w", encoding="utf-8") as out:
-        lines = []
-        for i in range(n):
-            second = i * (31 * 86400) // n
-            day, rest = divmod(second, 86400)
-            stamp = f"2026-03-{day + 1:02d}T{rest // 3600:02d}:{rest % 3600 // 60:02d}:" \
-                    f"{rest % 60:02d}.{i % 1000:03d}Z"
-            customer = CUSTOMERS[i % 5]
-            tokens = rng.randint(50, 8000)
-            cached = tokens // 4 if i % 3 == 0 else 0
-            line = (f'{{"event_id":"evt-{i:09d}","timestamp":"{stamp}",'
-                    f'"customer":"{customer}","model":"{MODELS[i % 5]}",'
-                    f'"feature":"{FEATURES[i % 4]}","input_tokens":{tokens},'
-                    f'"cached_input_tokens":{cached},"output_tokens":{rng.randint(1, 2000)},'
-                    f'"user":"u{i % 97}"')
-            if customer == "globex" and i % 7 == 0:
-                line += ',"action":"ticket_resolved","status":"completed"'
-            lines.append(line + "}\n")
-            if len(lines) == 10000:
-                out.write("".join(lines))
-                lines = []
-        out.write("".join(lines))
+class CalendarMonths:
+    """Spans of calendar months (the month grain, as ``UsageCore(spans=...)`` takes it)."""
+
+    def span(self, customer: str, day: datetime.date) -> tuple[datetime.date, datetime.date]:
+        first = day.replace(day=1)
+        after = (first + datetime.timedelta(days=32)).replace(day=1)
+        return first, after - datetime.timedelta(days=1)
+
+
+def company(work: Path) -> Path:
+    """The company's contracts and usage files (written once in ``work``)."""
+    folder = work / f"company-{CUSTOMERS}-{MONTHS}"
+    if not (folder / "sources" / f"usage-{2026 + (MONTHS - 1) // 12}-"
+                                 f"{(MONTHS - 1) % 12 + 1:02d}.jsonl").exists():
+        from tokenbooks.scripts.fastgen import write_events
+
+        write_events(folder, CUSTOMERS, MONTHS, SEED, 1.0)
+    return folder
+
+
+def events_file(work: Path, folder: Path, n: int) -> Path:
+    """The first ``n`` events of the company, one file (fails if it has fewer)."""
+    target = work / f"events-{n}.jsonl"
+    if target.exists():
+        return target
+    left = n
+    with target.open("w", encoding="utf-8") as out:
+        for month in sorted((folder / "sources").glob("usage-*.jsonl")):
+            with month.open(encoding="utf-8") as handle:
+                lines = list(islice(handle, left))
+            out.writelines(lines)
+            left -= len(lines)
+            if not left:
+                break
+    if left:
+        target.unlink()
+        raise SystemExit(f"{folder}: fewer than {n:,} events")
+    return target
 
 
 def child_baseline(path: Path) -> dict:
@@ -70,42 +85,47 @@ def child_baseline(path: Path) -> dict:
 
     start = time.perf_counter()
     table = pj.read_json(path)
-    seconds = time.perf_counter() - start
-    return {"seconds": seconds, "rows": table.num_rows}
+    return {"seconds": time.perf_counter() - start, "rows": table.num_rows}
 
 
-def child_import(path: Path, book: Path) -> dict:
+def child_import(path: Path, contracts: Path, book: Path, grain: str, store: str) -> dict:
     from tokenbooks.importers import usage_jsonl
-    from tokenbooks.scripts.import_cmd import write
+    from tokenbooks.scripts.import_cmd import SPILL, write
 
-    importer = usage_jsonl.Importer(CONTRACTS)
     start = time.perf_counter()
-    importer.extract(str(path), [])
-    result = importer.results[str(path)]
-    write(book, result)
+    importer = usage_jsonl.Importer(contracts)
+    importer.spill = book.joinpath(*SPILL)  # as ``tokenbooks import`` sets it
+    if grain == "month":
+        importer.spans = CalendarMonths()
+    result = importer.extract_result(str(path), [])
+    write(book, result, store=store)
     seconds = time.perf_counter() - start
     assert result.read == result.imported + result.duplicates + result.quarantined
-    return {"seconds": seconds, "rows": result.read, "imported": result.imported,
-            "entries": len(result.entries)}
+    assert result.quarantined == 0, result.quarantine[:3]
+    return {"seconds": seconds, "rows": result.read, "entries": result.entry_count()}
 
 
 def run_child(*args: str) -> dict:
     out = subprocess.run([sys.executable, __file__, "--child", *args], check=True,
                          capture_output=True, text=True)
-    return json.loads(out.stdout)
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--events", type=int, default=1_000_000)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--events", type=int, nargs="+", default=[1_000_000, 4_000_000])
+    parser.add_argument("--grains", nargs="+", default=["day", "month"],
+                        choices=["day", "month"])
+    parser.add_argument("--store", default="cache", choices=["cache", "book"])
+    parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--dir", type=Path, default=None, help="work folder (default: temp)")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         kind, *rest = args.child
         result = (child_baseline(Path(rest[0])) if kind == "baseline"
-                  else child_import(Path(rest[0]), Path(rest[1])))
+                  else child_import(Path(rest[0]), Path(rest[1]), Path(rest[2]), rest[3],
+                                    rest[4]))
         result["peak_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(json.dumps(result))
         return
@@ -113,36 +133,40 @@ def main() -> None:
     work = args.dir or Path(tempfile.mkdtemp(prefix="tokenbooks-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     try:
-        events = work / "events.jsonl"
-        half = work / "events-half.jsonl"
-        print(f"generating {args.events:,} events ...", flush=True)
-        generate(events, args.events)
-        generate(half, max(1, args.events // 2))
-        size = events.stat().st_size
-        baseline, imported = [], []
-        for n in range(args.rounds):
-            baseline.append(run_child("baseline", str(events)))
-            book = work / f"book-{n}"
-            (book / "imports").mkdir(parents=True, exist_ok=True)
-            imported.append(run_child("import", str(events), str(book)))
-            shutil.rmtree(book)
-        book = work / "book-half"
-        (book / "imports").mkdir(parents=True, exist_ok=True)
-        small = run_child("import", str(half), str(book))
-        best_base = min(r["seconds"] for r in baseline)
-        best_import = min(r["seconds"] for r in imported)
-        n = args.events
-        print(f"file: {size / 2**20:.1f} MiB, {n:,} events, {imported[0]['entries']:,} usage "
-              f"entries; best of {args.rounds} rounds")
-        print(f"read_json : {best_base:7.3f} s  {n / best_base:12,.0f} events/s  "
-              f"peak {max(r['peak_mib'] for r in baseline):7.1f} MiB")
-        print(f"import    : {best_import:7.3f} s  {n / best_import:12,.0f} events/s  "
-              f"peak {max(r['peak_mib'] for r in imported):7.1f} MiB")
-        ratios = [b["seconds"] / i["seconds"] for b, i in zip(baseline, imported, strict=True)]
-        print(f"ratio import/read_json: {best_base / best_import:.2f} (best/best); per round: "
-              + ", ".join(f"{r:.2f}" for r in ratios) + "   target >= 0.5")
-        print(f"import peak at {n // 2:,} events: {small['peak_mib']:.1f} MiB; at {n:,}: "
-              f"{max(r['peak_mib'] for r in imported):.1f} MiB   target < 1024 MiB")
+        folder = company(work)
+        rows = []
+        for n in args.events:
+            path = events_file(work, folder, n)
+            for grain in args.grains:
+                base, imported = [], []
+                for r in range(args.rounds):  # alternating: read_json, import, ...
+                    base.append(run_child("baseline", str(path)))
+                    book = work / f"book-{n}-{grain}-{r}"
+                    shutil.rmtree(book, ignore_errors=True)
+                    (book / "imports").mkdir(parents=True)
+                    imported.append(run_child("import", str(path), str(folder / "contracts"),
+                                              str(book), grain, args.store))
+                    shutil.rmtree(book)
+                b = min(x["seconds"] for x in base)
+                i = min(x["seconds"] for x in imported)
+                rows.append((n, grain, path.stat().st_size, b, i, imported[0]["entries"],
+                             max(x["peak_mib"] for x in base),
+                             max(x["peak_mib"] for x in imported)))
+                print(f"  {n:,} events, {grain} grain: read_json {b:.2f} s, import {i:.2f} s,"
+                      f" ratio {b / i:.2f}", flush=True)
+        print(f"\nbest of {args.rounds} round(s); store {args.store}")
+        print("| events | grain | file MiB | read_json s | import s | events/s | ratio | "
+              "entries | read_json peak MiB | import peak MiB |")
+        print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for n, grain, size, b, i, entries, bpeak, ipeak in rows:
+            print(f"| {n:,} | {grain} | {size / 2**20:.0f} | {b:.2f} | {i:.2f} | "
+                  f"{n / i:,.0f} | {b / i:.2f} | {entries:,} | {bpeak:.0f} | {ipeak:.0f} |")
+        for grain in args.grains:
+            peaks = [(n, ipeak) for n, g, *_, ipeak in rows if g == grain]
+            if len(peaks) > 1:
+                (small, low), (big, high) = peaks[0], peaks[-1]
+                print(f"{grain} grain: import peak at {big:,} / at {small:,} events: "
+                      f"{high / low:.2f}   target <= 1.25")
     finally:
         if args.dir is None:
             shutil.rmtree(work, ignore_errors=True)

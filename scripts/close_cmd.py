@@ -8,7 +8,9 @@ Steps, in order; the first that fails stops the close with a message and exit st
    archive; usage that arrives for a closed month is booked in the first open month,
    see ``importers.late``). Rows quarantined from the month's sources stop the close
    unless ``--accept-quarantine``; their counts are in the report either way.
-2. check: the book loads without a single error (``bean-check``).
+2. check: the book loads without a single error (``bean-check``); a derived event-id
+   index (``store: cache``) missing or stale is rebuilt from the archived sources, or
+   the close stops (``rebuild_index``, docs/event-index.md).
 3. invoice: one invoice per customer of the month's ``Assets:Unbilled`` (arrears usage,
    actions, overage, commitment shortfall) into ``invoices/YYYY-MM.beancount``.
 4. reconcile: usage completeness, unbilled zero, invoices once, COGS = provider bills,
@@ -70,7 +72,7 @@ from tokenbooks.plugins.reports import checks as month_checks
 from tokenbooks.plugins.rules import reconcile
 from tokenbooks.plugins.rules.periods import month_bounds, month_of, previous_month
 
-from . import close_files, loading, sources
+from . import close_files, loading, rebuild_index, sources
 from .import_cmd import open_book, read_settings, run_import
 
 LOCK_PLUGIN = config.LOCK
@@ -168,6 +170,12 @@ def run_close(ledger: Path, period: str, source: Path | None = None,
             raise CloseFailed("check", f"{previous_month(period)} is not closed: close the "
                                        f"months in order (tokenbooks close --period "
                                        f"{previous_month(period)})")
+    try:  # a derived event-id index missing or stale (store: cache): rebuilt from the
+        # archived sources before the completeness check reads it (docs/event-index.md)
+        for message in rebuild_index.rebuild_loaded(root, options, f"{period} was not closed"):
+            echo(f"index: {message}")
+    except click.ClickException as exc:
+        raise CloseFailed("index", exc.message) from exc
     quarantine = quarantined(root, entries, start, end, shas)
     if quarantine and not accept_quarantine:
         listed = ", ".join(f"{name} ({rows} rows)" for name, rows in quarantine)
@@ -219,6 +227,7 @@ def run_close(ledger: Path, period: str, source: Path | None = None,
         if quarantine else "no row of the month's sources quarantined"))
     # 5. reports (written even when a check fails, so the figures can be read)
     made = [month_checks.table(period, checks), rollforward.table(month),
+            *rollforward.foreign_tables(month),  # a rollforward per currency (docs/currency.md)
             profitability.revenue_table(month), profitability.table_of(month),
             credits.credits_table(month), credits.rpo_table(month),
             reports.build("breakage", month), reports.build("modifications", month),

@@ -56,6 +56,18 @@ writes the same file, under the same name, then its sidecar; the temporary files
 killed run left are removed (``writing.sweep``). An unfinished file whose entries are
 dated in a closed month is not an interrupted write (its month could not be closed
 with it): it is kept and named in a warning.
+
+With ``index: {store: cache}`` (docs/event-index.md) a usage import file records the
+fingerprint of its ids in its header and has no sidecar; its ids go, after it, to
+``.tokenbooks/index/`` (git-ignored). The import file alone marks its events booked: an
+index missing, cut short or stale (a crash between the two, a fresh clone) is rebuilt
+from the archived source before anything is read (``rebuild_index``), and if it cannot
+be rebuilt to the fingerprint the import stops, nothing written.
+
+Memory: the months a source sorted by time is done with wait in ``.tokenbooks/spill/``
+(temporary files, ``UsageCore.spill``) and are written one at a time at the end; usage
+entries are written as text straight from the aggregate tables
+(``plugins.entries.usage_text``: the bytes of Beancount's printer).
 """
 
 from __future__ import annotations
@@ -84,6 +96,7 @@ from tokenbooks.importers import (
     litellm,
     openai_costs,
     purchases,
+    rates,
     stripe,
     stripe_balance,
     stripe_credit_grants,
@@ -94,21 +107,32 @@ from tokenbooks.importers import (
 )
 from tokenbooks.importers import mapping as mapping_sources
 from tokenbooks.importers import payments as payments_csv
-from tokenbooks.importers.base import archive_name, archived_copies, is_copy
+from tokenbooks.importers.base import UsageImporter, archive_name, archived_copies, is_copy
 from tokenbooks.importers.diagnose import explain
-from tokenbooks.importers.index import EventIndex, sidecar_for, write_sidecar
+from tokenbooks.importers.index import (
+    EventIndex,
+    derived_path,
+    fingerprint,
+    sidecar_bytes,
+    sidecar_for,
+    sorted_ids,
+    write_sidecar,
+)
 from tokenbooks.importers.payments import InvoiceIndex
 from tokenbooks.importers.provider_costs import ReportError
 from tokenbooks.importers.purchase_base import PaymentIndex, slug
-from tokenbooks.importers.usage import Extraction, UnreadableSource
+from tokenbooks.importers.usage import Extraction, SpilledMonth, UnreadableSource
 from tokenbooks.plugins.config import PluginConfig, contracts_folder
-from tokenbooks.plugins.entries.build import format_entry
+from tokenbooks.plugins.entries import usage_text
+from tokenbooks.plugins.entries.usage import at_grain
+from tokenbooks.plugins.entries.usage_text import format_usage
 from tokenbooks.plugins.load import Load
 from tokenbooks.plugins.rules import accounts
 from tokenbooks.plugins.rules.contracts import load_contracts
 from tokenbooks.plugins.rules.model import ContractSet
+from tokenbooks.plugins.rules.records import EXTRA_COUNTS
 
-from . import close_files, loading, writing
+from . import book_grain, close_files, loading, rebuild_index, writing
 
 PROGRESS_BYTES = 16 << 20  # show a progress bar for sources larger than this
 
@@ -127,6 +151,7 @@ SETTINGS = {
                "tax_jurisdiction"),
     "purchases": ("account", "tax_jurisdiction"),
     "payments": ("account",),
+    "index": ("store",),  # where the event-id index lives (docs/event-index.md)
     **formats.SETTINGS,  # other tools' exports: customers, customer_from (docs/formats.md)
 }
 
@@ -196,6 +221,10 @@ def read_settings(path: Path) -> dict[str, Any]:
                     raise bad(f"{name}.{key}: expected a mapping of names to names, got "
                               f"{str(value)[:60]!r}")
                 value = {str(k): str(v) for k, v in value.items()}
+            if name == "index" and key == "store" and value not in STORES:
+                raise bad(f"index.store: expected one of {', '.join(STORES)} (book: a "
+                          f"sidecar beside each import file; cache: a derived index "
+                          f"outside the tracked files), got {value!r}")
             if key == "customer_from" and not formats.paths_ok(value):
                 raise bad(f"{name}.customer_from: expected a list of field names (dotted "
                           f"paths) such as [metadata.tenant], got {str(value)[:60]!r}")
@@ -240,6 +269,7 @@ def make_importers(contracts: ContractSet, settings: dict[str, Any]) -> list:
         payments_csv.Importer(contracts, account=(settings.get("payments") or {}).get(
             "account", accounts.BANK), index=invoices),  # customer payments of invoices
         credit_notes.Importer(contracts, index=invoices),
+        rates.Importer(),  # exchange rates -> price entries (docs/currency.md)
         openai_costs.Importer(),  # provider cost reports -> provider bills (cogs plugin)
         anthropic_costs.Importer(),
         *formats.cost_importers(),
@@ -268,7 +298,10 @@ def extract(importer, source: Path, existing: list[data.Directive],
               file=sys.stderr) as bar:
         importer.progress.callback = bar.update
         try:
-            importer.extract(str(source), existing)
+            if hasattr(importer, "extract_result"):  # usage: the entries stay a table
+                importer.extract_result(str(source), existing)
+            else:
+                importer.extract(str(source), existing)
         except (UnreadableSource, ReportError) as exc:
             raise click.ClickException(f"{exc}; nothing was written") from exc
         except (OSError, UnicodeDecodeError, pa.ArrowException) as exc:
@@ -327,26 +360,74 @@ def _free(path: Path, rewrite: set[Path] | frozenset[Path] = frozenset()) -> Pat
     return path
 
 
-def render(extraction: Extraction, entries: list[data.Directive], sidecar: Path | None
-           ) -> str:
+def render(extraction: Extraction, entries: list[data.Directive], sidecar: Path | None,
+           recorded: str | None = None) -> str:
+    """The text of an import file: its header (``sidecar``: the name of its sidecar;
+    ``recorded``: the fingerprint line of a derived index), then its entries."""
     lines = [f"; Imported by tokenbooks from {extraction.source.name}",
              f"; sha256 {extraction.sha256}",
              f"; importer {extraction.importer}"]
     if sidecar is not None:
         lines.append(f"; event ids: {sidecar.name}")
+    if recorded is not None:
+        lines.append(recorded)
     lines.append("; Generated: do not edit; import again instead.")
-    text = "\n".join(lines) + "\n"
+    parts = ["\n".join(lines), "\n"]
     for entry in entries:
-        text += "\n" + format_entry(entry)
-    return text
+        parts.append("\n")
+        parts.append(format_usage(entry))  # the printer's bytes (usage entries: faster)
+    return "".join(parts)
+
+
+def _pending(extraction: Any) -> bool:
+    """Whether an extraction's usage is still tables (``Extraction.pending``; other
+    kinds of extraction have entries only)."""
+    return isinstance(extraction, Extraction) and extraction.pending()
+
+
+def _count(extraction: Any) -> int:
+    return extraction.entry_count() if _pending(extraction) else len(extraction.entries)
+
+
+def _text(extraction: Extraction, entries: Any, sidecar: Path | None,
+          recorded: str | None = None) -> list[bytes | memoryview]:
+    """The bytes of an import file: ``render``'s, or for a month of an aggregate table
+    (``entries`` a table) its header and the table's text (``usage_text.table_text``)."""
+    if not isinstance(entries, pa.Table):
+        return [render(extraction, entries, sidecar, recorded).encode("utf-8")]
+    head = render(extraction, [], sidecar, recorded).encode("utf-8")
+    texts = usage_text.table_text(entries, extraction.source.name, extraction.sha256,
+                                  EXTRA_COUNTS)
+    return [head, usage_text.joined(texts)]
+
+
+SPILL = (".tokenbooks", "spill")  # the spilled months' folder (temporary files only)
+STORES = ("book", "cache")  # index.store of importers.yaml; book: the default (sidecars)
+IGNORED = ".tokenbooks/"  # the derived index's folder, in the book's .gitignore
+
+
+def keep_ignored(book: Path) -> Path | None:
+    """Add the derived index's folder to the book's ``.gitignore`` if it is not there
+    (a book made before ``tokenbooks init`` wrote it); the file written, if any."""
+    path = book / ".gitignore"
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    if IGNORED in text.splitlines() or "/" + IGNORED in text.splitlines():
+        return None
+    writing.write_text_atomic(path, text + ("" if not text or text.endswith("\n") else "\n")
+                              + f"# the derived event-id index (docs/event-index.md)\n"
+                                f"{IGNORED}\n")
+    return path
 
 
 def write(book: Path, extraction: Extraction, importer: Any = None,
-          source: Path | None = None, rewrite: set[Path] | None = None) -> list[Path]:
+          source: Path | None = None, rewrite: set[Path] | None = None,
+          store: str = "book") -> list[Path]:
     """Write what one extraction gives, in the order of the module doc: the archived
     copy of ``source`` (given its ``importer``), the quarantine, then per month the
     entries and their sidecar. ``rewrite``: the unfinished import files that may be
-    written again (``unfinished``); those written are taken out of it."""
+    written again (``unfinished``); those written are taken out of it. ``store``
+    ``cache``: no sidecar; each usage import file records the fingerprint of its ids
+    and the ids go to its derived index under ``.tokenbooks/index/`` (not tracked)."""
     rewrite = rewrite if rewrite is not None else set()
     written: list[Path] = []
     if importer is not None and source is not None:
@@ -363,16 +444,53 @@ def write(book: Path, extraction: Extraction, importer: Any = None,
             written.append(quarantine)
     elif quarantine.exists():
         writing.remove(quarantine)
-    by_month: dict[str, list[data.Directive]] = defaultdict(list)
-    for entry in extraction.entries:
-        by_month[late.booked_month(entry)].append(entry)  # late usage: its events' month
+    by_month: dict[str, Any] = defaultdict(list)
+    spilled = getattr(extraction, "spilled", {})
+    if _pending(extraction):  # the usage tables as text, directly
+        by_month.update(extraction.usage_months or {})
+        by_month.update(spilled)  # months read back from disk one at a time
+    else:
+        for entry in extraction.entries:
+            by_month[late.booked_month(entry)].append(entry)  # late usage: its events'
+            # month
     for month in sorted(by_month):
         target = _free(imports / f"{month}.{name}.beancount", rewrite)
         rewrite.discard(target.resolve())
-        sidecar = sidecar_for(target) if extraction.kind == "usage" else None
-        writing.write_text_atomic(target, render(extraction, by_month[month], sidecar))
+        usage = extraction.kind == "usage"
+        entries = by_month[month]
+        if isinstance(entries, SpilledMonth):
+            entries = entries.table()
+        spill = spilled.get(month)
+        if usage and store == "cache":
+            if spill is not None:
+                recorded = spill.fingerprint
+            else:
+                ids, hashes = sorted_ids(pa.chunked_array(extraction.event_ids.get(month, []),
+                                                          pa.string()),
+                                         extraction.event_hashes.get(month))
+                recorded = fingerprint(ids)
+            writing.write_bytes_atomic(target, _text(extraction, entries, None,
+                                                     recorded.line()))
+            del entries
+            written.append(target)
+            derived = derived_path(target)  # after the entries (which record it); a
+            # crash before it leaves a missing index, rebuilt by the next import
+            derived.parent.mkdir(parents=True, exist_ok=True)
+            if spill is not None:  # the spilled ids are the index's bytes already
+                writing.copy_atomic(spill.index_path, derived)
+                spill.remove()
+            else:
+                writing.write_bytes_atomic(derived, sidecar_bytes(ids, hashes))
+            continue
+        sidecar = sidecar_for(target) if usage else None
+        writing.write_bytes_atomic(target, _text(extraction, entries, sidecar))
+        del entries
         written.append(target)
-        if sidecar is not None:  # after the entries: it marks their events booked
+        if sidecar is not None and spill is not None:  # its bytes, spilled
+            writing.copy_atomic(spill.index_path, sidecar)
+            spill.remove()
+            written.append(sidecar)
+        elif sidecar is not None:  # after the entries: it marks their events booked
             ids = extraction.event_ids.get(month, [])
             hashes = extraction.event_hashes.get(month)  # none: daily aggregates (v1)
             write_sidecar(sidecar, pa.chunked_array(ids, pa.string()),
@@ -395,7 +513,8 @@ def archive(book: Path, importer, source: Path, extraction: Extraction) -> Path 
     if copies:
         target = copies[0]
     else:
-        day = max((e.date for e in extraction.entries), default=None)
+        day = (extraction.last_day() if _pending(extraction)
+               else max((e.date for e in extraction.entries), default=None))
         if day is None:
             day = datetime.datetime.fromtimestamp(source.stat().st_mtime,
                                                   datetime.UTC).date()
@@ -412,7 +531,7 @@ def summary(rows: list[tuple[Path, Extraction, list[Path]]], book: Path) -> str:
         table.append((source.name, result.importer.rsplit(".", 2)[-2], str(result.read),
                       str(result.imported), str(result.duplicates),
                       str(len(result.conflicts)), str(result.quarantined),
-                      str(len(result.entries))))
+                      str(_count(result))))
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     out = []
     for row in table:
@@ -453,25 +572,63 @@ def run_import(ledger: Path, sources: Sequence[Path], config: Path | None = None
     settings = read_settings(config) if config else {}
     importers = make_importers(contracts, settings)
     chosen = [(source, identify(importers, source)) for source in sources]
+    store = (settings.get("index") or {}).get("store", "book")
+    for message in rebuild_index.rebuild(book, importers, list(sources)):  # derived
+        # indexes missing or stale (any store: a book may have both kinds of files)
+        click.echo(message, err=True)
+    if store == "cache":
+        keep_ignored(book)
+    for importer in importers:  # the months a source is done with wait on disk
+        if isinstance(importer, UsageImporter):
+            importer.spill = book.joinpath(*SPILL)
     rewrite, kept = unfinished(book, entries)
     if rewrite:  # not booked: what dedupes must not count their events (they have no
         # sidecar, so the event index does not; the other indexes read the entries)
         entries = [e for e in entries if not (
             e.meta and e.meta.get("filename")
             and Path(e.meta["filename"]).resolve() in rewrite)]
-    results = []
+    grain = book_grain.book_grain(options)
+    month_grain = grain.grain == "month"  # docs/grain.md: aggregates per span
+    until = late.closed_until(entries)
+    # At month grain the usage sources are read last, by the spans of the book's
+    # purchases and those of the other sources (a purchases file imported with the usage
+    # cuts it): the core merges the days by span (``UsageImporter.spans``) and the
+    # entries stay tables, written as text.
+    order = sorted(range(len(chosen)), key=lambda i: month_grain and isinstance(
+        chosen[i][1], UsageImporter))
+    found: list[Any] = [None] * len(chosen)
     bills: list[data.Directive] = []  # of the sources before: a re-issued report in the
     # same run is a revision of the earlier one, or a duplicate
-    for source, importer in chosen:
+    spans = None
+    for i in order:
+        source, importer = chosen[i]
+        if month_grain and isinstance(importer, UsageImporter):
+            if spans is None:
+                spans = book_grain.book_spans(grain, contracts, [
+                    *entries, *(e for item in found if item is not None
+                                for e in item[2].entries)])
+            importer.spans = _OpenSpans(spans, until)
         result = extract(importer, source, entries + bills if bills else entries, quiet)
-        bills += [e for e in result.entries
-                  if isinstance(e, data.Custom) and e.type == late.PROVIDER_BILL]
-        late.redate(result.entries, late.closed_until(entries))  # closed months stay shut
-        results.append((source, importer, result))
+        if result.kind != "usage":
+            bills += [e for e in result.entries
+                      if isinstance(e, data.Custom) and e.type == late.PROVIDER_BILL]
+        if until is not None and not (_pending(result)
+                                      and (result.first_day() or until) > until):
+            late.redate(result.entries, until)  # closed months stay shut
+        found[i] = (source, importer, result)
+    results = [item for item in found if item is not None]
+    if month_grain:  # usage of other importers (daily aggregates): merged as entries
+        for _, _, result in results:
+            if result.kind == "usage" and not getattr(result, "spanned", False):
+                if spans is None:
+                    spans = book_grain.book_spans(grain, contracts, [
+                        *entries, *(e for _, _, r in results if r.kind != "usage"
+                                    for e in r.entries)])
+                result.entries = at_grain(result.entries, spans)
     done = []
     for source, importer, result in results:
         written = write(book, result, importer if archive_sources else None, source,
-                        rewrite)
+                        rewrite, store)
         done.append((source, result, written))
     for path in sorted(rewrite | kept):
         click.echo(f"warning: {os.path.relpath(path, book)} has no event-id index "
@@ -481,6 +638,20 @@ def run_import(ledger: Path, sources: Sequence[Path], config: Path | None = None
                       " and its month is closed (the sidecar was deleted after the close?)"),
                    err=True)
     return done
+
+
+class _OpenSpans:
+    """The book's spans for the days of its open months; a closed month's days stay at
+    day grain (its usage is late usage, dated in the first open month with
+    ``original_date``: ``late.redate``, which ``at_grain`` leaves as it is)."""
+
+    def __init__(self, spans: Any, closed: datetime.date | None) -> None:
+        self.spans, self.closed = spans, closed
+
+    def span(self, customer: str, day: datetime.date) -> tuple[datetime.date, datetime.date]:
+        if self.closed is not None and day <= self.closed:
+            return day, day
+        return self.spans.span(customer, day)
 
 
 def aggregate_files(folder: Path) -> list[Path]:
@@ -554,7 +725,7 @@ def import_(ledger: Path, config: Path | None, no_archive: bool, strict: bool, a
             "source": str(source), "importer": result.importer, "read": result.read,
             "imported": result.imported, "duplicates": result.duplicates,
             "conflicts": len(result.conflicts),
-            "quarantined": result.quarantined, "entries": len(result.entries),
+            "quarantined": result.quarantined, "entries": _count(result),
             "warnings": list(result.warnings), "notes": list(getattr(result, "notes", ())),
             "written": [os.path.relpath(p, book) for p in written],
         } for source, result, written in done], indent=2))

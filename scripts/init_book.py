@@ -7,7 +7,12 @@
     DIR/documents/            archived source files
     DIR/reports/              month-end outputs
     DIR/import.py             beangulp and Fava's import page over the tokenbooks importers
+    DIR/importers.yaml        importer settings: ``index: {store: cache}`` (the event-id
+                              index is a derived cache under .tokenbooks/, git-ignored;
+                              docs/event-index.md); ``--index book`` keeps sidecars instead
     DIR/incoming/             where to put files for Fava's import page (import-dirs)
+
+    $ tokenbooks init books --start 2026-01
 """
 
 from __future__ import annotations
@@ -22,6 +27,17 @@ from tokenbooks.plugins.rules.contracts import schema
 
 TEMPLATES = resources.files("tokenbooks.scripts").joinpath("templates")
 KEEP = "Kept by tokenbooks; this file keeps the empty folder in version control.\n"
+STORES = ("cache", "book")  # index.store of importers.yaml (scripts.import_cmd.STORES)
+
+
+def importers_yaml(store: str) -> str:
+    """The importers.yaml of a new book: where its event-id index lives."""
+    return ("# Importer settings of this book (README, Importing), written by tokenbooks init.\n"
+            "# index.store: where the ids of imported events live (docs/event-index.md).\n"
+            "#   cache: a derived index under .tokenbooks/ (git-ignored), checked against\n"
+            "#          the fingerprint each import file records, rebuilt from documents/\n"
+            "#   book:  a sidecar (.events.gz) beside each import file, committed\n"
+            f"index: {{store: {store}}}\n")
 
 
 def _render(name: str, **values: str) -> str:
@@ -33,8 +49,12 @@ def _render_plain(name: str) -> str:
 
 
 def create_book(directory: Path, title: str, currency: str, start: datetime.date,
-                force: bool = False) -> list[Path]:
-    """Write a new book into ``directory``; returns the files written."""
+                force: bool = False, store: str = "cache") -> list[Path]:
+    """Write a new book into ``directory``; returns the files written. ``store``: where
+    its event-id index lives (``cache``, the default for new books, or ``book``)."""
+    if store not in STORES:
+        raise click.BadParameter(f"expected one of {', '.join(STORES)}, got {store!r}",
+                                 param_hint="--index")
     main = directory / "main.beancount"
     if main.exists() and not force:
         raise click.ClickException(f"{main} exists; not overwriting a book (use --force)")
@@ -62,10 +82,12 @@ def create_book(directory: Path, title: str, currency: str, start: datetime.date
         "documents/.keep": KEEP,
         "reports/.keep": KEEP,
         "import.py": _render_plain("import.py.template"),
+        "importers.yaml": importers_yaml(store),
         "incoming/.keep": KEEP,
         # what the commands make beside the books and nobody should commit
         ".gitignore": "# written by tokenbooks init\n.tokenbooks.lock\n.*.tokenbooks.tmp\n"
-                      "*.picklecache\n",
+                      "*.picklecache\n"
+                      "# the derived event-id index (docs/event-index.md)\n.tokenbooks/\n",
     }
     written = []
     for name, text in files.items():
@@ -84,14 +106,19 @@ def create_book(directory: Path, title: str, currency: str, start: datetime.date
               help="Date the accounts open, or a month (its first day: a cut-over "
                    "month, see tokenbooks cutover); default 1 January of this year.")
 @click.option("--force", is_flag=True, help="Overwrite an existing book's files.")
+@click.option("--index", "store", type=click.Choice(STORES), default="cache",
+              show_default=True,
+              help="Where the event-id index lives: cache (derived, git-ignored, rebuilt "
+                   "from documents/) or book (a sidecar per import file, committed); "
+                   "docs/event-index.md.")
 def init(directory: Path, title: str, currency: str, start: datetime.datetime | None,
-         force: bool) -> None:
+         force: bool, store: str) -> None:
     """Create a new book in DIRECTORY that passes bean-check at once."""
     day = start.date() if start else datetime.date(datetime.date.today().year, 1, 1)
     if not currency.isupper() or not currency.isalnum():
         raise click.BadParameter(f"expected an upper-case code such as USD, got {currency!r}",
                                  param_hint="--currency")
-    written = create_book(directory, title, currency, day, force)
+    written = create_book(directory, title, currency, day, force, store)
     click.echo(f"Created a book in {directory} ({len(written)} files).")
     click.echo(f"  check it:   bean-check {directory / 'main.beancount'}")
     click.echo(f"  browse it:  fava {directory / 'main.beancount'}")

@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from tokenbooks.importers.base import archive_name, file_sha256
-from tokenbooks.importers.index import EventIndex, read_sidecar, sidecar_for
+from tokenbooks.importers.index import EventIndex, index_file, read_sidecar
 from tokenbooks.plugins.reports import Month
 from tokenbooks.plugins.reports import completeness as book_side
 from tokenbooks.plugins.rules import reconcile
@@ -71,13 +71,14 @@ def file_counts(month: Month) -> list[reconcile.FileCount]:
     counts = []
     seen: dict[str, Counter[str]] = {}  # events' month -> id -> indexes holding it
     for item in book_side.import_files(month):
-        sidecar = sidecar_for(item.filename)
-        mine = set(read_sidecar(sidecar)) if sidecar.exists() else None
+        # its sidecar, or its derived index if it matches the file's fingerprint
+        sidecar = index_file(item.filename)
+        mine = set(read_sidecar(sidecar)) if sidecar is not None else None
         if item.month not in seen:
             seen[item.month] = Counter(
                 i for other, (_, _, m) in origin.items()
-                if m == item.month and sidecar_for(other).exists()
-                for i in set(read_sidecar(sidecar_for(other))))
+                if m == item.month and (found := index_file(other)) is not None
+                for i in set(read_sidecar(found)))
         twice = sum(1 for i in mine or () if seen[item.month][i] > 1)
         count = reconcile.FileCount(item.file, None if mine is None else len(mine),
                                     item.events, item.source, also_elsewhere=twice)
@@ -85,8 +86,8 @@ def file_counts(month: Month) -> list[reconcile.FileCount]:
         if ids is not None:
             indexed: set[str] = set()
             for other, (_, _, m) in origin.items():
-                if m == item.month and sidecar_for(other).exists():
-                    indexed.update(read_sidecar(sidecar_for(other)))
+                if m == item.month and (found := index_file(other)) is not None:
+                    indexed.update(read_sidecar(found))
             count = reconcile.FileCount(item.file, count.indexed, item.events, item.source,
                                         source_events=len(ids),
                                         not_booked=len(ids - indexed),

@@ -1,5 +1,12 @@
 """A small book for the close tests: the sample contracts, two months of a few usage
-events per customer, purchases, and the providers' cost reports for those events."""
+events per customer, purchases, and the providers' cost reports for those events.
+
+``store``: where the book keeps its event-id index (docs/event-index.md): ``cache`` (what
+``tokenbooks init`` writes for a new book: a derived index under ``.tokenbooks/``) or
+``book`` (a sidecar ``.events.gz`` beside each import file, as older books have).
+
+    >>> ledger = build(tmp_path, store="book")
+"""
 
 from __future__ import annotations
 
@@ -45,10 +52,14 @@ def month_events(month: int, days: int) -> list[dict]:
     return [event(i, month, 1 + i % days) for i in range(10 * days)]
 
 
-def build(folder: Path) -> Path:
+STORES = ("cache", "book")
+
+
+def build(folder: Path, store: str = "cache") -> Path:
     """A book in ``folder`` with January and February imported; returns main.beancount."""
     runner = CliRunner()
-    result = runner.invoke(cli, ["init", str(folder / "book"), "--start", "2026-01-01"])
+    result = runner.invoke(cli, ["init", str(folder / "book"), "--start", "2026-01-01",
+                                 "--index", store])
     assert result.exit_code == 0, result.output
     book = folder / "book"
     for sub in ("customers", "price-books", "costs"):
@@ -67,9 +78,9 @@ def build(folder: Path) -> Path:
     return ledger
 
 
-def closed_copy(folder: Path, *periods: str) -> Path:
+def closed_copy(folder: Path, *periods: str, store: str = "cache") -> Path:
     """A book built in ``folder`` with ``periods`` closed, in order; returns its folder."""
-    ledger = build(folder)
+    ledger = build(folder, store)
     for period in periods:
         result = close(ledger, period)
         assert result.exit_code == 0, result.output

@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from closekit import (
     PURCHASES,
     ROOT,
+    STORES,
     build,
     close,
     errors,
@@ -250,20 +251,41 @@ def test_report_commands_print_the_close_tables(closed: Path) -> None:
     assert "INV-2026-01-GLOBEX" in table.output and "current" in table.output
 
 
-def test_events_of_the_source_missing_from_the_book_fail_completeness(book: Path) -> None:
+@pytest.mark.parametrize("store", STORES)
+def test_events_of_the_source_missing_from_the_book_fail_completeness(
+        base: Path, tmp_path: Path, store: str) -> None:
     # A day dropped from the import file and from its event-id index alike: only the
-    # archived source still has it.
-    from tokenbooks.importers.index import read_sidecar, sidecar_for, write_sidecar
+    # archived source still has it. (With store: cache the index is the fingerprint in
+    # the import file's header and the derived file under .tokenbooks/ that matches it.)
+    from tokenbooks.importers.index import (
+        declared_fingerprint,
+        derived_path,
+        fingerprint,
+        read_sidecar,
+        sidecar_for,
+        write_sidecar,
+    )
 
+    book = copy(base, tmp_path) if store == "cache" else build(tmp_path, store)
     usage = next((book.parent / "imports").glob("2026-01.usage-2026-01.jsonl.*.beancount"))
     text = usage.read_text()
+    index = derived_path(usage) if store == "cache" else sidecar_for(usage)
+    assert index.exists() and not (sidecar_for(usage) if store == "cache"
+                                   else derived_path(usage)).exists()
+    kept = [i for i in read_sidecar(index) if int(i.rsplit("-", 1)[1]) % 4 != 2]
+    assert 0 < len(kept) < len(read_sidecar(index))
+    declared = declared_fingerprint(usage)
+    if store == "cache":
+        assert declared is not None and declared.events == len(read_sidecar(index))
+        text = text.replace(declared.line(), fingerprint(kept).line())
+    else:
+        assert declared is None
     usage.write_text("\n\n".join(block for block in text.split("\n\n")
                                  if not block.startswith("2026-01-03 custom")))
-    sidecar = sidecar_for(usage)
-    kept = [i for i in read_sidecar(sidecar) if int(i.rsplit("-", 1)[1]) % 4 != 2]
-    write_sidecar(sidecar, kept)
+    write_sidecar(index, kept)
     result = close(book, "2026-01")
     assert result.exit_code == 1
+    assert "index: rebuilt" not in result.output  # the index matches its fingerprint
     assert "events of usage-2026-01.jsonl are in no event-id index of the month" in (
         result.output)
 

@@ -32,6 +32,13 @@ def book(two_closed: Path, tmp_path: Path) -> Path:
     return copy_book(two_closed, tmp_path)
 
 
+@pytest.fixture(scope="module")
+def two_closed_sidecars(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same, in a book whose event-id index is a sidecar per import file (store: book)."""
+    return closed_copy(tmp_path_factory.mktemp("cost-sidecars"), "2026-01", "2026-02",
+                       store="book")
+
+
 def items_of(book: Path, period: str) -> list[Item]:
     return manifest.parse((book / "closes" / f"{period}.manifest").read_text())
 
@@ -72,17 +79,21 @@ class Spy:
         monkeypatch.setattr(lock, "fingerprint", spy_v1)
 
 
+@pytest.mark.parametrize("store", ["cache", "book"])
 def test_a_load_hashes_each_file_of_the_closed_months_once_and_prints_the_rest(
-        book: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        two_closed: Path, two_closed_sidecars: Path, tmp_path: Path, store: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    book = copy_book(two_closed if store == "cache" else two_closed_sidecars, tmp_path)
     items = {p: items_of(book, p) for p in ("2026-01", "2026-02")}
     files = {str((book / i.where).resolve()) for p in items for i in items[p]
              if i.kind in (manifest.FILE, manifest.INDEX)}
     one_by_one = sum(1 for p in items for i in items[p] if i.kind == manifest.ENTRY)
     in_files = sum(1 for p in items for i in items[p] if i.kind == manifest.TEXT)
     # the month's import files (usage, provider bills, purchases), its invoice file and
-    # the event-id index of its usage, each by one digest
+    # (store: book) the event-id index of its usage, each by one digest; with store:
+    # cache the index is outside the book, sealed by the fingerprint in its import file
     assert {Path(f).parent.name for f in files} == {"imports", "invoices"}
-    assert any(f.endswith(".events.gz") for f in files)
+    assert any(f.endswith(".events.gz") for f in files) == (store == "book")
     assert in_files > one_by_one > 0  # most entries of a month are in its import files
     spy = Spy(monkeypatch)
     entries, found, _ = loading.load(book / "main.beancount")

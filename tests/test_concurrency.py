@@ -1,6 +1,8 @@
 """One writer at a time: two ``tokenbooks import`` (or an import and a close) started
 together book every event once; a command that finds the book locked waits, saying once
-who holds it, or with ``--no-wait`` exits 1 naming the holder."""
+who holds it, or with ``--no-wait`` exits 1 naming the holder. The imports race on a
+book of each event-id index store (docs/event-index.md): ``cache`` (a new book's) and
+``book`` (sidecars, older books)."""
 
 from __future__ import annotations
 
@@ -16,9 +18,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from closekit import ROOT, build, errors, event, write_jsonl
+from closekit import ROOT, STORES, build, errors, event, write_jsonl
 
-from tokenbooks.importers.index import read_sidecar
+from tokenbooks.importers.index import derived_path, index_file, read_sidecar, sidecar_for
 from tokenbooks.plugins.entries.usage import parse_usage
 from tokenbooks.scripts import writing
 from tokenbooks.scripts.cli import cli
@@ -30,11 +32,11 @@ ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(
 TIMEOUT = 120
 
 
-@pytest.fixture(scope="module")
-def fresh(tmp_path_factory: pytest.TempPathFactory) -> Path:
+@pytest.fixture(scope="module", params=STORES)
+def fresh(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Path:
     folder = tmp_path_factory.mktemp("concurrency") / "book"
-    assert CliRunner().invoke(cli, ["init", str(folder), "--start", "2026-01-01"]
-                              ).exit_code == 0
+    assert CliRunner().invoke(cli, ["init", str(folder), "--start", "2026-01-01",
+                                    "--index", request.param]).exit_code == 0
     for sub in ("customers", "price-books", "costs"):
         for path in (ROOT / "contracts" / sub).glob("*.yaml"):
             shutil.copy(path, folder / "contracts" / sub)
@@ -67,8 +69,14 @@ def booked(book: Path) -> tuple[int, list[str]]:
     entries, errs, _ = load(book / "main.beancount")
     assert errs == []
     table = parse_usage(entries)
-    ids = [i for path in sorted((book / "imports").glob("*.events.gz"))
-           for i in read_sidecar(path)]
+    cache = "store: cache" in (book / "importers.yaml").read_text()
+    ids = []
+    for path in sorted((book / "imports").glob("*.beancount")):
+        if 'custom "usage"' not in path.read_text(encoding="utf-8"):
+            continue
+        found = index_file(path)  # a sidecar, or a derived index matching the fingerprint
+        assert found == (derived_path(path) if cache else sidecar_for(path)), path
+        ids += read_sidecar(found)
     return sum(u.events for u in table.records()), ids
 
 

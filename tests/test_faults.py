@@ -10,6 +10,10 @@ random delays spread over an uninterrupted run. The killed runs are subprocesses
 ``tokenbooks`` command of this checkout, ``python -m tokenbooks.scripts.cli``, whatever
 copy of tokenbooks the environment has installed), two at a time; each re-run is the
 same command, in process.
+
+The book is a new book (``store: cache``: the event-id index derived under
+``.tokenbooks/index/``); ``import-sidecars`` is the same import into a book with
+``store: book`` (a sidecar beside each import file), killed after each file.
 """
 
 from __future__ import annotations
@@ -122,10 +126,17 @@ def scenarios(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Scenario]:
     write_reports(sources, fresh / "contracts")
     files = sorted(str(p) for p in sources.iterdir())
     imported = make_scenario("import", fresh, ["import", "--ledger", "{ledger}", *files], 0)
+    sidecars = folder / "fresh-sidecars"
+    shutil.copytree(fresh, sidecars)
+    (sidecars / "importers.yaml").write_text("index: {store: book}\n", encoding="utf-8")
+    imported_sidecars = make_scenario("import-sidecars", sidecars,
+                                      ["import", "--ledger", "{ledger}", *files], 0)
+    assert any(name.startswith(".tokenbooks/index/") for name in imported.after)
+    assert not any(name.startswith(".tokenbooks/") for name in imported_sidecars.after)
     # the close writes and later removes its marker (closes/.2026-01.closing)
     closed = make_scenario("close", folder / "import-reference",
                            ["close", "--ledger", "{ledger}", "--period", "2026-01"], 2)
-    return {"import": imported, "close": closed}
+    return {"import": imported, "close": closed, "import-sidecars": imported_sidecars}
 
 
 def whole_files_only(scenario: Scenario, book: Path) -> None:
@@ -138,8 +149,8 @@ def whole_files_only(scenario: Scenario, book: Path) -> None:
             continue
         assert content in (scenario.before.get(name), scenario.after.get(name)), (
             f"{name}: neither the file before the run nor the one after it")
-        if name.endswith(".events.gz"):
-            entries = name.removesuffix(".events.gz") + ".beancount"
+        if name.endswith(".events.gz"):  # a sidecar, or a derived index (store: cache)
+            entries = "imports/" + base.removesuffix(".events.gz") + ".beancount"
             assert now.get(entries) == scenario.after[entries], (
                 f"{name} without its entries {entries}")
 
@@ -217,6 +228,16 @@ def test_import_killed_anywhere_converges(scenarios: dict[str, Scenario],
     trials, good = kill_trials(scenario, tmp_path, points, [1, 2, 3, 6, 9,
                                                            scenario.operations])
     assert trials >= 20 and good == trials
+
+
+def test_import_into_a_sidecar_book_killed_after_any_file_converges(
+        scenarios: dict[str, Scenario], tmp_path: Path) -> None:
+    """store: book (older books): the sidecar written after its entries, as before."""
+    scenario = scenarios["import-sidecars"]
+    assert any(name.endswith(".events.gz") for name in scenario.after)
+    points = list(range(1, scenario.operations + 1))
+    trials, good = kill_trials(scenario, tmp_path, points, [2, scenario.operations])
+    assert trials >= 10 and good == trials
 
 
 def test_close_killed_anywhere_converges(scenarios: dict[str, Scenario],

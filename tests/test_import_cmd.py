@@ -57,9 +57,13 @@ PURCHASES = """date,customer,contract,pack,amount,currency,payment_id
 """
 
 
-def new_book(folder: Path) -> Path:
+def new_book(folder: Path, store: str = "book") -> Path:
+    """A new book with the sample contracts. ``store="book"``: the event-id index as
+    sidecars, which these tests inspect (``tokenbooks init`` makes ``cache`` books,
+    tests/test_event_index.py)."""
     runner = CliRunner()
-    result = runner.invoke(cli, ["init", str(folder), "--start", "2026-01-01"])
+    result = runner.invoke(cli, ["init", str(folder), "--start", "2026-01-01",
+                                 "--index", store])
     assert result.exit_code == 0, result.output
     for sub in ("customers", "price-books", "costs"):
         for path in (ROOT / "contracts" / sub).glob("*.yaml"):

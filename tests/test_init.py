@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from tokenbooks.scripts.cli import cli
@@ -32,7 +33,7 @@ def test_init_creates_the_layout_of_a_book(tmp_path):
         assert (book / name).exists(), name
     main = (book / "main.beancount").read_text()
     assert ('plugin "tokenbooks.plugins.book" "{\'contracts\': \'contracts\', '
-            '\'posting\': \'month\'}"') in main
+            '\'posting\': \'month\', \'grain\': \'day\'}"') in main
     assert 'option "title" "Test Books"' in main
     assert "2026-01-01 open Income:Revenue:Usage" in (book / "accounts.beancount").read_text()
 
@@ -60,6 +61,41 @@ def test_a_new_book_with_a_customer_added_passes_bean_check(tmp_path):
         "  Liabilities:Deferred-Revenue:Example  -100.00 USD\n")
     run = bean_check(book / "main.beancount")
     assert run.returncode == 0, run.stderr
+
+
+def test_a_new_book_keeps_its_event_ids_outside_git(tmp_path):
+    """init writes index: {store: cache} and ignores .tokenbooks/ (docs/event-index.md);
+    --index book keeps a sidecar per import file (what older books have)."""
+    from tokenbooks.scripts.import_cmd import read_settings
+
+    book = tmp_path / "books"
+    assert CliRunner().invoke(cli, ["init", str(book)]).exit_code == 0
+    assert read_settings(book / "importers.yaml") == {"index": {"store": "cache"}}
+    assert ".tokenbooks/" in (book / ".gitignore").read_text().splitlines()
+    old = tmp_path / "old"
+    assert CliRunner().invoke(cli, ["init", str(old), "--index", "book"]).exit_code == 0
+    assert read_settings(old / "importers.yaml") == {"index": {"store": "book"}}
+    bad = CliRunner().invoke(cli, ["init", str(tmp_path / "x"), "--index", "git"])
+    assert bad.exit_code == 2 and "'git' is not one of 'cache', 'book'" in bad.output
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="no git")
+def test_after_an_import_git_tracks_no_event_ids(tmp_path):
+    """In a new book's git work tree, what git would add after an import holds no
+    ``.events.gz``: the derived index is ignored, the import file has the fingerprint."""
+    from test_import_cmd import event, jsonl, new_book, run
+
+    ledger = new_book(tmp_path / "book", store="cache")  # what init writes
+    book = ledger.parent
+    subprocess.run(["git", "init", "-q", str(book)], check=True)
+    result = run(ledger, jsonl(tmp_path / "usage.jsonl", [event(i) for i in range(30)]))
+    assert result.exit_code == 0, result.output
+    listed = subprocess.run(["git", "-C", str(book), "ls-files", "--others",
+                             "--exclude-standard"], capture_output=True, text=True,
+                            check=True).stdout.splitlines()
+    assert any(name.startswith("imports/2026-") for name in listed), listed
+    assert not [name for name in listed if name.endswith(".events.gz")], listed
+    assert list((book / ".tokenbooks" / "index").glob("*.events.gz"))
 
 
 def test_init_refuses_to_overwrite_a_book(tmp_path):

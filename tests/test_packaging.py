@@ -50,7 +50,7 @@ def test_wheel_installs_under_the_tokenbooks_namespace(tmp_path):
     run = subprocess.run([sys.executable, "-c", code, str(site)], cwd=tmp_path,
                          capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
-    assert run.stdout.split() == ["True", "tokenbooks", "contracts", "14"]
+    assert run.stdout.split() == ["True", "tokenbooks", "contracts", "15"]
     check = subprocess.run([str(Path(sys.executable).parent / "bean-check"),
                             str(tmp_path / "book" / "main.beancount")],
                            capture_output=True, text=True,

@@ -1,5 +1,10 @@
 """A closed month that cannot vanish quietly, and payments and events that cannot be
-booked twice: each tampering of a closed book is a bean-check error naming what changed."""
+booked twice: each tampering of a closed book is a bean-check error naming what changed.
+
+The books are new books (``store: cache``: the event-id index is derived, outside the
+book, and each import file records its fingerprint); the tests of the event-id index run
+on both stores, ``store: book`` (a sidecar per import file) being what older books have.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +15,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from closekit import build, close, closed_copy, copy_book, errors
+from closekit import STORES, build, close, closed_copy, copy_book, errors
 
+from tokenbooks.importers.index import declared_fingerprint, derived_path, fingerprint
 from tokenbooks.plugins.entries.sidecars import sidecar_for
 from tokenbooks.scripts.cli import cli
 
@@ -27,6 +33,14 @@ def closed_book(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def book(closed_book: Path, tmp_path: Path) -> Path:
     return copy_book(closed_book, tmp_path)
+
+
+@pytest.fixture(scope="module")
+def closed_sidecar_book(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same with ``store: book``: a sidecar beside each usage import file."""
+    book = closed_copy(tmp_path_factory.mktemp("tamper-sidecars"), "2026-01", store="book")
+    assert errors(book / "main.beancount") == []
+    return book
 
 
 def one(found: list[str], pattern: str) -> str:
@@ -75,7 +89,9 @@ def test_sealing_an_edited_manifest_again_is_an_error(book: Path) -> None:
     assert "reports/2026-01/lock.json" in message
 
 
-def test_deleting_or_cutting_a_sidecar_of_a_closed_month_is_an_error(book: Path) -> None:
+def test_deleting_or_cutting_a_sidecar_of_a_closed_month_is_an_error(
+        closed_sidecar_book: Path, tmp_path: Path) -> None:
+    book = copy_book(closed_sidecar_book, tmp_path)
     imports = sorted((book / "imports").glob("2026-01.usage-2026-01.jsonl.*.beancount"))
     assert imports
     sidecar = sidecar_for(imports[0])
@@ -86,6 +102,60 @@ def test_deleting_or_cutting_a_sidecar_of_a_closed_month_is_an_error(book: Path)
     sidecar.unlink()
     message = one(errors(book / "main.beancount"), r"closed period 2026-01: file removed")
     assert sidecar.name in message
+
+
+def test_an_edited_fingerprint_header_of_a_closed_import_file_is_a_lock_error(
+        book: Path) -> None:
+    """With store: cache the fingerprint in the import file's header is what vouches for
+    the derived index: the lock seals it with the file's bytes."""
+    path = usage_file(book)
+    declared = declared_fingerprint(path)
+    assert declared is not None and declared.events == 40
+    assert derived_path(path).exists() and not sidecar_for(path).exists()
+    text = path.read_text()
+    for forged in (fingerprint([f"evt-01-{i:04d}" for i in range(39)]),  # one id fewer
+                   type(declared)(declared.events, "0" * 64)):  # another sha256
+        path.write_text(text.replace(declared.line(), forged.line()))
+        message = one(errors(book / "main.beancount"),
+                      r"closed period 2026-01: file changed after the close")
+        assert path.name in message
+    path.write_text(text.replace(declared.line() + "\n", ""))  # the header line dropped
+    one(errors(book / "main.beancount"), r"closed period 2026-01: file changed after the "
+                                         rf"close: imports/{re.escape(path.name)}")
+    path.write_text(text)
+    assert errors(book / "main.beancount") == []
+
+
+def test_a_deleted_cache_never_double_books_after_a_close(
+        book: Path, closed_book: Path, tmp_path: Path) -> None:
+    """The derived index deleted (a fresh clone, ``rm -rf .tokenbooks``) after January's
+    close: importing January's source again, and a copy of it under another name with
+    more events, books only the new events; the index comes back byte for byte."""
+    ledger = book / "main.beancount"
+    cache = book / ".tokenbooks"
+    index = {p.name: p.read_bytes() for p in (cache / "index").iterdir()}
+    assert len(index) == 2  # January's and February's usage
+    imports_before = sorted(p.name for p in (book / "imports").iterdir())
+    shutil.rmtree(cache)
+    source = closed_book.parent / "sources" / "usage-2026-01.jsonl"
+    result = CliRunner().invoke(cli, ["import", "--json", "--ledger", str(ledger), str(source)])
+    assert result.exit_code == 0, result.output
+    assert "rebuilt .tokenbooks/index/2026-01." in result.stderr
+    (summary,) = json.loads(result.stdout)
+    assert (summary["imported"], summary["duplicates"]) == (0, 40), summary
+    assert sorted(p.name for p in (book / "imports").iterdir()) == imports_before
+    assert {p.name: p.read_bytes() for p in (cache / "index").iterdir()} == index
+    shutil.rmtree(cache)
+    more = tmp_path / "usage-2026-01-again.jsonl"
+    lines = source.read_text().splitlines(keepends=True)
+    extra = json.loads(lines[0]) | {"event_id": "evt-02-late", "timestamp": "2026-02-02T10:00:00Z"}
+    more.write_text("".join(lines) + json.dumps(extra) + "\n")
+    result = CliRunner().invoke(cli, ["import", "--json", "--ledger", str(ledger), str(more)])
+    assert result.exit_code == 0, result.output
+    (summary,) = json.loads(result.stdout)
+    assert (summary["imported"], summary["duplicates"]) == (1, 40), summary
+    assert errors(ledger) == []
+    assert close(ledger, "2026-02").exit_code == 0  # one booking of each event: it ties out
 
 
 def usage_file(book: Path) -> Path:
@@ -169,26 +239,62 @@ def test_a_purchases_file_imported_again_under_another_name_is_an_error(
     assert "duplicates" in result.output or result.exit_code != 0
 
 
-def test_events_booked_in_two_import_files_fail_the_close(tmp_path: Path) -> None:
-    ledger = build(tmp_path)  # January and February imported, nothing closed
+@pytest.mark.parametrize("store", STORES)
+def test_events_booked_in_two_import_files_fail_the_close(tmp_path: Path, store: str) -> None:
+    ledger = build(tmp_path, store)  # January and February imported, nothing closed
     imports = ledger.parent / "imports"
     original = sorted(imports.glob("2026-01.usage-2026-01.jsonl.*.beancount"))[0]
     copy = imports / original.name.replace("2026-01.usage-2026-01", "2026-01.usage-copy")
     shutil.copy(original, copy)
-    shutil.copy(sidecar_for(original), sidecar_for(copy))
+    if store == "book":
+        shutil.copy(sidecar_for(original), sidecar_for(copy))
+    # (store: cache) the copy's derived index is missing: the close rebuilds it from the
+    # source its header names, and the completeness check sees every id twice
     result = close(ledger, "2026-01")
     assert result.exit_code == 1
+    assert ("index: rebuilt" in result.output) == (store == "cache"), result.output
     assert re.search(r"usage completeness: imports/2026-01\.usage-\S+: \d+ event ids of its "
                      r"index are in another event-id index of the month too \(booked twice\)",
                      result.output), result.output
 
 
 def test_a_deleted_sidecar_fails_the_close_of_an_open_month(tmp_path: Path) -> None:
-    ledger = build(tmp_path)
+    ledger = build(tmp_path, "book")
     original = sorted((ledger.parent / "imports").glob("2026-01.usage-*.beancount"))[0]
     sidecar_for(original).unlink()
     result = close(ledger, "2026-01")
     assert result.exit_code == 1 and "without an event-id index" in result.output
+
+
+def test_a_deleted_or_cut_derived_index_is_rebuilt_by_the_close(tmp_path: Path) -> None:
+    ledger = build(tmp_path)
+    book = ledger.parent
+    usage = sorted((book / "imports").glob("2026-01.usage-*.beancount"))[0]
+    derived = derived_path(usage)
+    kept = derived.read_bytes()
+    derived.write_bytes(kept[: len(kept) // 2])  # cut short (a full disk, a crash)
+    (book / ".tokenbooks" / "index" / derived_path(sorted(
+        (book / "imports").glob("2026-02.usage-*.beancount"))[0]).name).unlink()
+    result = close(ledger, "2026-01")
+    assert result.exit_code == 0, result.output
+    rebuilt = [line for line in result.output.splitlines() if line.startswith("index: ")]
+    assert len(rebuilt) == 2 and "(40 events)" in rebuilt[0], result.output
+    assert derived.read_bytes() == kept
+
+
+def test_a_derived_index_that_cannot_be_rebuilt_fails_the_close(tmp_path: Path) -> None:
+    ledger = build(tmp_path)
+    book = ledger.parent
+    usage = sorted((book / "imports").glob("2026-01.usage-*.beancount"))[0]
+    derived_path(usage).unlink()
+    for archived in (book / "documents").rglob("*usage-2026-01*"):  # the source gone too
+        archived.unlink()
+    result = close(ledger, "2026-01")
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    assert f"imports/{usage.name}: its event-id index" in result.output, result.output
+    assert "cannot be rebuilt; 2026-01 was not closed" in result.output
+    assert not (book / "closes" / "2026-01.beancount").exists()
 
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="no git")

@@ -5,7 +5,10 @@
 
 The importers write it (``tokenbooks.importers.index``: gzip, mtime 0, the sorted unique
 ids); the close counts it against the entries, and the lock fingerprints it once the
-month is closed.
+month is closed. A book with ``index: {store: cache}`` has no sidecars: each import file
+records the fingerprint of its ids instead, and the ids live in a derived index outside
+the tracked book (``importers.index.derived_path``, docs/event-index.md); the lock then
+covers the fingerprint through the import file's bytes.
 """
 
 from __future__ import annotations
