@@ -7,6 +7,8 @@ the keys of its stage (the one-line plugin ``tokenbooks.plugins.book`` takes the
 
     contracts   the contracts folder, relative to the top-level ledger file (all stages)
     posting     'month' (default) or 'day': the grain of the generated usage transactions
+    grain       'day' (default) or 'month': the grain of the usage sub-ledger the importers
+                write (docs/grain.md; ``tokenbooks regrain`` changes it)
     as_of       'YYYY-MM-DD': the last day to recognize (default: the book's last date)
     hard_stop   'warning' (default) or 'error': usage blocked by a hard stop
     period      'month' (default) or 'day': the posting period of inference cost
@@ -38,14 +40,14 @@ LOCK = f"{PACKAGE}.lock"
 # The keys each plugin line takes, in the order they are listed in messages.
 KEYS: dict[str, tuple[str, ...]] = {
     CONTRACTS: ("contracts",),
-    REVENUE: ("contracts", "posting", "as_of", "hard_stop"),
+    REVENUE: ("contracts", "posting", "as_of", "hard_stop", "grain"),
     COGS: ("contracts", "period"),
     INVARIANTS: ("contracts",),
     LOCK: (),
 }
 KEYS[BOOK] = tuple(sorted({key for keys in KEYS.values() for key in keys}))
 CHOICES = {"posting": ("month", "day"), "hard_stop": ("warning", "error"),
-           "period": ("month", "day")}
+           "period": ("month", "day"), "grain": ("day", "month")}
 DEFAULT_CONTRACTS = "contracts"
 
 
@@ -58,6 +60,7 @@ class PluginConfig:
     as_of: datetime.date | None = None
     hard_stop: str = "warning"
     period: str = "month"
+    grain: str = "day"  # of the usage sub-ledger (rules.grain)
     invalid: frozenset[str] = frozenset()  # keys given with a value that cannot be used
 
 

@@ -8,6 +8,8 @@
     tokenbooks cutover --ledger FILE OPENING     open a book with the balances it takes over
     tokenbooks serve --ledger FILE               Fava, read-only, on localhost
     tokenbooks whatif --ledger FILE --period P --contracts DIR   proposed contracts, in memory
+    tokenbooks regrain --ledger FILE --grain day|month   the open months' usage at a grain
+    tokenbooks migrate-index --ledger FILE       an older book's sidecars to the derived index
 
 Each command lives in its own module of ``tokenbooks.scripts`` and is registered here;
 a command that does not exist yet is not listed.
@@ -26,6 +28,8 @@ from .cutover_cmd import cutover
 from .export_cmd import export
 from .import_cmd import import_
 from .init_book import init
+from .migrate_index import migrate_index
+from .regrain_cmd import regrain_cmd
 from .report_cmd import report
 from .serve_cmd import serve
 from .whatif_cmd import whatif_cmd
@@ -47,6 +51,8 @@ cli.add_command(whatif_cmd)
 cli.add_command(export)
 cli.add_command(audit_pack)
 cli.add_command(aggregate)
+cli.add_command(regrain_cmd)
+cli.add_command(migrate_index)
 
 
 def main() -> None:

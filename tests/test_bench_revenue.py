@@ -15,7 +15,8 @@ def test_benchmark_book_is_valid_with_and_without_plugins(tmp_path, monkeypatch)
     entries = bench_revenue.build(tmp_path, customers=6, days=40, seed=3)
     assert entries > 6 * 40
     assert bench_revenue.plugin_lines() == [
-        "plugin \"tokenbooks.plugins.book\" \"{'contracts': 'contracts', 'posting': 'month'}\""]
+        "plugin \"tokenbooks.plugins.book\" \"{'contracts': 'contracts', 'posting': 'month', "
+        "'grain': 'day'}\""]
     lines = [line for line in bench_revenue.SEPARATE
              if line.split('"')[1].rsplit(".", 1)[-1] in bench_revenue.REVENUE_PLUGINS]
     assert len(lines) == 3

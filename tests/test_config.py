@@ -34,7 +34,7 @@ def test_every_key_of_the_book_line() -> None:
      "period"),
     (config.BOOK, "{'postings': 'day'}",
      "tokenbooks.plugins.book: unknown config key 'postings'; expected one of: as_of, "
-     "contracts, hard_stop, period, posting"),
+     "contracts, grain, hard_stop, period, posting"),
     (config.LOCK, "{'contracts': 'c'}",
      "tokenbooks.plugins.lock: unknown config key 'contracts'; expected one of: none (this "
      "plugin takes no config)"),

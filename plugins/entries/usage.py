@@ -32,6 +32,7 @@ usage entry a ``customer`` metadata (its first value), so that Fava's filter
 from __future__ import annotations
 
 import datetime
+import operator
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -50,6 +51,7 @@ OUTCOME_FIELDS = COUNT_FIELDS[4:]
 # the metadata of the token classes (docs/token-classes.md)
 _CLASS_KEYS = frozenset(("service_tier", "context", "cache_hit", *EXTRA_COUNTS))
 _new_usage = tuple.__new__  # Usage's fields in order, without its keyword-handling __new__
+_until = operator.itemgetter(Usage._fields.index("until"))
 # positions in a row of UsageTable.rows (Usage's fields)
 CUSTOMER, ACTION, EVENTS, WORKFLOW, REF = (Usage._fields.index(n) for n in (
     "customer", "action", "events", "workflow", "ref"))
@@ -76,6 +78,11 @@ class UsageTable:
         """The ``Usage`` record of each well-formed entry, in book order (new ones)."""
         new = _new_usage
         return [new(Usage, row) for row in self.rows]
+
+    def last_until(self) -> datetime.date | None:
+        """The last day a month-grain aggregate covers (None if none has ``until``): the
+        book's last date at day grain, which the default ``as_of`` must reach."""
+        return max(filter(None, map(_until, self.rows)), default=None)  # (C-level loop)
 
     def actions(self) -> list[Usage]:
         """The records of the action aggregates (few: kept by the reports)."""
@@ -234,3 +241,75 @@ def usage_entry(usage: Usage, provenance: dict[str, object]) -> data.Custom:
         USAGE, [value(usage.customer), value(usage.model), value(usage.feature),
                 value(usage.action)],
     )
+
+
+_TOKEN_KEYS = ("input_tokens", "output_tokens", *EXTRA_COUNTS)
+# The metadata a usage entry's record is made of (the rest is provenance).
+_RECORD_KEYS = frozenset(("filename", "lineno", "customer", *COUNT_FIELDS, "until", "user",
+                          "workflow", "first_event", "last_event", *_CLASS_KEYS))
+
+
+def at_grain(entries: list[data.Directive], spans: Any) -> list[data.Directive]:
+    """``entries`` with their usage aggregates merged per span (``rules.grain.Spans``):
+    the aggregates of one key and one provenance whose days fall in one span become one,
+    dated its first day with events, with ``until`` its last (docs/grain.md). Late usage
+    (``original_date``) and other entries stay as they are; the usage comes out sorted
+    as the importers write it (customer, day, key). Idempotent.
+
+        2026-01-05 custom "usage" "acme" "gpt-4o" "chat" ""  (events 3)
+        2026-01-06 custom "usage" "acme" "gpt-4o" "chat" ""  (events 4)
+        -> 2026-01-05 custom "usage" ... events: 7, until: 2026-01-06
+    """
+    groups: dict[tuple, list[tuple[Usage, dict[str, object], data.Custom]]] = {}
+    others: list[data.Directive] = []
+    first_at: int | None = None
+    for entry in entries:
+        if not is_usage(entry) or "original_date" in (entry.meta or {}):
+            others.append(entry)
+            continue
+        if first_at is None:
+            first_at = len(others)
+        meta = entry.meta
+        rest = {k: v for k, v in meta.items() if k not in _RECORD_KEYS}
+        values = [v.value or "" for v in entry.values[:4]]  # type: ignore[union-attr]
+        values += [""] * (4 - len(values))
+        first, last = spans.span(values[0], entry.date)
+        # (days without tokens merge apart: inference cost counts the events of the
+        # entries with tokens, rules.cogs)
+        tokens = any(meta.get(name) for name in _TOKEN_KEYS)
+        key = (values[0], first, values[1], values[2], values[3],
+               str(meta.get("user") or ""), meta.get("service_tier") or "",
+               meta.get("context") or "", meta.get("cache_hit") is True,
+               meta.get("workflow") or "", not tokens,
+               tuple(sorted((k, repr(v)) for k, v in rest.items())))
+        if first == last:  # a day-grain span: nothing to merge, the entry as it is
+            groups.setdefault(key, []).append((None, {}, entry))  # type: ignore[arg-type]
+            continue
+        usage = usage_from_entry(entry)  # type: ignore[arg-type]
+        groups.setdefault(key, []).append((usage, {
+            **rest, "first_event": entry.meta.get("first_event"),
+            "last_event": entry.meta.get("last_event")}, entry))  # type: ignore[arg-type]
+    if first_at is None:
+        return entries
+    merged = []
+    for key, items in groups.items():
+        if len(items) == 1 or items[0][0] is None:  # alone in its span: as it is
+            merged += [(key[0], entry.date, key[2:], entry) for _, _, entry in items]
+            continue
+        items.sort(key=lambda item: (item[0].date, item[0].last_day))
+        usages = [u for u, _, _ in items]
+        head, tail = usages[0], max(usages, key=lambda u: u.last_day)
+        counts = {name: sum(getattr(u, name) for u in usages) for name in COUNT_FIELDS}
+        extra: dict[str, int] = {}
+        for u in usages:
+            for name, count in u.extra:
+                extra[name] = extra.get(name, 0) + count
+        record = head._replace(**counts, until=tail.last_day,
+                               extra=tuple((n, extra[n]) for n in EXTRA_COUNTS if n in extra))
+        provenance = {k: v for k, v in items[0][1].items() if v is not None}
+        last_event = items[-1][1].get("last_event")
+        if last_event is not None:
+            provenance["last_event"] = last_event
+        merged.append((key[0], record.date, key[2:], usage_entry(record, provenance)))
+    merged.sort(key=lambda item: item[:3])
+    return others[:first_at] + [entry for *_, entry in merged] + others[first_at:]
