@@ -6,39 +6,32 @@ DuckDB (``tokenbooks aggregate`` then ``tokenbooks import`` of its folder).
     .venv/bin/python scripts/bench_scale.py --scale 1 --months 3   # a quick look
 
 Each step runs in a fresh process (``python -m tokenbooks.scripts.cli ...``); its wall
-time and peak resident memory (``ru_maxrss`` of the child) are reported. The events
-come from ``scripts/fastgen.py`` (seeded: the same files every run). Prints a Markdown
-table for BENCHMARKS.md ("Events at scale").
+time, CPU time (user + system) and peak resident memory (``ru_maxrss`` of that child
+alone) are reported. The events come from ``scripts/fastgen.py``, run the same way
+(seeded: the same files every run). Prints a Markdown table for BENCHMARKS.md ("Events
+at scale"); events/s per core is the events over the CPU seconds of the step.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-from tokenbooks.scripts.fastgen import write_events
+from tokenbooks.scripts.bench_close import child
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "tokenbooks.scripts.cli"]
 
 
-def run(argv: list[str]) -> tuple[float, float]:
-    """(seconds, peak MiB) of one command in a child process (fails loudly)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    started = time.perf_counter()
-    done = subprocess.run(argv, capture_output=True, text=True)
-    seconds = time.perf_counter() - started
-    if done.returncode != 0:
-        raise SystemExit(f"{' '.join(argv[:4])}... failed:\n{done.stderr[-2000:]}")
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    # ru_maxrss of the children is the largest of any child so far: a new maximum only
-    return seconds, max(peak, before) / 1024
+def run(argv: list[str]) -> tuple[float, float, float]:
+    """(wall seconds, CPU seconds, peak MiB) of one command in a child (fails loudly)."""
+    done = child(argv)
+    return done["wall"], done["cpu"], done["peak_mib"]
 
 
 def book(folder: Path, contracts: Path) -> Path:
@@ -61,41 +54,45 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=ROOT / "build" / "bench-scale")
     args = parser.parse_args()
     shutil.rmtree(args.work, ignore_errors=True)
-    started = time.perf_counter()
-    counts = write_events(args.work / "company", args.customers, args.months, 11, args.scale)
-    events = sum(counts.values())
-    generated = time.perf_counter() - started
+    done = child([sys.executable, "-m", "tokenbooks.scripts.fastgen", "--out",
+                  str(args.work / "company"), "--customers", str(args.customers), "--months",
+                  str(args.months), "--scale", str(args.scale)])
+    seconds, cpu, peak = done["wall"], done["cpu"], done["peak_mib"]
+    events = int(done["output"].split(" events in ")[0].replace(",", ""))
     sources = sorted((args.work / "company" / "sources").glob("usage-*.jsonl"))
     contracts = args.work / "company" / "contracts"
     cores = len(os.sched_getaffinity(0))
-    rows = [f"| generate (fastgen) | {events:,} | {generated:.1f} | {events / generated:,.0f} "
-            f"| {events / generated / cores:,.0f} | — |"]
+    figures: dict[str, object] = {"events": events, "cores": cores}
+
+    def row(what: str, key: str, wall: float, cpu: float, peak: float) -> str:
+        figures[key] = {"wall": wall, "cpu": cpu, "peak_mib": peak}
+        return (f"| {what} | {events:,} | {wall:.1f} | {cpu:.1f} | {events / wall:,.0f} | "
+                f"{events / cpu:,.0f} | {peak:,.0f} |")
+
+    rows = [row(f"generate (`scripts/fastgen.py`, {len(sources)} files written)", "generate",
+                seconds, cpu, peak)]
     direct = book(args.work / "direct", contracts)
-    seconds, peak = run([*CLI, "import", "--ledger", str(direct), "--no-archive",
-                         *map(str, sources)])
-    rows.append(f"| direct: import the raw JSON Lines | {events:,} | {seconds:.1f} | "
-                f"{events / seconds:,.0f} | {events / seconds / cores:,.0f} | {peak:,.0f} |")
+    rows.append(row("direct: `tokenbooks import` of the raw JSON Lines", "direct",
+                    *run([*CLI, "import", "--ledger", str(direct), "--no-archive",
+                          *map(str, sources)])))
     duck = book(args.work / "duckdb", contracts)
     agg = args.work / "agg"
-    seconds_a, peak_a = run([*CLI, "aggregate", "--ledger", str(duck), "--out", str(agg),
-                             *map(str, sources)])
-    rows.append(f"| DuckDB: aggregate | {events:,} | {seconds_a:.1f} | "
-                f"{events / seconds_a:,.0f} | {events / seconds_a / cores:,.0f} | "
-                f"{peak_a:,.0f} |")
-    seconds_i, peak_i = run([*CLI, "import", "--ledger", str(duck), "--no-archive", str(agg)])
-    total = seconds_a + seconds_i
-    rows.append(f"| DuckDB: import the aggregates | {events:,} | {seconds_i:.1f} | "
-                f"{events / seconds_i:,.0f} | {events / seconds_i / cores:,.0f} | "
-                f"{peak_i:,.0f} |")
-    rows.append(f"| DuckDB: end to end | {events:,} | {total:.1f} | {events / total:,.0f} | "
-                f"{events / total / cores:,.0f} | {max(peak_a, peak_i):,.0f} |")
+    aggregate = run([*CLI, "aggregate", "--ledger", str(duck), "--out", str(agg),
+                     *map(str, sources)])
+    rows.append(row("DuckDB: `tokenbooks aggregate`", "aggregate", *aggregate))
+    booked = run([*CLI, "import", "--ledger", str(duck), "--no-archive", str(agg)])
+    rows.append(row("DuckDB: `tokenbooks import` of the aggregates", "aggregate_import",
+                    *booked))
+    rows.append(row("DuckDB: end to end", "duckdb", aggregate[0] + booked[0],
+                    aggregate[1] + booked[1], max(aggregate[2], booked[2])))
     text = "\n".join([
         f"Measured with `scripts/bench_scale.py --scale {args.scale:g} --months "
         f"{args.months}` ({args.customers} customers, {cores} cores; each step a fresh "
-        f"process, peak = its ru_maxrss):", "",
-        "| step | events | seconds | events/s | events/s per core | peak MiB |",
-        "|---|---|---|---|---|---|", *rows])
+        f"process, peak = its ru_maxrss; per core = events / CPU seconds):", "",
+        "| step | events | wall s | CPU s | events/s | events/s per core | peak MiB |",
+        "|---|---|---|---|---|---|---|", *rows])
     print(text)
+    (args.work / "results.json").write_text(json.dumps(figures, indent=2) + "\n")
 
 
 if __name__ == "__main__":
