@@ -20,7 +20,7 @@ usage or purchases, and last.
 
 Config (a dict literal, every key optional): the keys of the five
 (``tokenbooks.plugins.config``): ``contracts``, ``posting``, ``as_of``, ``hard_stop``,
-``period``.
+``grain``, ``period``.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from beancount.core import data
 from . import cogs, contracts, invariants, lock, revenue
 from . import config as settings
 from .errors import PluginError
-from .load import Load
+from .load import Load, frozen_book
 
 __plugins__ = ("book",)
 
@@ -47,6 +47,12 @@ def _last(day: datetime.date, added: list[data.Directive]) -> datetime.date:
 
 def book(entries: data.Directives, options_map: dict[str, Any],
          config: str | None = None) -> tuple[data.Directives, list[PluginError]]:
+    with frozen_book():
+        return _book(entries, options_map, config)
+
+
+def _book(entries: data.Directives, options_map: dict[str, Any],
+          config: str | None) -> tuple[data.Directives, list[PluginError]]:
     parsed, bad_config = settings.parse(config, PLUGIN)
     load, more = Load.attach(options_map, parsed)
     errors: list[PluginError] = [*bad_config, *more]

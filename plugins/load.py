@@ -118,6 +118,9 @@ class Load:
     purchases: list[tuple[Purchase, data.Transaction]] | None = None
     bad_purchases: list[tuple[data.Transaction, str]] = field(default_factory=list)
     revenue: Revenue | None = None  # the revenue stage's
+    # the book's first operating currency; "" without the option: no contract is foreign
+    # (docs/currency.md)
+    operating: str = ""
     _served: tuple[dict[tuple[str, str], str], list[CostIssue]] | None = None
 
     def __reduce__(self) -> tuple[Any, tuple[()]]:
@@ -144,6 +147,7 @@ class Load:
             return found, []
         contracts, errors = load_contracts(folder.resolve())
         load = cls(ledger_dir(options_map), folder, contracts, errors)
+        load.operating = str((options_map.get("operating_currency") or [""])[0])
         options_map[KEY] = load
         include = options_map.setdefault("include", [])
         for name in contracts.files:  # editing a contract makes Beancount and Fava reload
@@ -188,6 +192,27 @@ class Load:
 
 def _from_cache() -> None:
     return None
+
+
+@contextmanager
+def frozen_book() -> Iterator[None]:
+    """Run the plugins with the cyclic garbage collector off, the parsed book frozen
+    before them and what they made frozen after (``gc.freeze``: never scanned again,
+    freed as usual once unreferenced). Beancount's entries hold no reference cycles, so
+    every full collection during or after the plugins (booking, validation, Fava's
+    realization) would rescan the whole book to find nothing: measured on a year of 100
+    customers at month grain (72,000 entries), 6.05 s of CPU for the load against 5.0 to
+    5.7 s frozen. ``tokenbooks serve`` freezes each of Fava's loads the same way
+    (``scripts.loading``)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if enabled:
+            gc.enable()
 
 
 @contextmanager
