@@ -47,6 +47,7 @@ from .allocation import allocate
 from .allowances import UserLimits, allowance_lot, trim_rollover
 from .arrears import Arrears
 from .commitments import CommitmentState
+from .grain import Cuts, book_day_grain, contract_cuts, contract_day_grain
 from .grants import allocate_purchase
 from .journal import Booking, EngineError, Leg, Notice
 from .lots import Lot, LotBook
@@ -1108,6 +1109,29 @@ class ContractEngine:
                 kept.append(lot.snapshot())
         self.run.snapshots.append((day, kept))
 
+    def spans_checked(self, usages: list[Usage], purchases: list[Purchase]) -> list[Usage]:
+        """The usage without the month-grain aggregates (``until``) that cover a cut date
+        of the contract (``rules.grain``): each is an error naming it, not booked, never
+        a figure different from day grain's (a purchase imported after the usage it
+        splits, a contract changed since the import)."""
+        spanning = [u for u in usages if u.until is not None and u.until != u.date]
+        if not spanning:
+            return usages
+        why = contract_day_grain(self.contract, purchases) or book_day_grain(self.posting)
+        cuts = Cuts(self.customer, (), why) if why else Cuts(self.customer, *_sorted_cuts(
+            contract_cuts(self.contract, self.price_book, purchases, as_of=self.as_of)))
+        bad = set()
+        for usage in spanning:
+            problem = cuts.problem(usage.date, usage.until)  # type: ignore[arg-type]
+            if problem:
+                bad.add(id(usage))
+                self.error(usage.date, f"usage entry {usage.ref} of customer "
+                                       f"{self.customer!r} covers {usage.date} to "
+                                       f"{usage.until}, but {problem}; expected it split "
+                                       f"there: run tokenbooks regrain (docs/grain.md) to "
+                                       f"rewrite the open months' usage files", usage.ref)
+        return [u for u in usages if id(u) not in bad] if bad else usages
+
     def run_all(self, usages: list[Usage], purchases: list[Purchase]) -> ContractRun:
         contract = self.contract
         if self.commit is not None:
@@ -1124,6 +1148,7 @@ class ContractEngine:
             self.error(contract.start, f"contract {contract.id!r}: policy top_up needs top_up")
             return self.run
         self.lot_ids = purchase_lot_ids(contract.id, purchases)
+        usages = self.spans_checked(usages, purchases)
         by_day: dict[datetime.date, list[Usage]] = defaultdict(list)
         for usage in usages:
             by_day[usage.date].append(usage)
@@ -1233,6 +1258,12 @@ class ContractEngine:
                                                      f"no credits until it is booked",
                                 {"grant": grant.id})
         return self.run
+
+
+def _sorted_cuts(cuts: Mapping[datetime.date, str]
+                 ) -> tuple[tuple[datetime.date, ...], str, tuple[str, ...]]:
+    days = tuple(sorted(cuts))
+    return days, "", tuple(cuts[d] for d in days)
 
 
 def split(legs: list[Leg], values: Mapping[Key, Values],
