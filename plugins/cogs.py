@@ -100,6 +100,7 @@ from beancount.core import data
 from . import config as settings
 from .entries.bills import bill_lines
 from .entries.build import posting, ref_order, relative_ref, transaction, value
+from .entries.fx import at_date_rate, rates_of
 from .entries.usage import REF
 from .errors import CogsError, PluginError, at
 from .load import Load, no_cyclic_gc
@@ -114,6 +115,7 @@ from .rules.cogs import (
     promotional_costs,
 )
 from .rules.model import ContractSet
+from .rules.periods import period_end
 
 __plugins__ = ("cogs",)
 
@@ -174,6 +176,13 @@ def _stage(load: Load, entries: data.Directives, config: settings.PluginConfig,
     settlements, bill_errors = _settlements(entries, lines, contracts, grain)
     errors += bill_errors
     new += [_bill_transaction(s) for s in settlements if _has_amounts(s)]
+    if load.operating and any(t.currency != load.operating for t in contracts.costs.values()):
+        # a provider billing in another currency: at the rate of the bill's (and the
+        # accrual's) date, in the operating currency (docs/currency.md)
+        new, missing = at_date_rate(new, load.operating, rates_of(entries),
+                                    lambda e: _bill_day(e, grain))
+        errors += [CogsError(entry.meta, f"provider cost: {e}", entry)
+                   for entry, e in missing]
     return new, errors
 
 
@@ -317,6 +326,12 @@ def _settlements(entries: data.Directives, lines: list[CostLine], contracts: Con
     bills, problems = collect(kept, grain)
     errors += [CogsError(at(f"<{PLUGIN}>"), problem, None) for problem in problems]
     return settle(bills, attributed_by_provider(lines)), errors
+
+
+def _bill_day(entry: data.Transaction, grain: str) -> datetime.date:
+    """The day whose rate converts a foreign-currency cost: the end of its posting
+    period, the date of the period's bill (a bill's own entry is on it)."""
+    return entry.date if grain == "day" else period_end(entry.date, "month")
 
 
 def _has_amounts(settlement: Settlement) -> bool:

@@ -84,6 +84,9 @@ def stage(load: Load, entries: data.Directives, options_map: dict[str, Any]
         for account in accounts.later_customer_accounts(customer.id):  # Customer-Credits
             open_account(account, first.start, customer.source)
         for contract in sorted(customer.contracts, key=lambda c: c.start):
+            if load.operating and contract.currency != load.operating:  # docs/currency.md
+                for account in (*accounts.FX_ACCOUNTS, accounts.fx_revaluation(customer.id)):
+                    open_account(account, contract.start, customer.source)
             for pack in contract.packs.values():  # Liabilities:Unclaimed-Property:<J>
                 if pack.unclaimed_property is not None:
                     open_account(pack.unclaimed_property.account, contract.start,

@@ -58,7 +58,10 @@ on its date, and a warning line on stderr that ``bean-check`` prints without fai
 
 Config (``tokenbooks.plugins.config``): ``contracts``, ``posting`` ('month' or 'day', the
 grain of the generated usage transactions: the totals of a month do not depend on it),
-``as_of`` (the last day to recognize; default the book's last date) and ``hard_stop``.
+``as_of`` (the last day to recognize; default the book's last date, or the last day a
+month-grain usage entry covers, if later), ``hard_stop`` and ``grain`` (of the usage
+sub-ledger, docs/grain.md: read by the importers; the engine checks every month-grain
+entry against the cut dates of its contract whatever it says).
 
 What it computed stays with the load (``Load.revenue``: every contract's lots, month by
 month, and the value of its usage), for the invariants, the close and the reports.
@@ -74,6 +77,7 @@ from __future__ import annotations
 import datetime
 import logging
 from collections import defaultdict
+from decimal import Decimal
 from typing import Any
 
 from beancount.core import data
@@ -82,9 +86,11 @@ from beancount.core.amount import Amount
 from . import config as settings
 from .entries.build import relative_ref, value
 from .entries.cutover import at_cutover, cutover_of
+from .entries.fx import fx_entries, leg_rates, price_imports, rates_of
 from .errors import PluginError, RevenueError, at, at_ref
 from .load import Load, Revenue, no_cyclic_gc
 from .rules.engine import ContractRun, run_contract
+from .rules.fx import MissingRate, Rates, price_book_for
 from .rules.journal import Booking, Notice
 from .rules.records import Purchase, Usage
 
@@ -123,8 +129,9 @@ def _stage(load: Load, entries: data.Directives, config: settings.PluginConfig,
            last: datetime.date) -> tuple[list[data.Directive], list[PluginError]]:
     errors: list[PluginError] = []
     contracts = load.contracts
-    as_of = config.as_of or last
     table = load.usage_table(entries)
+    # (month grain: the last day an aggregate covers is a date of the book, docs/grain.md)
+    as_of = config.as_of or max(last, table.last_until() or last)
     for entry, message in table.bad:
         errors.append(RevenueError(entry.meta, f"malformed usage entry: {message}", entry))
     purchases = load.purchase_table(entries)
@@ -179,6 +186,11 @@ def _stage(load: Load, entries: data.Directives, config: settings.PluginConfig,
     runs: dict[str, ContractRun] = {}
     lineno = LINENO_BASE
     cutover = cutover_of(entries)  # a book opened from balances (rules.cutover)
+    operating = load.operating
+    foreign = [c for customer in contracts.customers.values() for c in customer.contracts
+               if operating and c.currency != operating]
+    rates = rates_of(entries) if foreign else Rates()  # docs/currency.md
+    missing_rates: set[str] = set()
     for customer_id in sorted(contracts.customers):
         customer = contracts.customers[customer_id]
         for contract in sorted(customer.contracts, key=lambda c: c.start):
@@ -186,14 +198,27 @@ def _stage(load: Load, entries: data.Directives, config: settings.PluginConfig,
             if price_book is None or contract.start > as_of:
                 continue
             contract = at_cutover(contract, cutover)
-            result = run_contract(contract, price_book, by_contract.get(contract.id, []),
+            result = run_contract(contract, price_book_for(price_book, contract),
+                                  by_contract.get(contract.id, []),
                                   bought.get(contract.id, []), as_of, config.posting,
                                   customer.name, served.get(customer_id))
             runs[contract.id] = result
+            lot_days = {lot.id: lot.purchased for lot in result.lots}
+            pair = (contract.currency, operating)
             for booking in result.bookings:
                 lineno += 1
+                prices = None
+                if operating and contract.currency != operating:
+                    try:
+                        prices = leg_rates(booking, rates, pair, lot_days)
+                    except MissingRate as e:
+                        if str(e) not in missing_rates:  # once per pair and date
+                            missing_rates.add(str(e))
+                            errors.append(RevenueError(
+                                at(contract.source, contract.line or 0),
+                                f"contract {contract.id!r}: {e}", None))
                 new.append(to_transaction(booking, customer.name, contract.currency,
-                                          lineno, load))
+                                          lineno, load, prices, operating))
             for notice in result.notices:
                 lineno += 1
                 if config.hard_stop == "error" and notice.rule == "hard-stop":
@@ -208,8 +233,25 @@ def _stage(load: Load, entries: data.Directives, config: settings.PluginConfig,
             # the bookings are the book's transactions now: the load keeps the lots, their
             # month ends and the values, not a second copy of the journal
             result.bookings = []
+    if foreign:  # remeasurement and settlement of foreign monetary items
+        made, missing = fx_entries([*entries, *new], foreign, operating, rates, as_of,
+                                   {c.id: c.name for c in contracts.customers.values()},
+                                   FILENAME, lineno)
+        new += made
+        for contract, problem in missing:
+            if str(problem) in missing_rates:
+                continue
+            missing_rates.add(str(problem))
+            errors.append(RevenueError(at(contract.source, contract.line or 0),
+                                       f"contract {contract.id!r}: {problem}", None))
     load.revenue = Revenue(runs, as_of, config.posting)
-    return link_lots(entries, runs, purchases) + new, errors
+    out = link_lots(entries, runs, purchases)
+    if foreign:  # the imported purchases and payments, at their date's rate
+        out, unpriced = price_imports(out, {c.customer: c.currency for c in foreign},
+                                      operating, rates)
+        errors += [RevenueError(e.meta, f"{e.meta.get('rule')}: {problem}", e)
+                   for e, problem in unpriced]
+    return out + new, errors
 
 
 def link_lots(entries: data.Directives, runs: dict[str, ContractRun],
@@ -236,10 +278,12 @@ def link_lots(entries: data.Directives, runs: dict[str, ContractRun],
     return out
 
 
-def to_transaction(booking: Booking, payee: str, currency: str, lineno: int, load: Load
+def to_transaction(booking: Booking, payee: str, currency: str, lineno: int, load: Load,
+                   prices: list[Decimal] | None = None, operating: str = ""
                    ) -> data.Transaction:
+    """``prices``: each leg's rate in ``operating`` (a foreign contract's, as ``@``)."""
     postings = []
-    for leg in booking.legs:
+    for i, leg in enumerate(booking.legs):
         meta: dict[str, Any] | None = None
         if leg.lot or leg.rule or leg.detail:
             meta = {}
@@ -255,7 +299,8 @@ def to_transaction(booking: Booking, payee: str, currency: str, lineno: int, loa
                     meta["action"] = action
                 if leg.logged:
                     meta["logged_model"] = leg.logged
-        postings.append(data.Posting(leg.account, Amount(leg.amount, currency), None, None,
+        price = Amount(prices[i], operating) if prices is not None else None
+        postings.append(data.Posting(leg.account, Amount(leg.amount, currency), None, price,
                                      None, meta))
     meta = dict(booking.meta)
     for key in REFS:  # book-relative: the book can move

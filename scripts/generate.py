@@ -233,9 +233,49 @@ def write_stripe_balance(path: Path, rows: list[list[str]]) -> int:
     return len(rows)
 
 
+# The EUR customer (docs/currency.md): its usage, purchase and the rates in files of
+# their own, so that the USD customers' sources, and their entries, stay as they were.
+EUR_PROFILE = Profile("lumen", 36, {"gpt-4o": 2, "gpt-4o-mini": 1}, {"chat": 1},
+                      input_tokens=100000, output_tokens=5000)
+EUR_PURCHASES = [
+    {"date": "2026-01-06", "customer": "lumen", "contract": "lumen-2026", "pack": "standard",
+     "amount": "1000.00", "currency": "EUR", "payment_id": "pay-lumen-0001"}]
+# to the quarter's last day: later dates (a payment in April) use its rate, the latest
+# on or before them, and the book runs to the dates it ran to before
+RATES_FIRST, RATES_LAST = datetime.date(2026, 1, 1), datetime.date(2026, 3, 31)
+
+
+def rate_rows(seed: int) -> list[list[str]]:
+    """USD per EUR on each weekday from RATES_FIRST to RATES_LAST: a seeded random walk
+    from 1.0850 in steps of at most 0.0040, to 4 decimals (a fixing, as the ECB's)."""
+    rng = random.Random(f"{seed}:rates")
+    rate, rows = Decimal("1.0850"), []
+    day = RATES_FIRST
+    while day <= RATES_LAST:
+        if day.weekday() < 5:
+            rows.append([day.isoformat(), "EUR", f"{rate:.4f}"])
+            rate += Decimal(rng.randint(-40, 40)) / 10000
+        day += datetime.timedelta(days=1)
+    return rows
+
+
+def write_rates(path: Path, seed: int) -> int:
+    with path.open("w", encoding="utf-8", newline="") as out:
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(["date", "currency", "rate"])
+        writer.writerows(rows := rate_rows(seed))
+    return len(rows)
+
+
 def write_sample(out: Path, seed: int = 7) -> dict[str, int]:
     out.mkdir(parents=True, exist_ok=True)
     counts = write_monthly_usage(out, SAMPLE_PROFILES, datetime.date(2026, 1, 1), 3, seed)
+    spans = _months(datetime.date(2026, 1, 1), 3)
+    counts["usage-eur-2026-q1.jsonl"] = write_jsonl(
+        out / "usage-eur-2026-q1.jsonl",
+        events(EUR_PROFILE, spans[0][0], spans[-1][1], seed))
+    counts["purchases-eur.csv"] = write_purchases(out / "purchases-eur.csv", EUR_PURCHASES)
+    counts["rates-eur-usd.csv"] = write_rates(out / "rates-eur-usd.csv", seed)
     counts["purchases.csv"] = write_purchases(out / "purchases.csv", SAMPLE_PURCHASES)
     counts["stripe-balance-2026-02.csv"] = write_stripe_balance(
         out / "stripe-balance-2026-02.csv", SAMPLE_STRIPE)

@@ -169,7 +169,10 @@ def forecast_cmd(ledger: str, period: str, as_of: Any, fmt: str) -> None:
 @click.option("--period", required=True, help="2026-03, 2026-Q1 or 2026.")
 @click.option("--format", "fmt", type=click.Choice((*FORMATS, "markdown")), default="table",
               show_default=True)
-def disclosures_cmd(ledger: str, period: str, fmt: str) -> None:
+@click.option("--currency", default=None,
+              help="The note of the contracts in this currency (docs/currency.md). "
+                   "Default: the book's first operating currency.")
+def disclosures_cmd(ledger: str, period: str, fmt: str, currency: str | None) -> None:
     """The revenue note of a period (ASC 606-10-50): revenue disaggregated, contract
     balances, remaining performance obligations and the judgments, tied to the ledger
     (docs/disclosures.md). Exit status 1 when a tie-out fails."""
@@ -179,7 +182,7 @@ def disclosures_cmd(ledger: str, period: str, fmt: str) -> None:
         raise click.BadParameter(str(exc), param_hint="--period") from exc
     book = load_ledger(ledger)
     try:
-        note = disclosures.disclosures(book, period)
+        note = disclosures.disclosures(book, period, currency)
     except profitability.OtherCurrency as exc:
         raise click.ClickException(f"{ledger}: {exc}") from exc
     render = {"json": disclosures.to_json, "csv": disclosures.to_csv,

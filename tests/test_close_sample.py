@@ -41,16 +41,20 @@ def test_sample_february_after_the_customers_paid_january(tmp_path: Path) -> Non
     from tokenbooks.scripts.generate import write_payments
 
     ledger = copy_sample(tmp_path)
+    # the EUR customer's sources, once `make sample` has imported them (docs/currency.md):
+    # January's overage before its pack, invoiced in EUR and paid on 2026-02-15
+    eur = [] if not any(ledger.parent.glob("imports/*.usage-eur-*.beancount")) else [
+        "2026-02-15,lumen,INV-2026-01-LUMEN,62.71,EUR,pay-inv-2026-01-lumen-1"]
     assert close(ledger, "2026-01").exit_code == 0
     paid = tmp_path / "payments-2026-01.csv"
-    assert write_payments(ledger.parent / "invoices" / "2026-01.beancount", paid) == 4
+    assert write_payments(ledger.parent / "invoices" / "2026-01.beancount", paid) == 4 + len(eur)
     result = CliRunner().invoke(cli, ["import", "--ledger", str(ledger), str(paid)])
     assert result.exit_code == 0, result.output
-    assert paid.read_text().splitlines()[1:] == [
+    assert paid.read_text().splitlines()[1:] == sorted([
         "2026-02-09,acme,INV-2026-01-ACME,13.72,USD,pay-inv-2026-01-acme-1",
         "2026-02-10,initech,INV-2026-01-INITECH,300.00,USD,pay-inv-2026-01-initech-1",
         "2026-02-12,globex,INV-2026-01-GLOBEX,589.77,USD,pay-inv-2026-01-globex-1",
-        "2026-02-24,initech,INV-2026-01-INITECH,200.00,USD,pay-inv-2026-01-initech-2"]
+        "2026-02-24,initech,INV-2026-01-INITECH,200.00,USD,pay-inv-2026-01-initech-2", *eur])
     result = close(ledger, "2026-02")
     assert result.exit_code == 0, result.output
     reports = ledger.parent / "reports" / "2026-02"
@@ -71,7 +75,8 @@ def test_sample_february_after_the_customers_paid_january(tmp_path: Path) -> Non
         "15000.00", "5000.00", "50.00")
     dunning = rows("dunning")
     settled = {r["ref"]: r for r in dunning if r["section"] == "settled"}
-    assert set(settled) == {"INV-2026-01-ACME", "INV-2026-01-GLOBEX", "INV-2026-01-INITECH"}
+    assert set(settled) == {"INV-2026-01-ACME", "INV-2026-01-GLOBEX", "INV-2026-01-INITECH",
+                            *(["INV-2026-01-LUMEN"] if eur else [])}
     assert all(r["open"] == "0.00" for r in settled.values())
     assert settled["INV-2026-01-INITECH"]["paid"] == "500.00"
     aging = {r["customer"]: r for r in dunning if r["section"] == "aging"}

@@ -39,7 +39,7 @@ def messages(errors) -> list[str]:
 def test_sample_contracts_load_without_errors():
     book, errors = load_contracts(SAMPLE_CONTRACTS)
     assert errors == []
-    assert sorted(book.customers) == ["acme", "globex", "hooli", "initech", "umbrella"]
+    assert sorted(book.customers) == ["acme", "globex", "hooli", "initech", "lumen", "umbrella"]
     assert sorted(book.costs) == ["anthropic", "openai"]
     acme = book.customers["acme"].contracts[0]
     pack = acme.packs["standard"]
@@ -156,7 +156,7 @@ def test_errors_of_several_files_are_reported_together(tmp_path):
                               "expected versions in increasing date order, got 2026-01-01 "
                               "after 2026-06-01")
     # The good customers still load.
-    assert sorted(book.customers) == ["acme", "globex", "hooli", "initech", "umbrella"]
+    assert sorted(book.customers) == ["acme", "globex", "hooli", "initech", "lumen", "umbrella"]
 
 
 def test_cross_file_checks(contracts_dir):

@@ -47,7 +47,8 @@ def transactions(ledger: reports.Ledger):
 def gl_revenue(ledger: reports.Ledger, period: str) -> Decimal:
     start, after = parse_period(period)
     return -sum((p.units.number for e in transactions(ledger) if start <= e.date < after
-                 for p in e.postings if p.account.startswith("Income:Revenue:")), ZERO)
+                 for p in e.postings if p.account.startswith("Income:Revenue:")
+                 and p.units.currency == ledger.currency), ZERO)  # the note's currency
 
 
 def gl_balance(ledger: reports.Ledger, root: str, day: datetime.date) -> Decimal:
@@ -55,13 +56,15 @@ def gl_balance(ledger: reports.Ledger, root: str, day: datetime.date) -> Decimal
     dated the day after with ``opening`` metadata, are in it (they open that month)."""
     total = sum((p.units.number for e in transactions(ledger)
                  if e.date <= day or (e.date == day + ONE_DAY and e.meta.get("opening"))
-                 for p in e.postings if p.account.startswith(root + ":")), ZERO)
+                 for p in e.postings if p.account.startswith(root + ":")
+                 and p.units.currency == ledger.currency), ZERO)
     return -total if root.startswith("Liabilities") else total
 
 
 def closing_balance(ledger: reports.Ledger, root: str, day: datetime.date) -> Decimal:
     total = sum((p.units.number for e in transactions(ledger) if e.date <= day
-                 for p in e.postings if p.account.startswith(root + ":")), ZERO)
+                 for p in e.postings if p.account.startswith(root + ":")
+                 and p.units.currency == ledger.currency), ZERO)
     return -total if root.startswith("Liabilities") else total
 
 

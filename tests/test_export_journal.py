@@ -36,6 +36,7 @@ accounts:
   Assets:Receivable: {code: "1200", name: "Accounts Receivable"}
   Assets:Unbilled: {code: "1210", name: "Unbilled Receivables"}
   Assets:Contract-Assets: {code: "1220", name: "Contract Assets"}
+  Assets:FX-Revaluation: {code: "1230", name: "FX Revaluation"}
   Liabilities:Deferred-Revenue: {code: "2400", name: "Deferred Revenue"}
   Liabilities:Customer-Credits: {code: "2410", name: "Customer Credits"}
   Liabilities:Payable:Openai: {code: "2000", name: "Accounts Payable", entity: "OpenAI"}
@@ -44,6 +45,7 @@ accounts:
   Equity:Opening-Balances: {code: "3900", name: "Opening Balance Equity"}
   Income:Revenue: {code: "4000", name: "Revenue"}
   Income:Revenue:Breakage: {code: "4100", name: "Revenue:Breakage"}
+  Income:FX-Gain-Loss: {code: "7100", name: "Foreign Exchange Gain/Loss"}
   Expenses:COGS: {code: "5000", name: "Cost of Revenue:Inference"}
   Expenses:Marketing: {code: "6100", name: "Marketing:Promotional Credits"}
   Expenses:Payment-Processing: {code: "6200", name: "Merchant Fees", entity: none}
@@ -97,6 +99,12 @@ def rows(text: str) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(text)))
 
 
+def currencies(book: Path) -> int:
+    """The sample's currencies: USD, and EUR once `make sample` imported the EUR
+    customer's sources (docs/currency.md): a journal a month and currency."""
+    return 2 if any(book.parent.glob("imports/*.usage-eur-*.beancount")) else 1
+
+
 def money(cell: str) -> Decimal:
     assert cell == "" or AMOUNT.fullmatch(cell), cell  # to the cent, never a float
     return Decimal(cell) if cell else ZERO
@@ -135,8 +143,10 @@ def test_the_dates_and_the_sign_conventions_of_each_vendor(book: Path) -> None:
     assert [(r["AccountCode"], r["Amount"], r["TrackingName1"], r["TrackingOption1"])
             for r in usage] == [("4000", "-412.98", "Customer", "Acme Corporation")]
     payable = [r for r in xero if "Liabilities:Payable:Openai" in r["Description"]]
+    # (the EUR customer's usage is in OpenAI's bill too, once the sample has it)
+    bill = "-742.63" if currencies(book) == 1 else "-949.71"
     assert [(r["Amount"], r["TrackingName1"], r["TrackingOption1"]) for r in payable] == [
-        ("-742.63", "", "")]  # a vendor is no option of the customer tracking category
+        (bill, "", "")]  # a vendor is no option of the customer tracking category
 
 
 def test_each_exported_journal_balances(book: Path) -> None:
@@ -147,13 +157,13 @@ def test_each_exported_journal_balances(book: Path) -> None:
         for r in rows(export(book, fmt)):
             totals[r[key]][0] += money(r[debit])
             totals[r[key]][1] += money(r[credit])
-        assert len(totals) == 3, fmt  # one journal a month
+        assert len(totals) == 3 * currencies(book), fmt  # one journal a month (and currency)
         for journal_id, (debits, credits) in totals.items():
             assert debits == credits and debits > 0, (fmt, journal_id)
     xero: dict[tuple[str, str], Decimal] = defaultdict(lambda: ZERO)
     for r in rows(export(book, "xero")):
         xero[(r["Narration"], r["Date"])] += money(r["Amount"])
-    assert len(xero) == 3 and set(xero.values()) == {ZERO}
+    assert len(xero) == 3 * currencies(book) and set(xero.values()) == {ZERO}
 
 
 def gl_movement(entries: list, period: str) -> dict[str, Decimal]:
@@ -182,7 +192,7 @@ def test_the_totals_per_account_are_the_ledgers_movement_of_the_month(book: Path
     for period in MONTHS:
         per_account: dict[str, Decimal] = defaultdict(lambda: ZERO)
         for r in exported:
-            if r["period"] == period:
+            if r["period"] == period and r["currency"] == "USD":  # gl_movement's
                 assert money(r["amount"]) == money(r["debit"]) - money(r["credit"])
                 per_account[r["account"]] += money(r["amount"])
         moved = {account: total for account, total in per_account.items() if total}
@@ -196,16 +206,18 @@ def test_the_totals_per_account_are_the_ledgers_movement_of_the_month(book: Path
         expected[f"{target.code} {target.name}"] += amount
     got: dict[str, Decimal] = defaultdict(lambda: ZERO)
     for r in rows(export(book, "netsuite")):
-        got[r["Account"]] += money(r["Debit"]) - money(r["Credit"])
+        if r["Currency"] == "USD":
+            got[r["Account"]] += money(r["Debit"]) - money(r["Credit"])
     assert {k: v for k, v in got.items() if v} == {k: v for k, v in expected.items() if v}
 
 
 def test_the_lines_are_by_account_customer_and_month(book: Path, loaded) -> None:
     exported = rows(export(book, "csv", "2026-01"))
-    keys = [(r["period"], r["account"], r["customer"]) for r in exported]
+    keys = [(r["period"], r["currency"], r["account"], r["customer"]) for r in exported]
     assert len(keys) == len(set(keys))
     usage = {r["customer"]: r for r in exported if r["account"] == "Income:Revenue:Usage"}
-    assert set(usage) == {"acme", "globex", "hooli", "initech", "umbrella"}
+    # (and lumen, the EUR customer, in its own journal: docs/currency.md)
+    assert set(usage) - {"lumen"} == {"acme", "globex", "hooli", "initech", "umbrella"}
     assert usage["acme"]["entity"] == "Acme Corporation"  # the mapping's
     assert usage["globex"]["entity"] == "Globex Inc"  # the contract's name
     assert usage["acme"]["erp_account_code"] == "4000"
@@ -222,8 +234,9 @@ def test_the_lines_are_by_account_customer_and_month(book: Path, loaded) -> None
 # --- ids and re-exports -----------------------------------------------------------------
 
 
-def ids(text: str) -> list[tuple[str, str]]:
-    return [(r["journal_id"], r["line_id"]) for r in rows(text)]
+def ids(text: str, currency: str | None = None) -> list[tuple[str, str]]:
+    return [(r["journal_id"], r["line_id"]) for r in rows(text)
+            if currency is None or r["currency"] == currency]
 
 
 def test_a_reexport_is_byte_identical_with_the_same_external_ids(book: Path) -> None:
@@ -253,11 +266,11 @@ def test_a_reexport_is_byte_identical_with_the_same_external_ids(book: Path) -> 
 
 def test_a_changed_export_gets_new_ids_and_an_unchanged_one_keeps_them(
         book: Path, tmp_path: Path) -> None:
-    before = ids(export(book, "csv"))
+    before = ids(export(book, "csv"), "USD")  # (a EUR journal has no Stripe fee)
     changed = tmp_path / "changed.yaml"
     changed.write_text(MAPPING.replace('{code: "6200", name: "Merchant Fees"',
                                        '{code: "6210", name: "Stripe Fees"'))
-    after = ids(export(book, "csv", mapping=changed))
+    after = ids(export(book, "csv", mapping=changed), "USD")
     # February holds the Stripe fee: its journal is another version, every line too
     feb = [x for x in before if x[0].startswith("TB-202602-")]
     feb_after = [x for x in after if x[0].startswith("TB-202602-")]

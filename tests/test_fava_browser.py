@@ -153,10 +153,14 @@ def test_contract_liabilities(tab: Page, book) -> None:
     shown = 0
     for row in table.rows:
         for column in page_data.rollforward_columns(table):
-            cell = f'tr[data-tb-row="{row["customer"]}"] td[data-tb-col="{column}"]'
+            cell = (f'table[data-tb-table="rollforward"] tr[data-tb-row="{row["customer"]}"] '
+                    f'td[data-tb-col="{column}"]')
             assert tab.text(cell) == page_data.cell(row[column]), (row["customer"], column)
             shown += 1
     assert shown >= 4 * len(table.rows)
+    # below it, the rollforward of the EUR contracts (lumen), in EUR (docs/currency.md)
+    eur = 'table[data-tb-table="rollforward-eur"] tr[data-tb-row="lumen"]'
+    assert tab.tab.locator(eur).count() == 1
     closing = tab.tab.locator('tr[data-tb-row="acme"] td[data-tb-col="closing"] a')
     href = closing.get_attribute("href")
     assert "/account/Liabilities:Deferred-Revenue:Acme/" in href and "time=2026-01" in href

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from beancount.core import data
@@ -69,9 +69,11 @@ def _is_movement(column: str) -> bool:
 
 
 def month_links(transactions: Sequence[data.Transaction], ids: Mapping[str, str],
-                period: str, currency: str) -> dict[tuple[str, str], Link]:
+                period: str, currency: str, foreign: Collection[str] = ()
+                ) -> dict[tuple[str, str], Link]:
     """(customer or TOTAL, column) -> the filter of the figure, for the month's
-    ``transactions``."""
+    ``transactions``; ``foreign``: customers of another currency, whose entries are in
+    no figure of the page (docs/currency.md) but are told apart from the total's."""
     behind: dict[tuple[str, str], list[data.Transaction]] = defaultdict(list)
     # customer (and TOTAL) -> rule -> the ids of the month's transactions that move it
     touching: dict[str, dict[str, set[int]]] = defaultdict(lambda: defaultdict(set))
@@ -82,6 +84,8 @@ def month_links(transactions: Sequence[data.Transaction], ids: Mapping[str, str]
             continue
         rule = rule_of(entry)
         touching[TOTAL][rule].add(id(entry))
+        if foreign and entry.meta.get("customer") in foreign:
+            continue
         moves = []
         for customer, (deferred, lots) in legs.items():
             touching[customer][rule].add(id(entry))

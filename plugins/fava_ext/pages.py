@@ -81,11 +81,18 @@ class MonthPage:
         return month_rollforward.table(self.data, self.customers)
 
     @cached_property
+    def foreign_rollforwards(self) -> list[Table]:
+        """The rollforward of each other contract currency, in it (docs/currency.md):
+        the page's figures are the operating currency's; none in a book of one."""
+        return [self._only(t) for t in month_rollforward.foreign_tables(self.data)]
+
+    @cached_property
     def links(self) -> dict[tuple[str, str], links.Link]:
         found = self.data.cache.get("links")
         if found is None:
             found = self.data.cache["links"] = links.month_links(
-                self.data.transactions, self.data.ids, self.period, self.data.currency)
+                self.data.transactions, self.data.ids, self.period, self.data.currency,
+                self.data.ledger.foreign_customers)  # docs/currency.md
         if self.customers is None:
             return found
         return {key: link for key, link in found.items() if key[0] in self.customers}
@@ -264,11 +271,14 @@ def revenue_matrix(pages: Pages, section: str) -> tuple[list[str], list[list[obj
 
 
 def expiring(month: MonthPage) -> list[dict[str, object]]:
-    """Credits expiring within 30, 60 and 90 days of the month's end (cumulative)."""
+    """Credits expiring within 30, 60 and 90 days of the month's end (cumulative), of
+    the operating currency's lots (the credits table lists every currency's, each with
+    its ``currency``, in a book of several: a sum is of one, docs/currency.md)."""
     out: list[dict[str, object]] = []
+    code = month.data.currency
     for window in EXPIRY_WINDOWS:
-        rows = [r for r in month.credits.rows
-                if isinstance(days := r.get("days_to_expiry"), int) and days <= int(window)]
+        rows = [r for r in month.credits.rows if r.get("currency", code) == code
+                and isinstance(days := r.get("days_to_expiry"), int) and days <= int(window)]
         out.append({"within_days": window, "lots": len(rows),
                     "remaining_credits": sum((money(r["remaining_credits"]) for r in rows),
                                              ZERO),
@@ -319,7 +329,8 @@ def liability_series(pages: Pages) -> list[tuple[datetime.date, dict[str, Decima
         if entry is None or i == len(ends):
             break
         for p in entry.postings:
-            if accounts.sub_component(p.account, root) is not None and p.units is not None:
+            if accounts.sub_component(p.account, root) is not None and p.units is not None \
+                    and p.units.currency == ledger.currency:  # the page's (currency.md)
                 customer = accounts.owner(p.account, root, ledger.ids)
                 if customers is None or customer in customers:
                     balance[customer] -= number(p)

@@ -82,6 +82,7 @@ from ..rules.allocation import allocate
 from ..rules.arrears import Arrears
 from ..rules.contracts import read_yaml
 from ..rules.engine import EXACT_DIGITS, ContractEngine
+from ..rules.fx import price_book_for
 from ..rules.journal import Booking, Leg
 from ..rules.model import Contract, PriceBook
 from ..rules.periods import month_of, months, parse_period
@@ -745,7 +746,8 @@ def trace(ledger: Ledger, contract: Contract) -> TracingEngine:
         if (purchase.customer == contract.customer
                 and customer.contract_for(purchase.contract, purchase.date) is contract):
             purchases.append(purchase)
-    price_book = ledger.contracts.price_books[contract.price_book]
+    # a contract's fixed rate converts its price book (docs/currency.md)
+    price_book = price_book_for(ledger.contracts.price_books[contract.price_book], contract)
     engine = TracingEngine(contract, price_book, customer.name or contract.customer,
                            ledger.revenue.as_of, ledger.revenue.posting,
                            rerun.served_of(ledger).get(contract.customer))
@@ -896,7 +898,9 @@ class Sampler:
             engine = trace(self.ledger, contract)
             generated = sorted((tx for tx in self.ledger.transactions
                                 if tx.meta.get("filename") == GENERATED
-                                and tx.meta.get("contract") == contract_id),
+                                and tx.meta.get("contract") == contract_id
+                                # FX of monetary items: not the engine's (docs/currency.md)
+                                and not str(tx.meta.get("rule", "")).startswith("fx-")),
                                key=lambda tx: tx.meta.get("lineno", 0))
             bookings = engine.run.bookings
             if len(generated) != len(bookings) or any(

@@ -45,10 +45,13 @@ from beancount.core import data
 
 from ..entries.build import currency as currency_of
 from ..entries.build import number
+from ..entries.fx import rates_of
 from ..rules import accounts, breakage_history, breakage_rates
 from ..rules import disclosures as rules
 from ..rules import profitability as prof
 from ..rules import rollforward as rf
+from ..rules.fx import MissingRate, translate
+from ..rules.lots import Lot
 from ..rules.modifications import classify
 from ..rules.periods import ONE_DAY, month_of, months, parse_period
 from . import credits, profitability, rollforward, tables
@@ -133,15 +136,24 @@ class _Posting:
     amount: Decimal  # revenue positive
 
 
-def disclosures(ledger: Ledger, period: str) -> Disclosures:
+def disclosures(ledger: Ledger, period: str, currency: str | None = None) -> Disclosures:
     """The revenue note of ``period`` (YYYY-MM, YYYY-Qn, YYYY); ValueError for another
     text, ``profitability.OtherCurrency`` when the period has revenue in another currency
-    than the book's."""
+    than the book's. In a book with contracts in several currencies (docs/currency.md),
+    the note of the contracts in ``currency`` (default the operating one), in it, tied
+    out on its own, with ``revenue_by_currency``: every currency's revenue and contract
+    liability, in it and in the operating currency."""
     start, after = parse_period(period)
     last = after - ONE_DAY
     labels = months(month_of(start), month_of(last))
-    code = ledger.currency
-    report = profitability.report(ledger, period, code)
+    code = currency or ledger.currency
+    groups = rollforward.by_currency(ledger.month(labels[-1]))
+    if currency is not None and currency != ledger.currency and currency not in groups:
+        raise profitability.OtherCurrency(f"no contract in {currency}; the book's are in "
+                                          f"{', '.join(groups) or ledger.currency}")
+    mine = groups.get(code)  # None: a book of one currency, every customer
+    # the note's figures are the postings in its currency (docs/currency.md)
+    report = profitability.report(ledger, period, code, convert=False)
     postings = _revenue_postings(ledger.between(start, after), code)
     revenue = sum((p.amount for p in postings), ZERO)
     note = Disclosures(period, start, last, code, labels, revenue, {})
@@ -153,15 +165,19 @@ def disclosures(ledger: Ledger, period: str) -> Disclosures:
     note.tables["revenue_by_model_family"] = _by_family(report, revenue)
     note.tables["revenue_by_timing"] = _by_timing(postings, revenue)
     note.tables["contract_balances"] = _balances(ledger, start, last, code)
-    result, moves = _rollforward(ledger, period, start, last, labels)
+    result, moves = _rollforward(ledger, period, start, last, labels, code, mine)
     note.tables["contract_liability"] = _liability(result, moves)
     month = ledger.month(labels[-1])
-    rpo, expedient, rpo_report = _rpo(month)
+    lots = [(s, lot) for s, lot in month.all_lots if mine is None or s.customer in mine]
+    rpo, expedient, rpo_report = _rpo(month, code, mine, lots)
     note.tables["remaining_performance_obligations"] = rpo
-    note.tables["breakage_judgments"] = _breakage(month, names)
+    note.tables["breakage_judgments"] = _breakage(month, names, lots)
     note.tables["modifications"] = _modifications(ledger, start, last, postings, names)
     note.tables["tie_out"] = _tie_out(note, result, rpo_report)
     note.text = _text(note, ledger, result, expedient)
+    if groups:
+        note.tables["revenue_by_currency"] = _by_currency(ledger, month, period, start,
+                                                          after, groups)
     as_of = ledger.revenue.as_of
     if ledger.load.revenue is not None and as_of < last:
         note.cautions.append(f"The book runs to {as_of}, before the period's end {last}: "
@@ -335,22 +351,32 @@ def _balances(ledger: Ledger, start: datetime.date, last: datetime.date, code: s
 
 
 def _rollforward(ledger: Ledger, period: str, start: datetime.date, last: datetime.date,
-                 labels: Sequence[str]) -> tuple[rf.Rollforward, list[rf.Movement]]:
+                 labels: Sequence[str], code: str, mine: frozenset[str] | None
+                 ) -> tuple[rf.Rollforward, list[rf.Movement]]:
     """The rollforward of the period and its movements: the rollforward report's own for
-    a month, the same computation over the whole period for a quarter or a year."""
+    a month, the same computation over the whole period for a quarter or a year; of the
+    customers ``mine`` (the contracts in ``code``; None: every customer)."""
     if len(labels) == 1:
         month = ledger.month(labels[0])
-        result = rollforward.report(month)
+        result = rollforward.report(month, currency=code)
         rows = month.cache.get("liability_rows") or liability_rows(
             month.to_date, month.ids, month.start, month.end)
-        return result, list(rows[1])
+        # the note is in its currency, of its contracts (docs/currency.md)
+        return result, [m for m in rows[1] if mine is None or m.customer in mine]
     opening, moves, closing = liability_rows(ledger.until(last), ledger.ids, start, last)
-    lots = [state for state, _ in ledger.revenue.lot_states(start, last)]
+    if mine is not None:
+        opening = {c: v for c, v in opening.items() if c in mine}
+        closing = {c: v for c, v in closing.items() if c in mine}
+        moves = [m for m in moves if m.customer in mine]
+    lots = [state for state, _ in ledger.revenue.lot_states(start, last)
+            if mine is None or state.customer in mine]
     notes: dict[str, Decimal] = defaultdict(lambda: ZERO)
     for label in labels:
         for customer, amount in rollforward.credit_notes(ledger.month(label)).items():
             notes[customer] += amount
-    return rf.rollforward(period, ledger.currency, opening, moves, closing, lots,
+    if mine is not None:
+        notes = defaultdict(lambda: ZERO, {c: v for c, v in notes.items() if c in mine})
+    return rf.rollforward(period, code, opening, moves, closing, lots,
                           dict(notes)), moves
 
 
@@ -402,19 +428,25 @@ def _liability(result: rf.Rollforward, moves: Sequence[rf.Movement]) -> Table:
 # --- remaining performance obligations (50-13 to 50-15) ----------------------------------
 
 
-def _rpo(month: Month) -> tuple[Table, list[str], Table]:
+def _rpo(month: Month, code: str, mine: frozenset[str] | None,
+         lots: Sequence[tuple[rf.LotState, Lot]]) -> tuple[Table, list[str], Decimal]:
     """The RPO at the month's end in bands, the expedient's statement and the RPO
-    report whose figures they are."""
+    report's total they tie to (of the contracts in ``code``, of the customers ``mine``;
+    None: every customer)."""
     report = credits.rpo_table(month)  # the RPO report: its figures, split finer by band
     liability = {b: ZERO for b in rules.BANDS}
-    for state, lot in month.lots:
+    for state, lot in lots:
         if state.closing:
             liability[rules.band(lot.expires, month.end)] += state.closing
     commitments = {b: ZERO for b in rules.BANDS}
-    for _, customer in sorted(month.contracts.customers.items()):
+    for cid, customer in sorted(month.contracts.customers.items()):
+        if mine is not None and cid not in mine:
+            continue
         for contract in customer.contracts:
             terms = contract.commitment
             if terms is None or not contract.active_on(month.end) or contract.end is None:
+                continue
+            if mine is not None and contract.currency != code:
                 continue
             for b, amount in rules.commitment_bands(terms.amount, month.end, contract.end,
                                                     terms.period).items():
@@ -425,7 +457,8 @@ def _rpo(month: Month) -> tuple[Table, list[str], Table]:
         for b in rules.BANDS]
     rows.append(_total_row("band", rows, "contract_liability", "remaining_commitments",
                            "total"))
-    variable = sorted({c.id for cust in month.contracts.customers.values()
+    variable = sorted({c.id for cid, cust in month.contracts.customers.items()
+                       if mine is None or cid in mine
                        for c in cust.contracts if c.active_on(month.end) and (
                            c.billing == "arrears" or c.overage.policy == "invoice")})
     expedient = [
@@ -439,18 +472,69 @@ def _rpo(month: Month) -> tuple[Table, list[str], Table]:
     notes = ["Contract liability by the expiry of its lots (recognized at the "
              "latest on expiry; never expiring: later); remaining commitments: the minimum "
              "of each commitment period after the period's end to the contract's end, by "
-             "the period's last day.", *report.notes[1:]]
+             "the period's last day.",
+             *(n for n in report.notes[1:] if not n.startswith("One section per contract"))]
+    # the report's total of the note's currency (its last row in a book of one)
+    totals = [r for r in report.rows if r.get("customer") == TOTAL
+              and r.get("currency", code) == code and isinstance(r.get("total"), Decimal)]
+    report_total = totals[-1]["total"] if totals else ZERO
+    assert isinstance(report_total, Decimal)
     return Table("remaining_performance_obligations",
                  f"Remaining performance obligations at {month.end} (ASC 606-10-50-13)",
                  ["band", "contract_liability", "remaining_commitments", "total"], rows,
-                 notes), expedient, report
+                 notes), expedient, report_total
+
+
+# --- by transaction currency (docs/currency.md) -----------------------------------------
+
+
+def _by_currency(ledger: Ledger, month: Month, period: str, start: datetime.date,
+                 after: datetime.date, groups: dict[str, frozenset[str]]) -> Table:
+    """Each contract currency's revenue of the period and contract liability at its end,
+    in it and in the operating currency: the revenue at its postings' rates, a lot's
+    liability at its purchase date's (non-monetary, never remeasured)."""
+    op = ledger.currency
+    revenue = dict(profitability.currency_totals(ledger.between(start, after), start, after,
+                                                 period, op))
+    rates = month.cache.get("rates")
+    if rates is None:
+        rates = month.cache["rates"] = rates_of(ledger.entries)
+    rows: list[dict[str, object]] = []
+    notes = [f"Revenue of the period and contract liabilities at {month.end} by the "
+             f"currency of the contract, in it and in {op}: revenue at its postings' rates, "
+             f"a lot's liability at the rate of its purchase date (non-monetary, never "
+             f"remeasured). Each currency's note (--currency) ties out on its own."]
+    for code, customers in groups.items():
+        own = revenue.get(code)
+        converted = revenue.get(f"{code} in {op}", own) if code != op else own
+        states = [(s, lot) for s, lot in month.all_lots if s.customer in customers
+                  and s.closing]
+        liability = sum((s.closing for s, _ in states), ZERO)
+        try:
+            in_op = translate(((s.closing, rates.rate(code, op, lot.purchased))
+                               for s, lot in states), op)
+        except MissingRate as e:  # the load named it already; the note says so too
+            in_op = ZERO
+            notes.append(f"{code}: {e}: its liability in {op} is left out.")
+        rows.append({"currency": code,
+                     "revenue": own.revenue_total if own else ZERO,
+                     f"revenue_{op.lower()}": converted.revenue_total if converted else ZERO,
+                     "contract_liability": liability,
+                     f"contract_liability_{op.lower()}": in_op})
+    rows.append(_total_row("currency", rows, f"revenue_{op.lower()}",
+                           f"contract_liability_{op.lower()}"))
+    return Table("revenue_by_currency", f"Revenue and contract liabilities by currency, in "
+                                        f"{op}",
+                 ["currency", "revenue", f"revenue_{op.lower()}", "contract_liability",
+                  f"contract_liability_{op.lower()}"], rows, notes)
 
 
 # --- judgments (50-17 to 50-21) ----------------------------------------------------------
 
 
-def _breakage(month: Month, names: dict[str, str]) -> Table:
-    lots = [lot for _, lot in month.lots]
+def _breakage(month: Month, names: dict[str, str],
+              states: Sequence[tuple[rf.LotState, Lot]]) -> Table:
+    lots = [lot for _, lot in states]
     seen = {(lot.contract, lot.pack) for lot in lots}
     rows: list[dict[str, object]] = []
     for est in breakage_rates.estimates(month.contracts, lots, month.end):
@@ -462,7 +546,7 @@ def _breakage(month: Month, names: dict[str, str]) -> Table:
                      "since": est.since, "basis": est.basis or _approver(month, est),
                      "history_rate": est.history_rate, "expired_lots": est.expired_lots})
     segments = {cid: c.segment or "" for cid, c in month.contracts.customers.items()}
-    history = breakage_history.expired([(s.customer, lot) for s, lot in month.lots],
+    history = breakage_history.expired([(s.customer, lot) for s, lot in states],
                                        segments, month.end)
     cohorts = breakage_history.cohorts(history)
     weighted, simple = breakage_history.overall(cohorts, history)
@@ -557,10 +641,9 @@ def _sum(table: Table, column: str, key: str) -> Decimal:
                 and isinstance(v := r.get(column), Decimal)), ZERO)
 
 
-def _tie_out(note: Disclosures, result: rf.Rollforward, rpo_report: Table) -> Table:
+def _tie_out(note: Disclosures, result: rf.Rollforward, report_rpo: Decimal) -> Table:
     t = note.tables
     total = result.total
-    report_rpo = rpo_report.rows[-1]["total"] if rpo_report.rows else ZERO
     balances = {r["balance"]: r for r in t["contract_balances"].rows}
     checks: list[tuple[str, object, object]] = [
         ("revenue by stream = ledger revenue", _sum(t["revenue_by_stream"], "revenue",
@@ -662,7 +745,7 @@ def _text(note: Disclosures, ledger: Ledger, result: rf.Rollforward, expedient: 
 SECTIONS = (
     ("disaggregation", "Disaggregation of revenue", "ASC 606-10-50-5, 55-89 to 55-91",
      ("revenue_by_stream", "revenue_by_segment", "revenue_by_model_family",
-      "revenue_by_timing")),
+      "revenue_by_timing", "revenue_by_currency")),  # (the last: several currencies only)
     ("balances", "Contract balances", "ASC 606-10-50-8 to 50-10",
      ("contract_balances", "contract_liability")),
     ("rpo", "Remaining performance obligations", "ASC 606-10-50-13 to 50-15",
@@ -708,7 +791,8 @@ def to_text(note: Disclosures) -> str:
         if note.text.get(key):
             parts.append("")
         for name in names:
-            parts += [tables.to_text(_one_line(note.tables[name])), ""]
+            if name in note.tables:
+                parts += [tables.to_text(_one_line(note.tables[name])), ""]
     return "\n".join(parts).rstrip() + "\n"
 
 
@@ -777,7 +861,7 @@ def to_markdown(note: Disclosures) -> str:
         parts += [f"## {md(heading)}", "", f"_{md(paragraphs)}_", ""]
         for p in note.text.get(key, []):
             parts += [md(p), ""]
-        for name in names:
+        for name in (n for n in names if n in note.tables):
             t = note.tables[name]
             parts += [f"### {md(t.title)}", "", *_md_tables(t), ""]
             for n in t.notes:

@@ -15,6 +15,9 @@ it; credits that name nothing are applied to the oldest charges first. Sections:
               ``paid``, ``credited``, ``open``, days past due, bucket
     settled   each charge whose last payment or credit note of the month settled it
     jump      the month's invoice against the trailing three-month average
+
+In a book with contracts in several currencies every row has the ``currency`` of its
+customer's contracts, its amounts' (docs/currency.md).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from ..entries.build import number
 from ..entries.payments import customer_credits, receivable_rows
 from ..rules import accounts, dunning
 from ..rules.periods import month_bounds, previous_months
+from . import rollforward
 from .invoices import booked_invoices
 from .ledger import Month
 from .rows import unbilled_items
@@ -95,6 +99,12 @@ def dunning_table(month: Month, ratio: Decimal = dunning.JUMP_RATIO) -> Table:
     cols = ["section", "customer", *dunning.BUCKETS, "total", "ref", "date", "due", "amount",
             "days_past_due", "bucket", "basis", "trailing_average", "months", "ratio",
             "increase", "flag", "credits", "invoiced", "paid", "credited", "open"]
+    code_of = rollforward.currency_of(month)
+    if code_of:  # several currencies: each row's, its customer's contracts' (docs/currency.md)
+        cols.insert(2, "currency")
+        for row in rows:
+            row["currency"] = code_of.get(str(row["customer"]), month.currency)
+        notes.append("Each customer's amounts are in its contracts' currency (`currency`).")
     return Table("dunning", f"Dunning {month.period}", cols, rows, notes)
 
 

@@ -25,6 +25,7 @@ from fractions import Fraction
 from ..entries.build import number
 from ..rules import accounts, dunning, forecasting, tiers
 from ..rules.engine import ContractRun
+from ..rules.fx import price_book_for
 from ..rules.journal import Booking
 from ..rules.model import Contract
 from ..rules.periods import month_bounds, month_of, months, previous_months
@@ -71,6 +72,9 @@ class Forecast:
     breakage: dict[tuple[str, str], Decimal] = field(default_factory=dict)  # (month, customer)
     horizon: list[str] = field(default_factory=list)
     ratio: Decimal = dunning.JUMP_RATIO
+    # customer -> the currency of its contracts, in a book of several (docs/currency.md)
+    currencies: dict[str, str] = field(default_factory=dict)
+    operating: str = ""
 
 
 def _unbilled(legs: Iterable[tuple[datetime.date, str, str, Decimal]], customer: str,
@@ -106,7 +110,7 @@ def _daily_values(ledger: Ledger, contract: Contract, usages: Iterable[Usage],
     book = ledger.contracts.price_books.get(contract.price_book)
     if book is None:
         return {}
-    pricer = Pricer(contract, book)
+    pricer = Pricer(contract, price_book_for(book, contract))  # docs/currency.md
     by_day = defaultdict(list)
     for usage in usages:
         if usage.date >= first:
@@ -217,8 +221,11 @@ def forecast(ledger: Ledger, period: str, as_of: datetime.date | None = None) ->
     for item in out:
         item.trailing = jumps.get(item.customer)
     horizon = months(period, month_of(last_day))
+    currencies = {cid: c.currency for cid, customer in ledger.contracts.customers.items()
+                  for c in customer.contracts} if ledger.foreign_customers else {}
     return Forecast(period, day, len(elapsed), len(elapsed) + len(remaining), out,
-                    dict(breakage), horizon)
+                    dict(breakage), horizon, currencies=currencies,
+                    operating=ledger.currency)
 
 
 COLUMNS = ["section", "customer", "contract", "billing", "month", "value_to_date",
@@ -244,13 +251,27 @@ def table(result: Forecast) -> Table:
             "run_out": c.run_out.isoformat() if c.run_out else (
                 "" if c.credits_left is None else "not in 12 months"),
             "then": c.consequence})
+    code_of = result.currencies
     for m in result.horizon:
         figures = {cid: v for (month, cid), v in result.breakage.items() if month == m}
-        for cid in sorted(figures):
-            rows.append({"section": "breakage", "month": m, "customer": cid,
-                         "expected_breakage": figures[cid]})
-        rows.append({"section": "breakage", "month": m, "customer": TOTAL,
-                     "expected_breakage": sum(figures.values(), ZERO)})
+        if not code_of:
+            for cid in sorted(figures):
+                rows.append({"section": "breakage", "month": m, "customer": cid,
+                             "expected_breakage": figures[cid]})
+            rows.append({"section": "breakage", "month": m, "customer": TOTAL,
+                         "expected_breakage": sum(figures.values(), ZERO)})
+            continue
+        # several currencies: a total per currency, never a sum across them
+        for code in [result.operating, *sorted(set(code_of.values()) - {result.operating})]:
+            mine = sorted(cid for cid in figures if code_of.get(cid) == code)
+            if not mine and code != result.operating:
+                continue
+            for cid in mine:
+                rows.append({"section": "breakage", "month": m, "customer": cid,
+                             "currency": code, "expected_breakage": figures[cid]})
+            rows.append({"section": "breakage", "month": m, "customer": TOTAL,
+                         "currency": code,
+                         "expected_breakage": sum((figures[c] for c in mine), ZERO)})
     notes = [
         f"As of {result.as_of}: {result.elapsed} of {result.days} days of {result.period}.",
         "value_to_date: the month's usage at contract rates (list value for prepaid "
@@ -275,7 +296,14 @@ def table(result: Forecast) -> Table:
         "used, and the true-up at expiry), with the usage at the projected rate and no "
         "purchase but automatic top-ups.",
     ]
-    return Table("forecast", f"Forecast {result.period} as of {result.as_of}", COLUMNS,
+    columns = COLUMNS
+    if code_of:
+        columns = [*COLUMNS[:2], "currency", *COLUMNS[2:]]
+        for row in rows:
+            row.setdefault("currency", code_of.get(str(row["customer"]), result.operating))
+        notes.append("Each customer's figures are in its contracts' currency; the breakage "
+                     "totals are per currency (docs/currency.md).")
+    return Table("forecast", f"Forecast {result.period} as of {result.as_of}", columns,
                  rows, notes)
 
 

@@ -123,6 +123,13 @@ class Ledger:
         start, end = parse_period(period)
         return self.revenue.weights(start, end)
 
+    @cached_property
+    def foreign_customers(self) -> frozenset[str]:
+        """The customers with a contract in another currency than the operating one
+        (docs/currency.md); empty in a book of one currency."""
+        return frozenset(cid for cid, c in self.contracts.customers.items()
+                         if any(k.currency != self.currency for k in c.contracts))
+
     def payees(self) -> dict[str, str]:
         return {cid: c.name for cid, c in self.contracts.customers.items()}
 
@@ -141,10 +148,20 @@ class Month:
         self.cache: dict[object, Any] = {}  # what the reports of the month computed
 
     @cached_property
-    def lots(self) -> list[tuple[LotState, Lot]]:
+    def all_lots(self) -> list[tuple[LotState, Lot]]:
         """Each lot's liability before the month and at its end, its revenue in it, and
-        the lot at the end (the engine's contract sub-ledger)."""
+        the lot at the end (the engine's contract sub-ledger), of every currency."""
         return self.ledger.revenue.lot_states(self.start, self.end)
+
+    @cached_property
+    def lots(self) -> list[tuple[LotState, Lot]]:
+        """``all_lots`` of the contracts in the operating currency: the figures of the
+        month-end reports are in it (a foreign contract's are in its own rollforward,
+        docs/currency.md)."""
+        foreign = self.ledger.foreign_customers
+        if not foreign:
+            return self.all_lots
+        return [(s, lot) for s, lot in self.all_lots if s.customer not in foreign]
 
     @cached_property
     def transactions(self) -> list[data.Transaction]:

@@ -9,9 +9,12 @@ allocated over the period's usage by its value at contract rates (the engine's v
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 from collections.abc import Collection
 from decimal import Decimal
+
+from beancount.core import data
 
 from ..rules import profitability as prof
 from ..rules.periods import ONE_DAY, parse_period
@@ -26,14 +29,22 @@ class OtherCurrency(ValueError):
     """Revenue or cost of the period in a currency the report is not in."""
 
 
-def report(ledger: Ledger, period: str, currency: str | None = None) -> prof.Report:
+def report(ledger: Ledger, period: str, currency: str | None = None,
+           convert: bool = True) -> prof.Report:
     """The profitability of ``period`` (YYYY-MM, YYYY-Qn, YYYY) in ``currency``; raises
     OtherCurrency when the period has revenue or cost in another one (the report would
-    not tie to the balances)."""
-    currency = currency or ledger.currency
+    not tie to the balances). In the book's operating currency, the postings of foreign
+    contracts and providers count at their weight (their ``@`` rate, docs/currency.md);
+    in a transaction currency (``--currency EUR``), or with ``convert`` False, the
+    postings in it alone."""
+    operating = ledger.currency
+    currency = currency or operating
     start, end = parse_period(period)
     rows, actions = profitability_rows(ledger.between(start, end), ledger.actions, start,
-                                       end)
+                                       end, operating if convert and currency == operating
+                                       else "")
+    if currency != operating or not convert:  # one transaction currency's figures
+        rows = [row for row in rows if row.currency == currency]
     others = sorted({row.currency for row in rows} - {currency})
     if others:
         raise OtherCurrency(f"revenue or cost in {', '.join(others)} in {period}; this "
@@ -56,7 +67,7 @@ def of_month(month: Month, customers: Collection[str] | None = None) -> prof.Rep
         if inputs is None:
             inputs = month.cache["profitability_rows"] = (
                 *profitability_rows(month.transactions, ledger.actions, month.start,
-                                    after),
+                                    after, month.currency),
                 ledger.revenue.weights(month.start, after))
         rows, actions, weights = inputs
         if customers is not None:
@@ -97,12 +108,50 @@ def revenue_table(month: Month, customers: Collection[str] | None = None) -> Tab
         if line.revenue_total:
             add("model", line)
     add("total", result.total)
+    notes = ["Usage and action revenue is split by model as its postings say (the "
+             "engine splits each over the usage that earned it, by its value at "
+             "contract rates); breakage, commitment and adjustments have no model "
+             "((unassigned))."]
+    if month.ledger.foreign_customers:  # by transaction currency (docs/currency.md)
+        for name, line in by_currency(month, customers):
+            add("currency", dataclasses.replace(line, name=name))
+        notes.append(f"In {month.currency}: a contract in another currency at its postings' "
+                     f"rates. Section currency: the revenue by transaction currency, in it "
+                     f"(EUR), and in {month.currency} (EUR in {month.currency}); the "
+                     f"{month.currency} rows of all currencies add up to the total.")
     return Table("revenue", f"Revenue {month.period} by stream, customer and model "
-                            f"({month.currency})", cols, rows,
-                 ["Usage and action revenue is split by model as its postings say (the "
-                  "engine splits each over the usage that earned it, by its value at "
-                  "contract rates); breakage, commitment and adjustments have no model "
-                  "((unassigned))."])
+                            f"({month.currency})", cols, rows, notes)
+
+
+def by_currency(month: Month, customers: Collection[str] | None = None
+                ) -> list[tuple[str, prof.Line]]:
+    """The month's revenue by transaction currency: the operating currency's postings,
+    then each other currency's in it and in the operating currency (at its postings'
+    rates), as (name, total line): ("USD", ...), ("EUR", ...), ("EUR in USD", ...)."""
+    return currency_totals(month.transactions, month.start, month.end + ONE_DAY,
+                           month.period, month.currency, customers)
+
+
+def currency_totals(transactions: list[data.Transaction], start: datetime.date,
+                    after: datetime.date, period: str, op: str,
+                    customers: Collection[str] | None = None
+                    ) -> list[tuple[str, prof.Line]]:
+    """``by_currency`` of the transactions dated in [start, after)."""
+    own, _ = profitability_rows(transactions, [], start, after)
+    converted, _ = profitability_rows(transactions, [], start, after, op)
+    if customers is not None:
+        pairs = [(a, b) for a, b in zip(own, converted, strict=True) if a.customer in customers]
+    else:
+        pairs = list(zip(own, converted, strict=True))
+    out = []
+    for code in [op, *sorted({a.currency for a, _ in pairs} - {op})]:
+        mine = [a for a, _ in pairs if a.currency == code]
+        out.append((code, prof.profitability(mine, [], period, code).total))
+        if code != op:
+            out.append((f"{code} in {op}", prof.profitability(
+                [b for a, b in pairs if a.currency == code and b.currency == op], [],
+                period, op).total))
+    return out
 
 
 # --- the text rendering of ``tokenbooks report profitability`` ---------------------------

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from ..entries.cutover import at_cutover, cutover_of
 from ..entries.usage import _new_usage
 from ..rules.engine import ContractRun, run_contract
+from ..rules.fx import price_book_for
 from ..rules.model import Contract, ContractSet
 from ..rules.records import Purchase, Usage
 from .ledger import Ledger
@@ -98,7 +99,8 @@ def run(ledger: Ledger, contracts: ContractSet, customers: Collection[str],
             if price_book is None or contract.start > as_of:
                 continue
             contract = at_cutover(contract, cutover)
-            result = run_contract(contract, price_book, by_contract.get(contract.id, []),
+            result = run_contract(contract, price_book_for(price_book, contract),
+                                  by_contract.get(contract.id, []),
                                   bought.get(contract.id, []), as_of, revenue.posting,
                                   customer.name, served.get(customer_id))
             out.runs[contract.id] = result

@@ -36,6 +36,7 @@ from ..rules.invoicing import UnbilledItem
 from ..rules.profitability import ActionCount, Row
 from ..rules.records import Usage
 from ..rules.rollforward import Movement
+from ..rules.rounding import to_cent
 
 ZERO = Decimal("0.00")
 INVOICE = "invoice"
@@ -273,10 +274,12 @@ def _tokens(posting: data.Posting) -> int:
 
 
 def profitability_rows(entries: Iterable[data.Transaction], usages: Sequence[Usage],
-                       start: datetime.date, end: datetime.date
+                       start: datetime.date, end: datetime.date, operating: str = ""
                        ) -> tuple[list[Row], list[ActionCount]]:
     """The revenue and cost postings, and the action counts of the usage (``usages``: the
-    action aggregates, or all usage), dated in [start, end)."""
+    action aggregates, or all usage), dated in [start, end). ``operating``: a posting in
+    another currency priced ``@`` in it (a foreign contract's, a foreign provider's:
+    docs/currency.md) is the row of its weight, to the cent, in ``operating``."""
     rows: list[Row] = []
     for entry in entries:
         if not start <= entry.date < end:
@@ -287,9 +290,14 @@ def profitability_rows(entries: Iterable[data.Transaction], usages: Sequence[Usa
                                                 for root in PROFIT_ROOTS):
                 continue
             billable = (posting.meta or {}).get("billable", True)
+            amount, code = number(posting), currency(posting)
+            price = posting.price
+            if operating and code != operating and price is not None \
+                    and price.currency == operating and price.number is not None:
+                amount, code = to_cent(amount * price.number), operating
             rows.append(Row(
-                date=entry.date, account=posting.account, amount=number(posting),
-                currency=currency(posting), customer=str(customer) if customer else "",
+                date=entry.date, account=posting.account, amount=amount,
+                currency=code, customer=str(customer) if customer else "",
                 model=_said(posting, entry, "model"), feature=_said(posting, entry, "feature"),
                 action=_said(posting, entry, "action"), tokens=_tokens(posting),
                 billable=billable is not False,

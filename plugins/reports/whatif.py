@@ -48,8 +48,10 @@ from typing import Any, cast
 from beancount.core import data
 
 from ..entries.build import number
+from ..entries.fx import leg_rates, rates_of
 from ..rules import accounts
 from ..rules.contracts import ContractError, load_contracts, read_yaml
+from ..rules.fx import MissingRate, Rates, convert
 from ..rules.journal import Booking
 from ..rules.model import Contract, ContractSet, Pack
 from ..rules.periods import month_bounds, month_of, months, parse_period
@@ -222,7 +224,10 @@ Leg = tuple[datetime.date, str, str, Decimal, bool, str]  # date, customer, acco
 # amount, from the revenue stage, the transaction's rule
 
 
-def book_legs(transactions: Iterable[data.Transaction]) -> Iterator[Leg]:
+def book_legs(transactions: Iterable[data.Transaction], operating: str = "") -> Iterator[Leg]:
+    """The customers' postings as legs; ``operating``: a posting in another currency
+    priced ``@`` in it (a foreign contract's, docs/currency.md) is its weight, to the
+    minor unit, so that totals never add two currencies."""
     for entry in transactions:
         meta = entry.meta or {}
         customer = meta.get("customer")
@@ -232,13 +237,41 @@ def book_legs(transactions: Iterable[data.Transaction]) -> Iterator[Leg]:
         rule = str(meta.get("rule") or "")
         for posting in entry.postings:
             if posting.units is not None and posting.units.number is not None:
-                yield (entry.date, customer, posting.account, number(posting), engine, rule)
+                amount, price = number(posting), posting.price
+                if operating and posting.units.currency != operating and price is not None \
+                        and price.currency == operating and price.number is not None:
+                    amount = convert(amount, price.number, operating)
+                yield (entry.date, customer, posting.account, amount, engine, rule)
 
 
 def booking_legs(bookings: Iterable[Booking]) -> Iterator[Leg]:
     for booking in bookings:
         for leg in booking.legs:
             yield (booking.date, booking.customer, leg.account, leg.amount, True, booking.rule)
+
+
+def run_legs(runs: rerun.Runs, operating: str, rates: Rates, errors: list[str]
+             ) -> Iterator[Leg]:
+    """The re-run's bookings as legs, a foreign contract's in ``operating`` at the rates
+    the revenue stage would post them at (``entries.fx.leg_rates``: a lot's at its
+    purchase date's); a missing rate is one of ``errors`` and leaves the legs as they
+    are."""
+    for run in runs.runs.values():
+        code = run.contract.currency
+        if not operating or code == operating:
+            yield from booking_legs(run.bookings)
+            continue
+        lot_days = {lot.id: lot.purchased for lot in run.lots}
+        for booking in run.bookings:
+            try:
+                prices = leg_rates(booking, rates, (code, operating), lot_days)
+            except MissingRate as e:
+                errors.append(f"{run.contract.id}: {e}")
+                yield from booking_legs([booking])
+                continue
+            for leg, rate in zip(booking.legs, prices, strict=True):
+                yield (booking.date, booking.customer, leg.account,
+                       convert(leg.amount, rate, operating), True, booking.rule)
 
 
 @dataclass
@@ -317,6 +350,7 @@ class Comparison:
     assumptions: list[str]
     errors: list[str]
     notices: list[str]
+    converted: str = ""  # the operating currency, in a book of several (docs/currency.md)
 
     def difference(self, customer: str, figure: str) -> Decimal:
         return self.proposed[customer][figure] - self.booked[customer][figure]
@@ -348,9 +382,13 @@ def compare(ledger: Ledger, proposal: Proposal, period: str) -> Comparison:
     runs = rerun.run(ledger, proposal.contracts, proposal.customers,
                      purchase_map=restate)
     changed = proposal.customers
-    booked_legs = list(book_legs(ledger.transactions))
+    # in the operating currency (a book of several: docs/currency.md)
+    operating = ledger.load.operating
+    fx_errors: list[str] = []
+    booked_legs = list(book_legs(ledger.transactions, operating))
     proposed_legs = [leg for leg in booked_legs if not (leg[4] and leg[1] in changed)]
-    proposed_legs += booking_legs(b for r in runs.runs.values() for b in r.bookings)
+    proposed_legs += run_legs(runs, operating, rates_of(ledger.entries)
+                              if ledger.foreign_customers else Rates(), fx_errors)
     booked = side(booked_legs, start, after, ends)
     proposed = side(proposed_legs, start, after, ends)
     customers = sorted({c for c, _ in booked.flows} | {c for c, _ in proposed.flows}
@@ -397,7 +435,8 @@ def compare(ledger: Ledger, proposal: Proposal, period: str) -> Comparison:
                for n in r.notices if n.rule == "hard-stop"]
     return Comparison(period, start, end, period_months, proposal, customers, b_fig, p_fig,
                       monthly, timing, moved_total, share, movers[:MOVERS], negative,
-                      assumptions, runs.errors, notices)
+                      assumptions, runs.errors + fx_errors, notices, operating
+                      if ledger.foreign_customers else "")
 
 
 # --- the report ---------------------------------------------------------------------
@@ -463,5 +502,9 @@ def table(result: Comparison) -> Table:
         "(-); change_pct of the total: share of the booked revenue.",
         *(f"Engine: {e}" for e in result.errors),
     ]
+    if result.converted:
+        notes.append(f"Every figure is in {result.converted}: a contract in another "
+                     f"currency at its postings' rates (a lot's revenue at its purchase "
+                     f"date's), never a sum of two currencies (docs/currency.md).")
     return Table("whatif", f"What-if {result.period}: booked vs proposed "
                            f"({result.proposal.folder.name})", COLUMNS, rows, notes)

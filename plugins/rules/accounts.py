@@ -42,6 +42,15 @@ COGS_INFERENCE = "Expenses:COGS:Inference"
 COGS_UNATTRIBUTED = "Expenses:COGS:Unattributed"
 PAYABLE = "Liabilities:Payable"
 OPENING_BALANCES = "Equity:Opening-Balances"  # the other side of a cut-over's balances
+# Foreign currency (docs/currency.md): gains and losses on monetary items in another
+# currency than the book's (ASC 830-10-45-17), realized on settlement or unrealized at a
+# month end; the revaluation of a customer's foreign receivable and unbilled amounts
+# (the adjunct that brings them to the closing rate), in the operating currency.
+FX_GAIN_LOSS = "Income:FX-Gain-Loss"
+FX_REALIZED = "Income:FX-Gain-Loss:Realized"
+FX_UNREALIZED = "Income:FX-Gain-Loss:Unrealized"
+FX_REVALUATION = "Assets:FX-Revaluation"
+FX_ACCOUNTS = (FX_REALIZED, FX_UNREALIZED)
 
 GENERAL_ACCOUNTS = (
     BANK,
@@ -120,6 +129,11 @@ def deferred_revenue(customer: str) -> str:
 def customer_accounts(customer: str) -> tuple[str, ...]:
     return (receivable(customer), unbilled(customer), contract_assets(customer),
             deferred_revenue(customer))
+
+
+def fx_revaluation(customer: str) -> str:
+    """The revaluation of ``customer``'s foreign monetary items (docs/currency.md)."""
+    return _of(FX_REVALUATION, customer)
 
 
 def cogs_inference(provider: str) -> str:

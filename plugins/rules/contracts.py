@@ -46,6 +46,7 @@ from .model import (
     Contract,
     ContractSet,
     Customer,
+    FixedRate,
     Grant,
     MaterialRight,
     ModelRates,
@@ -521,6 +522,8 @@ class _Builder:
             gateway_cache=str(raw.get("gateway_cache", "bill")),
             refund_credits=str((raw.get("refunds") or {}).get("credits", "proportional")),
             grants=grants, grant_kinds=grant_kinds,
+            fx=(FixedRate(Decimal(raw["fx"]["rate"]), str(raw["fx"]["from"]))
+                if raw.get("fx") else None),
             source=self.name, line=_line(self.lines, path),
         )
 
@@ -869,10 +872,16 @@ def load_contracts(folder: str | os.PathLike[str],
                     f"price book {contract.price_book!r} not found in price-books/ "
                     f"(expected one of: {known})"))
                 continue
-            if book.currency != contract.currency:
+            if contract.fx is not None and contract.fx.source != book.currency:
+                errors.append(ContractError(
+                    name, _line(lines, here + ("fx", "from")), _field(here + ("fx", "from")),
+                    f"expected the price book's currency {book.currency}, got "
+                    f"{contract.fx.source}"))
+            elif contract.fx is None and book.currency != contract.currency:
                 errors.append(ContractError(
                     name, _line(lines, here + ("currency",)), _field(here + ("currency",)),
-                    f"expected the price book's currency {book.currency}, got {contract.currency}"))
+                    f"expected the price book's currency {book.currency}, got "
+                    f"{contract.currency}"))
             known_models = {m for v in book.versions for m in v.models}
             for model, override in contract.rates.items():
                 if model not in known_models and set(override) < {"input", "cached_input", "output"}:

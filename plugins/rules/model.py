@@ -348,6 +348,14 @@ class Grant:
 
 
 @dataclass(frozen=True)
+class FixedRate:
+    """A contract's ``fx``: its price book's rates, in ``source``, times ``rate``."""
+
+    rate: Decimal
+    source: str
+
+
+@dataclass(frozen=True)
 class Contract:
     id: str
     customer: str
@@ -378,6 +386,10 @@ class Contract:
     # of before it is booked again).
     since: datetime.date | None = None
     refund_credits: str = "proportional"  # refunds: {credits: proportional | none}
+    # fx: {rate, from}: the price book is in ``from`` and converted at ``rate`` (units of
+    # the contract's currency per unit of ``from``, exact); None: the price book's currency
+    # is the contract's (docs/currency.md)
+    fx: FixedRate | None = None
     grants: tuple[Grant, ...] = ()
     grant_kinds: frozenset[str] = frozenset(GRANT_KINDS)  # the kinds the contract allows
     # Sections added by later features that this model does not type yet, kept verbatim.
