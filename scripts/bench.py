@@ -40,10 +40,10 @@ import statistics
 import subprocess
 import sys
 import time
-from itertools import islice
 from pathlib import Path
 
 from tokenbooks.scripts import bench_fava, bench_revenue
+from tokenbooks.scripts.bench_import import events_file
 from tokenbooks.scripts.generate import write_company
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -104,25 +104,6 @@ def company(work: Path, customers: int, months: int = 12) -> Path:
         write_company(folder, customers, months)
     return folder
 
-
-def events_file(work: Path, folder: Path, n: int) -> Path:
-    """The first ``n`` events of the company's year, one file (fails if it has fewer)."""
-    target = work / f"events-{n}.jsonl"
-    if target.exists():
-        return target
-    with target.open("w", encoding="utf-8") as out:
-        left = n
-        for month in sorted((folder / "sources").glob("usage-*.jsonl")):
-            with month.open(encoding="utf-8") as handle:
-                lines = list(islice(handle, left))
-            out.writelines(lines)
-            left -= len(lines)
-            if not left:
-                break
-    if left:
-        target.unlink()
-        raise SystemExit(f"{folder}: fewer than {n:,} events; use more --import-customers")
-    return target
 
 
 def bench_import(work: Path, n: int, customers: int, rounds: int) -> dict:

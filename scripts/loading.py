@@ -13,28 +13,21 @@ Every tokenbooks command (import, close, report, serve) loads the book through h
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 from beancount import loader
 from beancount.core import data
 
+from tokenbooks.plugins.load import frozen_book
 
-@contextmanager
-def paused_gc() -> Iterator[None]:
-    """The cyclic GC off for the block; what the block made is frozen after it (never
-    scanned again; freed as usual once unreferenced), and the GC back as it was."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.freeze()
-        if enabled:
-            gc.enable()
+
+def paused_gc() -> AbstractContextManager[None]:
+    """The cyclic GC off for the block, the objects alive before it and what it made
+    frozen (never scanned again; freed as usual once unreferenced), and the GC back as it
+    was: ``plugins.load.frozen_book``, which the book plugin runs its stages in."""
+    return frozen_book()
 
 
 def forget_cache(ledger: Path) -> None:

@@ -170,6 +170,11 @@ BILL = usage("2026-01-12", "ardent", 10_000_000) + """
 
 @pytest.fixture
 def contracts(tmp_path: Path) -> Path:
+    return write_contracts(tmp_path)
+
+
+def write_contracts(tmp_path: Path) -> Path:
+    """lumen (EUR pack, the USD list at 0.92) and ardent (EUR arrears), in a new folder."""
     folder = tmp_path / "contracts"
     for sub in ("customers", "price-books", "costs"):
         (folder / sub).mkdir(parents=True)

@@ -19,19 +19,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_fx import (
     ACME,
-    ARDENT,
     ARREARS,
-    EUR_BOOK,
     LUMEN,
     LUMEN_USAGE,
     PACK,
     RATES,
-    ROOT,
     USD_CUSTOMER,
     generated,
     ledger_of,
     legs,
     load,
+    write_contracts,
 )
 
 from tokenbooks.plugins.entries.fx import price_imports
@@ -43,15 +41,7 @@ D = Decimal
 @pytest.fixture
 def contracts(tmp_path: Path) -> Path:
     """test_fx's contracts: lumen (EUR pack, the USD list at 0.92), ardent (EUR arrears)."""
-    folder = tmp_path / "contracts"
-    for sub in ("customers", "price-books", "costs"):
-        (folder / sub).mkdir(parents=True)
-    (folder / "price-books" / "list-2026.yaml").write_text(
-        (ROOT / "contracts" / "price-books" / "list-2026.yaml").read_text())
-    (folder / "price-books" / "list-2026-eur.yaml").write_text(EUR_BOOK)
-    (folder / "customers" / "lumen.yaml").write_text(LUMEN)
-    (folder / "customers" / "ardent.yaml").write_text(ARDENT)
-    return folder
+    return write_contracts(tmp_path)
 
 
 def _rule(entries, rule: str, customer: str):
