@@ -46,19 +46,14 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import fastpath as fp
-from . import foreign
-from .base import Progress
-from .foreign import ForeignUsageImporter, count, derived_id, has, moment, text
-from .index import EventIndex
-from .openai_usage import page_warnings
-from .usage import Extraction, RowProblem, UsageCore
+from .foreign import count, derived_id, has, moment, text
+from .openai_usage import BucketPageImporter
 
 GROUPS = ("api_key_id", "workspace_id", "model", "service_tier", "context_window")
 PREFIX = "anthropic-usage"
@@ -70,7 +65,7 @@ def _start(value: Any) -> tuple[str, str]:
     return f"{PREFIX}-{start.astimezone(datetime.UTC):%Y%m%dT%H%M}-", start.isoformat()
 
 
-class Importer(ForeignUsageImporter):
+class Importer(BucketPageImporter):
     """Anthropic Messages usage report page (JSON)."""
 
     format_name = "Anthropic usage report"
@@ -91,33 +86,11 @@ class Importer(ForeignUsageImporter):
                    "model": pa.string(), "service_tier": pa.string(),
                    "context_window": pa.string()}
     bucket_start = ("starting_at", pa.string())
-    _page: dict[str, Any] | None = None  # the page's has_more and next_page, if read
 
     def looks_like(self, record: Any) -> bool:
         return (isinstance(record, Mapping) and has(record, "starting_at")
                 and has(record, "output_tokens") and "amount" not in record
                 and (has(record, "uncached_input_tokens") or has(record, "input_tokens")))
-
-    def run(self, path: Path, index: EventIndex | None = None) -> Extraction:
-        self._page = None
-        result = super().run(path, index)
-        result.warnings += page_warnings(path, self._page)
-        return result
-
-    def feed(self, path: Path, core: UsageCore, progress: Progress) -> None:
-        self._page = None
-        if self.fast:
-            try:
-                self._page = fp.bucket_feed(self, path, core, progress, foreign.BATCH)
-                return
-            except fp.Fallback:
-                pass
-        self.feed_records(path, core, progress)
-
-    def _flush(self, core: UsageCore, lines: list[int], originals: list[Callable[[], str]],
-               events: list[dict[str, Any]], problems: list[tuple[int, str, RowProblem]]
-               ) -> None:
-        fp.flush_classes(core, lines, originals, events, problems)
 
     def bucket_columns(self, table: pa.Table, ok: list[pa.Array],
                        present: Callable[[str], bool]

@@ -78,7 +78,7 @@ class Importer(ForeignUsageImporter):
         return {
             "event_id": fp.texts_of(table, "requestId"),
             "timestamp": fp.stamps_of(table, ok, "timestamp"),
-            "customer": fp.customers_of(self, table, ok),
+            "customer": fp.customer_column(self, table, ok),
             "model": fp.texts_of(table, "modelId"),
             "input_tokens": fp.counts_of(table, ok, "input.inputTokenCount",
                                         "input.cacheReadInputTokenCount",

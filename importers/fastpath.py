@@ -1952,31 +1952,3 @@ def stamps_of(table: pa.Table, ok: list[pa.Array], path: str) -> pa.Array:
     fixed = pc.binary_join_element_wise(pc.replace_substring(column, " ", "T"), "Z", "")
     return pc.if_else(pc.fill_null(as_is, False), column, fixed)
 
-
-def customers_of(importer: Any, table: pa.Table, ok: list[pa.Array]) -> pa.Array:
-    """``customer_of``, each path's values resolved (once per distinct value) only for
-    the rows no earlier path resolved."""
-    n = table.num_rows
-    found: pa.Array | None = None
-    raws: list[pa.Array] = []
-    for path in importer.customer_from:
-        column = column_at(table, path)
-        if column is None or not pa.types.is_string(column.type):
-            ok.append(pa.repeat(pa.scalar(False), n))
-            return pa.nulls(n, pa.string())
-        column = nonempty(column, n)
-        raws.append(column)
-        pending = column if found is None else pc.if_else(pc.is_null(found), column, None)
-        if pending.null_count == n:
-            continue
-        values = pc.unique(pending).to_pylist()
-        names = [None if v is None else importer.resolve(path, v) for v in values]
-        resolved = pa.array(names, pa.string()).take(
-            pc.index_in(pending, value_set=pa.array(values, pa.string())))
-        found = resolved if found is None else pc.coalesce(found, resolved)
-    if not raws:
-        ok.append(pa.repeat(pa.scalar(False), n))
-        return pa.nulls(n, pa.string())
-    value = pc.coalesce(*([] if found is None else [found]), *raws)
-    ok.append(pc.is_valid(value))
-    return value

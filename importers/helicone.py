@@ -79,7 +79,7 @@ class Importer(ForeignUsageImporter):
         return {
             "event_id": fp.texts_of(table, "request_id"),
             "timestamp": fp.stamps_of(table, ok, "request_created_at"),
-            "customer": fp.customers_of(self, table, ok),
+            "customer": fp.customer_column(self, table, ok),
             "model": fp.texts_of(table, "response_model", "model", "request_model"),
             "input_tokens": prompt,
             "cached_input_tokens": read,

@@ -196,7 +196,7 @@ class Importer(ForeignUsageImporter):
         return {
             "event_id": fp.texts_of(table, "id"),
             "timestamp": fp.stamps_of(table, ok, "startTime"),
-            "customer": fp.customers_of(self, table, ok),
+            "customer": fp.customer_column(self, table, ok),
             "model": fp.texts_of(table, "model"),
             **counts,
             "user": fp.texts_of(table, "userId"),

@@ -61,6 +61,28 @@ def chunks(path: Path, start: int = 0, size: int = CHUNK_BYTES,
             yield memoryview(block)[:cut]
 
 
+def quoted_records(lines: list[bytes]) -> Iterator[tuple[int, int]]:
+    """(first, end) of each record of ``lines`` (CSV): a quoted value may span lines, a
+    quote never closed leaves its line a record of its own (malformed), blank lines are
+    no record."""
+    k = 0
+    while k < len(lines):
+        raw = lines[k]
+        if not raw.strip():
+            k += 1
+            continue
+        end = k + 1
+        if raw.count(b'"') % 2:  # an open quote: the record goes on
+            odd = True
+            while end < len(lines) and odd:
+                odd = lines[end].count(b'"') % 2 == 0
+                end += 1
+            if odd:  # never closed: the line alone (malformed)
+                end = k + 1
+        yield k, end
+        k = end
+
+
 def line_count(piece: memoryview) -> int:
     whole: bytes = piece.obj  # type: ignore[assignment]  # the block chunks() read
     ends = whole.count(b"\n", 0, len(piece))

@@ -57,7 +57,7 @@ from . import fastpath as fp
 from .base import per_user_limits
 from .csvtext import header_of
 from .index import EventIndex
-from .lines import BLOCK_BYTES, SMALLEST_PIECE, LinesImporter
+from .lines import BLOCK_BYTES, SMALLEST_PIECE, LinesImporter, quoted_records
 from .usage import MAX_COUNT, RowProblem, UsageCore, unique_columns, whole
 
 COLUMNS = ("request_id", "startTime", "prompt_tokens", "completion_tokens")
@@ -293,32 +293,18 @@ class Importer(LinesImporter):
                       ) -> Iterator[tuple[int, str, dict | RowProblem]]:
         """The events of ``lines``: a quoted value may span lines (the record keeps the
         number of its first line); a line that is not UTF-8 is a record of its own."""
-        k = 0
-        while k < len(lines):
-            raw = lines[k]
-            if not raw.strip():
-                k += 1
-                continue
-            end = k + 1
-            if raw.count(b'"') % 2:  # an open quote: the record goes on
-                odd = True
-                while end < len(lines) and odd:
-                    odd = lines[end].count(b'"') % 2 == 0
-                    end += 1
-                if odd:  # never closed: the line alone (malformed)
-                    end = k + 1
+        for k, end in quoted_records(lines):
             if end == k + 1:
-                yield (first_line + k, *self.parse_line(raw))
+                yield (first_line + k, *self.parse_line(lines[k]))
+                continue
+            joined = b"\n".join(line.rstrip(b"\r") for line in lines[k:end])
+            try:
+                text = joined.decode("utf-8")
+            except UnicodeDecodeError:
+                yield (first_line + k, joined.decode("utf-8", errors="replace"),
+                       RowProblem("(line)", "expected UTF-8 text"))
             else:
-                joined = b"\n".join(line.rstrip(b"\r") for line in lines[k:end])
-                try:
-                    text = joined.decode("utf-8")
-                except UnicodeDecodeError:
-                    yield (first_line + k, joined.decode("utf-8", errors="replace"),
-                           RowProblem("(line)", "expected UTF-8 text"))
-                else:
-                    yield (first_line + k, *self._mapped(text))
-            k = end
+                yield (first_line + k, *self._mapped(text))
 
     def _feed_piece(self, core: UsageCore, piece: memoryview | bytes, first_line: int,
                     count: int, lines: list[bytes] | None = None) -> None:

@@ -135,7 +135,7 @@ class Importer(ForeignUsageImporter):
         return {
             "event_id": fp.texts_of(table, "request_id", "id"),
             "timestamp": fp.stamps_of(table, ok, "startTime"),
-            "customer": fp.customers_of(self, table, ok),
+            "customer": fp.customer_column(self, table, ok),
             "model": fp.texts_of(table, "model_group", "model"),
             "feature": pc.if_else(some, first, ""),
             **usage,

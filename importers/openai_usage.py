@@ -116,30 +116,11 @@ def page_warnings(path: Path, fields: dict[str, Any] | None = None) -> list[str]
     return has_more_warning(fields, str(path))
 
 
-class Importer(ForeignUsageImporter):
-    """OpenAI Usage API completions page (JSON) or dashboard usage export (CSV/TSV)."""
+class BucketPageImporter(ForeignUsageImporter):
+    """A usage report of time buckets, a JSON page of which may say ``has_more``: read
+    column-wise (``fastpath.bucket_feed``) when it can be, warned of a next page."""
 
-    format_name = "OpenAI usage (API page or dashboard export)"
-    settings_name = "openai_usage"
-    shapes = ("json", "csv")
-    paths = (("data", "*", "results", "*"),)
-    merge_context = True
-    required = ("start_time", "input_tokens", "output_tokens", "num_model_requests")
-    customer_keys = ("project_id", "api_key_id", "user_id")
-    fast_fields = {"start_time": pa.int64(), "input_tokens": pa.int64(),
-                   "input_cached_tokens": pa.int64(), "output_tokens": pa.int64(),
-                   "num_model_requests": pa.int64(), "project_id": pa.string(),
-                   "user_id": pa.string(), "api_key_id": pa.string(), "model": pa.string(),
-                   "batch": pa.bool_(), "service_tier": pa.string(),
-                   "api_source": pa.string()}
-    bucket_start = ("start_time", pa.int64())
     _page: dict[str, Any] | None = None  # the page's has_more and next_page, if read
-
-    def looks_like(self, record: Any) -> bool:
-        if not super().looks_like(record):
-            return False
-        kind = record.get("object")
-        return kind in RESULTS or (kind in (None, "") and "start_time_iso" in record)
 
     def run(self, path: Path, index: EventIndex | None = None) -> Extraction:
         self._page = None
@@ -161,6 +142,31 @@ class Importer(ForeignUsageImporter):
                events: list[dict[str, Any]], problems: list[tuple[int, str, RowProblem]]
                ) -> None:
         fp.flush_classes(core, lines, originals, events, problems)
+
+
+class Importer(BucketPageImporter):
+    """OpenAI Usage API completions page (JSON) or dashboard usage export (CSV/TSV)."""
+
+    format_name = "OpenAI usage (API page or dashboard export)"
+    settings_name = "openai_usage"
+    shapes = ("json", "csv")
+    paths = (("data", "*", "results", "*"),)
+    merge_context = True
+    required = ("start_time", "input_tokens", "output_tokens", "num_model_requests")
+    customer_keys = ("project_id", "api_key_id", "user_id")
+    fast_fields = {"start_time": pa.int64(), "input_tokens": pa.int64(),
+                   "input_cached_tokens": pa.int64(), "output_tokens": pa.int64(),
+                   "num_model_requests": pa.int64(), "project_id": pa.string(),
+                   "user_id": pa.string(), "api_key_id": pa.string(), "model": pa.string(),
+                   "batch": pa.bool_(), "service_tier": pa.string(),
+                   "api_source": pa.string()}
+    bucket_start = ("start_time", pa.int64())
+
+    def looks_like(self, record: Any) -> bool:
+        if not super().looks_like(record):
+            return False
+        kind = record.get("object")
+        return kind in RESULTS or (kind in (None, "") and "start_time_iso" in record)
 
     def bucket_columns(self, table: pa.Table, ok: list[pa.Array],
                        present: Callable[[str], bool]

@@ -84,7 +84,7 @@ class Importer(ForeignUsageImporter):
         return {
             "event_id": fp.texts_of(table, "id"),
             "timestamp": fp.stamps_of(table, ok, "created_at"),
-            "customer": fp.customers_of(self, table, ok),
+            "customer": fp.customer_column(self, table, ok),
             "model": fp.texts_of(table, "model"),
             "input_tokens": pc.if_else(pc.is_valid(native),
                                        fp.counts_of(table, ok, "native_tokens_prompt"),

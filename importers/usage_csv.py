@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.csv as pv
 
 from .csvtext import header_of
-from .lines import BLOCK_BYTES, LinesImporter
+from .lines import BLOCK_BYTES, LinesImporter, quoted_records
 from .usage import RowProblem, unique_columns
 
 REQUIRED = ("event_id", "timestamp", "customer")
@@ -84,25 +84,11 @@ class Importer(LinesImporter):
                       ) -> Iterator[tuple[int, str, dict | RowProblem]]:
         """The records of ``lines``: a quoted value may span lines (the record keeps the
         number of its first line); a line that is not UTF-8 is a record of its own."""
-        k = 0
-        while k < len(lines):
-            raw = lines[k]
-            if not raw.strip():
-                k += 1
-                continue
-            end = k + 1
-            if raw.count(self.quote or b'"') % 2:  # an open quote: the record goes on
-                odd = True
-                while end < len(lines) and odd:
-                    odd = lines[end].count(b'"') % 2 == 0
-                    end += 1
-                if odd:  # never closed: the line alone (malformed)
-                    end = k + 1
+        for k, end in quoted_records(lines):
             if end == k + 1:
-                yield (first_line + k, *self.parse_line(raw))
+                yield (first_line + k, *self.parse_line(lines[k]))
             else:
                 yield (first_line + k, *self._parse_record(lines[k:end]))
-            k = end
 
     def _parse_record(self, lines: list[bytes]) -> tuple[str, dict | RowProblem]:
         joined = b"\n".join(line.rstrip(b"\r") for line in lines)
