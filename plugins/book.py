@@ -15,8 +15,8 @@ again after every plugin line, with a Python sort key (about 0.3 s a line at 400
 entries), and one line is sorted once. The stages run in that order on one list, with
 one ``Load`` (``tokenbooks.plugins.load``) handed from each to the next: the few
 entries each adds go at the end, the book's last date is carried along, and the lock
-gets a sorted book when a month is closed. Put it after any plugin of your own that adds
-usage or purchases, and last.
+sorts only the entries of the closed months it compares. Put it after any plugin of your
+own that adds usage or purchases, and last.
 
 Config (a dict literal, every key optional): the keys of the five
 (``tokenbooks.plugins.config``): ``contracts``, ``posting``, ``as_of``, ``hard_stop``,
@@ -72,7 +72,5 @@ def _book(entries: data.Directives, options_map: dict[str, Any],
         out += added
         last = _last(last, added)
     errors += invariants.stage(load, out, last)
-    if lock.closed_periods(out):  # a closed month is compared entry by entry, in order
-        out.sort(key=data.entry_sortkey)
-    errors += lock.stage(out, load.root)
+    errors += lock.stage(out, load.root)  # (it sorts what it compares: not the book)
     return out, errors

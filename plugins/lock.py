@@ -343,6 +343,8 @@ def v1_items(entries: data.Directives, periods: set[str], book: Path
                                            where(entry, book)), entry))
             if entry.__class__ is custom and entry.type == USAGE:
                 import_files[key].add(str(entry.meta.get("filename", "")))
+    for items in out.values():  # in book order (see verify_v2)
+        items.sort(key=lambda pair: data.entry_sortkey(pair[1]))  # type: ignore[arg-type]
     for period, files in import_files.items():
         for name in sorted(files):
             sidecar = sidecar_for(name)
@@ -421,7 +423,7 @@ def entry_count(items: Iterable[manifest.Item]) -> int:
 
 def lock(entries: data.Directives, options_map: dict[str, Any],
          config: str | None = None) -> tuple[data.Directives, list[PluginError]]:
-    """The plugin (and the last stage of ``tokenbooks.plugins.book``, on a sorted book)."""
+    """The plugin (and the last stage of ``tokenbooks.plugins.book``)."""
     return entries, stage(entries, ledger_dir(options_map))
 
 
@@ -581,7 +583,10 @@ def verify_v2(entries: data.Directives, months: dict[str, Sealed], book: Path,
             how = "removed" if now is None else "changed"
             found.append(_broken(sealed, f"file {how} after the close: {item.where} (the "
                                  f"event-id index of the month's usage cannot change)"))
-        mine = others[period]
+        # (in book order: the plugin hands over a book sorted but for the entries the
+        # stages added at its end; sorting this month's few is the same order, as a
+        # stable sort of a part is the part of the sorted whole)
+        mine = sorted(others[period], key=data.entry_sortkey)
         current = [manifest.Item(entry_fingerprint(e, book), what(e), where(e, book),
                                  manifest.ENTRY) for e in mine]
         diff = manifest.compare(sealed.entries, current)
@@ -625,6 +630,7 @@ def file_changes(entries: data.Directives, sealed: Sealed, real: str, item: mani
             hit = names[name] = not name.startswith("<") and _real(name) == real
         if hit:
             mine.append(entry)
+    mine.sort(key=data.entry_sortkey)  # in book order (see verify_v2)
     current = text_items(content, mine, book)
     try:
         closed = manifest.parse_text(sealed.path.read_text(encoding="utf-8"), item.where)

@@ -152,6 +152,32 @@ def test_lock_refuses_a_contract_change_that_alters_a_closed_month(closed: Path)
     assert any("closed period 2026-01" in e and "Globex" in e for e in found), found
 
 
+def test_changes_to_a_closed_month_are_named_in_book_order(closed: Path) -> None:
+    """The book plugin hands the lock a book whose generated entries are at its end, in
+    the order the stages made them (revenue, then cost): the lock sorts the closed
+    month's entries it compares, so that what changed is named by date, then line, as
+    Beancount orders the book (the cost entries of Jan 31 before its revenue entries)."""
+    root = closed.parent
+    prices = root / "contracts" / "price-books" / "list-2026.yaml"
+    text = prices.read_text()
+    assert "gpt-4o:            {input: 5.00" in text
+    prices.write_text(text.replace("gpt-4o:            {input: 5.00",
+                                   "gpt-4o:            {input: 5.50"))
+    costs = root / "contracts" / "costs" / "openai.yaml"
+    text = costs.read_text()
+    assert "gpt-4o:      {input: 2.50" in text
+    costs.write_text(text.replace("gpt-4o:      {input: 2.50", "gpt-4o:      {input: 2.75"))
+    found = [e for e in errors(closed) if "changed after the close: 2026-01-" in e]
+    dates = [re.search(r"changed after the close: (2026-01-\d\d)", e)[1]  # type: ignore[index]
+             for e in found]
+    kinds = ["cogs" if "COGS" in e or "cogs" in e.split(": ", 1)[0] else "revenue"
+             for e in found]
+    assert len(found) >= 4 and dates == sorted(dates), found
+    last = [k for d, k in zip(dates, kinds, strict=True) if d == "2026-01-31"]
+    assert "cogs" in last and "revenue" in last, found
+    assert last == sorted(last), found  # cogs (line 0) before revenue (lines 10^9 + n)
+
+
 def test_late_usage_is_booked_in_the_open_month(closed: Path, tmp_path: Path) -> None:
     late = write_jsonl(tmp_path / "late.jsonl", [
         {"event_id": "late-1", "timestamp": "2026-01-15T10:00:00Z", "customer": "globex",
