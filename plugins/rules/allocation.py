@@ -17,7 +17,7 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import TypeVar
 
-from .rounding import Cumulative
+from .rounding import ZERO
 
 K = TypeVar("K")
 
@@ -30,11 +30,21 @@ def allocate(amount: Decimal, weights: Mapping[K, Fraction | Decimal]
     if not total:
         return []
     out: list[tuple[K, Decimal]] = []
-    running, posted = Fraction(0), Cumulative()
-    whole = Fraction(amount)
+    running, posted = Fraction(0), ZERO
+    # amount x running / total in cents, as one integer ratio p / q (not reduced: the
+    # cent it rounds to half up, (2|p| + |q|) // 2|q|, is ``to_cent``'s all the same),
+    # so that a part costs one Fraction addition: the engine splits every posting
+    amount_n, amount_d = amount.as_integer_ratio()
+    scale_p, scale_q = 100 * amount_n * total.denominator, amount_d * total.numerator
     for key in sorted(weights):  # type: ignore[type-var]  # keys are str or str tuples
         running += Fraction(weights[key])
-        share = posted.post_to(whole * running / total)
+        p, q = scale_p * running.numerator, scale_q * running.denominator
+        if q < 0:
+            p, q = -p, -q
+        cents = (2 * abs(p) + q) // (2 * q)
+        rounded = Decimal(-cents if p < 0 else cents).scaleb(-2)
+        share = rounded - posted
+        posted = rounded
         if share:
             out.append((key, share))
     return out
