@@ -12,6 +12,7 @@ are left out.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from decimal import Decimal
 from fractions import Fraction
@@ -26,21 +27,26 @@ def allocate(amount: Decimal, weights: Mapping[K, Fraction | Decimal]
              ) -> list[tuple[K, Decimal]]:
     """``amount`` over the keys of ``weights`` in proportion to them; [] when the weights
     add up to nothing (the caller decides where an unweighted amount goes)."""
-    total = sum((Fraction(w) for w in weights.values()), Fraction(0))
+    keys = sorted(weights)  # type: ignore[type-var]  # keys are str or str tuples
+    # In integers over the weights' common denominator: part k's cumulative share in
+    # cents is 100 x amount x (w1 + ... + wk) / total, one integer ratio p / q (not
+    # reduced: the cent it rounds to half up, (2|p| + |q|) // 2|q|, is ``to_cent``'s
+    # all the same). The engine splits every posting: no Fraction is made.
+    ratios = [weights[key].as_integer_ratio() for key in keys]
+    common = math.lcm(*(d for _, d in ratios)) if ratios else 1
+    parts = [n * (common // d) for n, d in ratios]
+    total = sum(parts)
     if not total:
         return []
-    out: list[tuple[K, Decimal]] = []
-    running, posted = Fraction(0), ZERO
-    # amount x running / total in cents, as one integer ratio p / q (not reduced: the
-    # cent it rounds to half up, (2|p| + |q|) // 2|q|, is ``to_cent``'s all the same),
-    # so that a part costs one Fraction addition: the engine splits every posting
     amount_n, amount_d = amount.as_integer_ratio()
-    scale_p, scale_q = 100 * amount_n * total.denominator, amount_d * total.numerator
-    for key in sorted(weights):  # type: ignore[type-var]  # keys are str or str tuples
-        running += Fraction(weights[key])
-        p, q = scale_p * running.numerator, scale_q * running.denominator
-        if q < 0:
-            p, q = -p, -q
+    scale, q = 100 * amount_n, amount_d * total
+    if q < 0:
+        scale, q = -scale, -q
+    out: list[tuple[K, Decimal]] = []
+    running, posted = 0, ZERO
+    for key, part in zip(keys, parts, strict=True):
+        running += part
+        p = scale * running
         cents = (2 * abs(p) + q) // (2 * q)
         rounded = Decimal(-cents if p < 0 else cents).scaleb(-2)
         share = rounded - posted

@@ -1274,8 +1274,9 @@ def split(legs: list[Leg], values: Mapping[Key, Values],
     model ids as logged of a key, when not its model (``Leg.logged``)."""
     if not values:
         return legs
-    tokens = {key: Fraction(v[0]) for key, v in values.items() if v[0]}
-    actions = {key: Fraction(v[1]) for key, v in values.items() if v[1]}
+    # (Decimals or Fractions, exact either way: ``allocate`` takes their integer ratios)
+    tokens = {key: v[0] for key, v in values.items() if v[0]}
+    actions = {key: v[1] for key, v in values.items() if v[1]}
     out = []
     for leg in legs:
         weights = (tokens if leg.account == accounts.REVENUE_USAGE
