@@ -61,6 +61,8 @@ class Arrears:
         self.list_actions = exact_add(self.list_actions, actions)
 
     def _current(self) -> tuple[Fraction, Fraction]:
+        if self.tiers is None and not self.list_actions:  # the common case: list value
+            return Fraction(self.list_tokens), ZERO
         listed = Fraction(self.list_tokens) + Fraction(self.list_actions)
         if not listed:
             return ZERO, ZERO
