@@ -1,4 +1,5 @@
-"""``rules.allocation.allocate``: an amount over parts, rounded cumulatively to the cent.
+"""``rules.allocation.allocate``: an amount over parts, rounded cumulatively to the cent;
+and ``rules.rounding.to_cent``, the rounding it and the engine use.
 
 It computes each part's cent in integers; the property pins it to the rule as the docs
 state it (each prefix of the parts, in key order, is the exact prefix share rounded half
@@ -6,7 +7,7 @@ up to the cent), for amounts and weights of either sign, Decimals and Fractions.
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal, localcontext
 from fractions import Fraction
 
 from hypothesis import given, settings
@@ -46,3 +47,22 @@ def test_worked_example_thirds_and_a_negative_amount() -> None:
     # half up is away from zero: -0.125 -> -0.13, as to_cent rounds
     assert allocate(Decimal("-0.25"), {"a": Fraction(1), "b": Fraction(1)}) == [
         ("a", Decimal("-0.13")), ("b", Decimal("-0.12"))]
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.one_of(st.fractions(min_value=-10**15, max_value=10**15, max_denominator=10**12),
+                 st.integers(-10**15, 10**15)))
+def test_to_cent_rounds_the_exact_value_half_up_away_from_zero(value) -> None:
+    """``to_cent`` of a Fraction, in integers, against Decimal's ROUND_HALF_UP of the same
+    value divided out at 100 digits (a tie, x.xx5 exactly, has a terminating decimal, so
+    the division is exact there; elsewhere it is far from a tie); amounts up to 10^15, as
+    the cents are a Decimal in the default context (28 digits)."""
+    exact = Fraction(value)
+    with localcontext() as ctx:
+        ctx.prec = 100
+        decimal = Decimal(exact.numerator) / Decimal(exact.denominator)
+        expected = decimal.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    got = to_cent(value)
+    assert got == expected and got.as_tuple().exponent == -2, (value, got, expected)
+    assert to_cent(Fraction(-1, 8)) == Decimal("-0.13") and to_cent(Fraction(1, 8)) == \
+        Decimal("0.13")

@@ -43,10 +43,10 @@ def to_cent(value: Exact) -> Decimal:
     """``value`` rounded half up (away from zero) to the cent: 0.125 -> 0.13, -0.125 -> -0.13."""
     if isinstance(value, Decimal):
         return value.quantize(CENT, rounding=ROUND_HALF_UP)
-    value = Fraction(value)
-    cents = abs(value) * 100
-    whole = (cents.numerator * 2 + cents.denominator) // (cents.denominator * 2)
-    return Decimal(-whole if value < 0 else whole).scaleb(-2)
+    # |value| x 100 rounded half up, as one integer ratio (not reduced: the same floor)
+    numerator, denominator = value.as_integer_ratio()
+    whole = (200 * abs(numerator) + denominator) // (2 * denominator)
+    return Decimal(-whole if numerator < 0 else whole).scaleb(-2)
 
 
 class Cumulative:
