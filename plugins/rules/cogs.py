@@ -300,8 +300,7 @@ def attribute_usages(usages: Sequence[Usage] | Sequence[tuple[Any, ...]],
             continue
         if until is not None and until != day:
             _, _, table, version, _, period_end = targets[target]
-            problem = _span_problem(Usage._make(usage), table, period_end,
-                                    version.effective)
+            problem = _span_problem(customer, day, until, table, period_end)
             if problem:
                 issues.append(CostIssue(ref, problem))
                 continue
@@ -412,18 +411,18 @@ def _non_billable_features(contracts: ContractSet, customer_id: str, day: dateti
     return contract.non_billable_features if contract else None
 
 
-def _span_problem(usage: Usage, table: PriceBook, period_end: datetime.date,
-                  effective: datetime.date) -> str | None:
-    """Why an aggregate covering several days cannot be costed at its first day's rates."""
-    last = usage.last_day
-    if last == usage.date:
+def _span_problem(customer: str, first: datetime.date, last: datetime.date,
+                  table: PriceBook, period_end: datetime.date) -> str | None:
+    """Why an aggregate covering ``first`` to ``last`` cannot be costed at its first day's
+    rates (fields, not a Usage: made for every month-grain entry at every load)."""
+    if last == first:
         return None
     if last > period_end:
-        return (f"usage of customer {usage.customer!r} covers {usage.date} to {last}, across "
+        return (f"usage of customer {customer!r} covers {first} to {last}, across "
                 f"the end of the posting period on {period_end}; expected it split there")
-    later = [v.effective for v in table.versions if usage.date < v.effective <= last]
+    later = [v.effective for v in table.versions if first < v.effective <= last]
     if later:
-        return (f"usage of customer {usage.customer!r} covers {usage.date} to {last}, across "
+        return (f"usage of customer {customer!r} covers {first} to {last}, across "
                 f"cost table {table.id!r} version {later[0]}; expected it split on that date")
     return None
 
@@ -489,7 +488,7 @@ def promotional_costs(usages: Sequence[Usage] | Sequence[tuple[Any, ...]],
         if target is None:
             continue
         provider, name, table, version, label, period_end = target
-        if _span_problem(usage, table, period_end, version.effective):
+        if _span_problem(usage.customer, usage.date, usage.last_day, table, period_end):
             continue
         cost = exact_cost(version.models[name], table.per, usage, version.tools)
         if cost is None:
