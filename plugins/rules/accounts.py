@@ -9,6 +9,7 @@ builds or takes apart an account name.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 
@@ -71,6 +72,7 @@ LATER_GENERAL_ACCOUNTS: tuple[str, ...] = (
 )
 
 
+@functools.cache  # (ids are few; the engine and the plugins ask for every posting)
 def component(name: str) -> str:
     """A customer or provider id made into a Beancount account component.
 
