@@ -47,7 +47,6 @@ from .build import value
 USAGE = "usage"
 COUNT_FIELDS = ("input_tokens", "cached_input_tokens", "output_tokens", "events",
                 "completed", "partial", "failed", "unbilled_events")
-OUTCOME_FIELDS = COUNT_FIELDS[4:]
 # the metadata of the token classes (docs/token-classes.md)
 _CLASS_KEYS = frozenset(("service_tier", "context", "cache_hit", *EXTRA_COUNTS))
 _new_usage = tuple.__new__  # Usage's fields in order, without its keyword-handling __new__
@@ -174,11 +173,20 @@ def _usage_fields(entry: data.Custom) -> tuple:
         events = _count(raw, "events", 1)
     if cached > input_tokens:
         raise ValueError("cached_input_tokens: expected at most input_tokens")
-    outcomes = [0, 0, 0, 0]  # completed, partial, failed, unbilled_events: often absent
-    for i, name in enumerate(OUTCOME_FIELDS):
-        raw = get(name)
-        if raw is not None:
-            outcomes[i] = _count(raw, name)
+    # completed, partial, failed, unbilled_events: often absent (unrolled, as above)
+    completed = partial = failed = unbilled = 0
+    raw = get("completed")
+    if raw is not None:
+        completed = _count(raw, "completed")
+    raw = get("partial")
+    if raw is not None:
+        partial = _count(raw, "partial")
+    raw = get("failed")
+    if raw is not None:
+        failed = _count(raw, "failed")
+    raw = get("unbilled_events")
+    if raw is not None:
+        unbilled = _count(raw, "unbilled_events")
     until = get("until")
     user = get("user")
     workflow = get("workflow")
@@ -190,7 +198,7 @@ def _usage_fields(entry: data.Custom) -> tuple:
         tier, context, cache_hit = _classes(get("service_tier"), get("context"),
                                             get("cache_hit"), extra, input_tokens, cached)
     return (entry.date, customer, model, feature, action, input_tokens, cached, output,
-            events, *outcomes, str(user) if user else "",
+            events, completed, partial, failed, unbilled, str(user) if user else "",
             until if isinstance(until, datetime.date) else None,
             workflow if workflow.__class__ is str else "",
             f"{get('filename', '?')}:{get('lineno', 0)}", tier, context, cache_hit, extra)
