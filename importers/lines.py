@@ -1,7 +1,9 @@
 """Line-oriented usage files read in big chunks by pyarrow, line by line only at fault.
 
 ``LinesImporter`` reads a file in chunks of whole lines (16 MiB), hashing them as it
-goes, and gives each chunk to ``read_chunk`` (pyarrow, in parallel blocks). A chunk
+goes (a thread), and gives each chunk to ``read_chunk`` (pyarrow): a thread parses the
+next chunk while this one validates, deduplicates and aggregates the one before, in
+order, so the result is the one of reading them one after the other. A chunk
 pyarrow rejects (a malformed line, a value of the wrong type) is split in halves until
 the lines at fault are parsed one by one by ``parse_line`` and quarantined with their
 reason; the rest of the chunk still goes through pyarrow. Blank lines are skipped.
@@ -16,8 +18,9 @@ and halves are then cut only where the quotes before the cut are balanced, and
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -84,15 +87,25 @@ def quoted_records(lines: list[bytes]) -> Iterator[tuple[int, int]]:
 
 
 def line_count(piece: memoryview) -> int:
-    whole: bytes = piece.obj  # type: ignore[assignment]  # the block chunks() read
-    ends = whole.count(b"\n", 0, len(piece))
+    ends = int(np.count_nonzero(np.frombuffer(piece, np.uint8) == 10))  # (no GIL held)
     return ends + (0 if ends and piece[-1] == 10 else 1)
+
+
+def _load_pandas() -> None:
+    """Import pandas, which pyarrow loads at the first ``pa.array`` (a quarter of a
+    second), while the first chunk is parsed."""
+    try:
+        importlib.import_module("pandas")
+    except ImportError:  # (pyarrow does without it)
+        pass
 
 
 class LinesImporter(UsageImporter):
     """Base of the importers of line-oriented files (JSON Lines, CSV)."""
 
     quote: bytes | None = None  # records may span lines inside this quote (CSV)
+    parse_threads = True  # whether ``read_chunk`` may parse a chunk's blocks in threads;
+    # ``feed`` turns it off while it parses ahead (the reading is the other thread)
 
     def start(self, path: Path) -> tuple[int, int]:
         """(byte offset, line number) of the first data line; after a header, say."""
@@ -110,34 +123,80 @@ class LinesImporter(UsageImporter):
     def feed(self, path: Path, core: UsageCore, progress: Progress) -> None:
         offset, line = self.start(path)
         progress.update(offset)
-        prepared = False
         with open(path, "rb") as handle:
             core.digest.update(handle.read(offset))
-        with ThreadPoolExecutor(1) as hasher:  # hashlib lets go of the GIL: hash meanwhile
+        # Two helpers, as pyarrow and hashlib let go of the GIL: one hashes the chunks in
+        # order, the other parses the next chunk while this thread validates and
+        # aggregates the one before (a format that reads its pieces its own way, an
+        # overridden ``_feed_piece``, parses them there, as before).
+        ahead = type(self)._feed_piece is LinesImporter._feed_piece
+        threads = self.parse_threads
+        self.parse_threads = threads and not ahead  # (one thread a chunk: the cores are
+        try:  # this thread's and the parser's)
+            self._feed_chunks(path, core, progress, offset, line, ahead)
+        finally:
+            self.parse_threads = threads
+        core.hashed = True
+
+    def _feed_chunks(self, path: Path, core: UsageCore, progress: Progress, offset: int,
+                     line: int, ahead: bool) -> None:
+        prepared = False
+        with ThreadPoolExecutor(1) as hasher, ThreadPoolExecutor(1) as parser:
+            if ahead:  # (before the first hash: the hasher is idle until then)
+                hasher.submit(_load_pandas)
             hashed = None
+            waiting: tuple[memoryview, int, Future | int] | None = None
             for chunk in chunks(path, offset, quote=self.quote):
-                if hashed is not None:
-                    hashed.result()
-                hashed = hasher.submit(core.digest.update, chunk)
                 if not prepared:
                     whole: bytes = chunk.obj  # type: ignore[assignment]  # (chunks())
                     self.prepare(bytes(whole[:whole.find(b"\n")]))
                     prepared = True
-                count = line_count(chunk)
-                self._feed_piece(core, chunk, line, count)
-                line += count
-                progress.update(len(chunk))
+                parsed = parser.submit(self._parse_counted, chunk) if ahead else None
+                if hashed is not None:
+                    hashed.result()
+                hashed = hasher.submit(core.digest.update, chunk)
+                if waiting is not None:
+                    line += self._feed_parsed(core, progress, *waiting)
+                waiting = (chunk, line, parsed if parsed is not None else line_count(chunk))
+            if waiting is not None:
+                self._feed_parsed(core, progress, *waiting)
             if hashed is not None:
                 hashed.result()
-        core.hashed = True
+
+    def _feed_parsed(self, core: UsageCore, progress: Progress, chunk: memoryview,
+                     line: int, parsed: Future | int) -> int:
+        """Feed a chunk parsed meanwhile (``parsed``: its line count and table), or parse
+        it now (``parsed``: its line count); its line count. A parse that fails
+        otherwise than on the data (a read error, say) raises here, in order."""
+        if isinstance(parsed, int):
+            self._feed_piece(core, chunk, line, parsed)
+            count = parsed
+        else:
+            count, table = parsed.result()
+            self._feed_read(core, chunk, line, count, None, table)
+        progress.update(len(chunk))
+        return count
+
+    def _parse_counted(self, piece: memoryview) -> tuple[int, pa.Table | None]:
+        """(line count, ``_parse``) of a chunk, in the parsing thread."""
+        return line_count(piece), self._parse(piece)
+
+    def _parse(self, piece: memoryview | bytes) -> pa.Table | None:
+        """``read_chunk``, None where pyarrow rejects the piece (it is then split)."""
+        try:
+            return self.read_chunk(piece)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+            return None
 
     def _feed_piece(self, core: UsageCore, piece: memoryview | bytes, first_line: int,
                     count: int, lines: list[bytes] | None = None) -> None:
         """Parse ``piece`` (``count`` whole lines from ``first_line``), or split it."""
-        try:
-            table = self.read_chunk(piece)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
-            table = None
+        self._feed_read(core, piece, first_line, count, lines, self._parse(piece))
+
+    def _feed_read(self, core: UsageCore, piece: memoryview | bytes, first_line: int,
+                   count: int, lines: list[bytes] | None, table: pa.Table | None) -> None:
+        """``_feed_piece`` of a piece parsed already (``table``; None: pyarrow rejected
+        it, so it is split)."""
         split: list[list[bytes]] = [lines] if lines is not None else []
 
         def get_lines() -> list[bytes]:

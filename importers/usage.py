@@ -32,7 +32,10 @@ Memory: with ``spill`` (a folder; ``tokenbooks import`` sets it), a month the so
 moved past (a later month's batch came) goes to disk (``SpilledMonth``: the sorted
 aggregate table as Arrow IPC, the ids as the bytes of their sidecar) and comes back only
 to be written, or if the source returns to it (an unsorted file: read back, merged,
-the same result).
+the same result). The spill is written by a thread (sorting the ids, gzip and the
+group-bys let go of the GIL) while the next batches are read; its months are taken in
+(``_settle``) in order, and an error of it raised, at the next spill, when the source
+comes back to a month, and at ``finish``.
 
     >>> core = UsageCore(customers={"acme"})
     >>> core.feed_rows([(1, '{"event_id": "e1", ...}', {"event_id": "e1", ...})])
@@ -83,6 +86,7 @@ import re
 import uuid
 import weakref
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -702,6 +706,20 @@ def _text_hash(value: str) -> int:
                           "little")
 
 
+def _unused(column: pa.ChunkedArray | pa.Array) -> bool:
+    """Whether a column of a token class holds its plain value (null, 0, "", false) in
+    every row, as ``content_hashes`` tests it row by row."""
+    kind = column.type
+    if pa.types.is_boolean(kind):
+        return not pc.any(column).as_py()
+    if pa.types.is_integer(kind):
+        low, high = pc.min_max(column).values()
+        return low.as_py() in (None, 0) and high.as_py() in (None, 0)
+    if pa.types.is_string(kind):
+        return pc.max(pc.binary_length(column)).as_py() in (None, 0)
+    return False
+
+
 def content_hashes(table: pa.Table) -> pa.Array:
     """The content hash of each event of a ``NORMAL`` table: 8 hex digits (the top 32
     bits of a 64-bit hash of its customer, model, feature, action, user, UTC day and
@@ -729,6 +747,8 @@ def content_hashes(table: pa.Table) -> pa.Array:
     # them hashes as it did before they existed (sidecars written then stay valid).
     for number, name in enumerate(CLASS_COLUMNS, start=1):
         column = table.column(name)
+        if _unused(column):  # (no row mixes it in: the common case, a look at it)
+            continue
         if name in EXTRA_COUNTS:
             counts = pc.fill_null(column, 0).to_numpy(zero_copy_only=False).astype(np.int64)
             values = counts.view(np.uint64)
@@ -777,7 +797,6 @@ class UsageCore:
         # the aggregation grain: None, a day; else the span (first, last day) of a
         # customer's day, the entry dated on its first day with ``until`` its last
         self.spans = spans
-        self._span_cache: dict[int, tuple[int, int]] = {}
         # by month: the grouped batches, in line order (``_combine``), their rows, and the
         # rows at the last compaction (a month's groups are compacted on their own, so
         # the work and the copies stay within a month)
@@ -793,6 +812,8 @@ class UsageCore:
         self._spilled: dict[str, SpilledMonth] = {}
         self._spill_folder: _SpillFolder | None = None
         self._repeated: str | None = None  # a spilled month whose ids repeat
+        self._spiller: ThreadPoolExecutor | None = None  # writes the spilled months
+        self._spilling: dict[str, Future] = {}  # months handed to it, not taken in yet
         self.customers = frozenset(customers)
         self.per_user = frozenset(per_user)
         self.index = index if index is not None else EventIndex()
@@ -808,8 +829,16 @@ class UsageCore:
         self.conflicts: list[Quarantined] = []
         self._own: set[str] = set()
         self.fast_dedupe = True
-        self._customer_set = pa.array(sorted(self.customers), pa.string())
-        self._per_user_set = pa.array(sorted(self.per_user), pa.string())
+        self._sets: tuple[pa.Array, pa.Array] | None = None  # (``_value_sets``)
+
+    def _value_sets(self) -> tuple[pa.Array, pa.Array]:
+        """The customers and the per-user customers as arrays, made on first use (the
+        first ``pa.array`` loads pandas, a quarter of a second: meanwhile the reader
+        parses its first chunk)."""
+        if self._sets is None:
+            self._sets = (pa.array(sorted(self.customers), pa.string()),
+                          pa.array(sorted(self.per_user), pa.string()))
+        return self._sets
 
     # -- input -----------------------------------------------------------------------------
 
@@ -912,7 +941,8 @@ class UsageCore:
         for name in NAME_FIELDS:
             if name in names:
                 bad = pc.or_(bad, _bad_names(text[name]))
-        bad = pc.or_(bad, pc.invert(pc.is_in(text["customer"], value_set=self._customer_set)))
+        customer_set, per_user_set = self._value_sets()
+        bad = pc.or_(bad, pc.invert(pc.is_in(text["customer"], value_set=customer_set)))
         for name in TOKEN_FIELDS:
             bad = pc.or_(bad, pc.or_(pc.less(tokens[name], 0),
                                      pc.greater(tokens[name], MAX_COUNT)))
@@ -963,7 +993,7 @@ class UsageCore:
         }
         if self.per_user:
             columns["user"] = pc.if_else(pc.is_in(text["customer"],
-                                                  value_set=self._per_user_set),
+                                                  value_set=per_user_set),
                                          pc.fill_null(text["user"], ""), "")
         else:
             columns["user"] = pa.repeat(pa.scalar("", pa.string()), n)
@@ -1009,8 +1039,8 @@ class UsageCore:
         parts = []
         names = [f"{number // 100:04d}-{number % 100:02d}" for number in sorted(months)]
         for month in names:
-            if month in self._spilled:  # an unsorted source came back to a month
-                self._reopen(month)
+            if month in self._spilled or month in self._spilling:  # an unsorted
+                self._reopen(month)  # source came back to a month
         for number in sorted(months):
             month = f"{number // 100:04d}-{number % 100:02d}"
             part = table if len(months) == 1 else table.filter(pc.equal(month_of, number))
@@ -1043,41 +1073,45 @@ class UsageCore:
             # sorted by time; if one comes back, ``_reopen``)
             for month in sorted(self._own):
                 if month < names[0] and month in self._ids and month not in self._spilled:
-                    self._spill_month(month)
+                    self._spill_month(month)  # (its ids leave ``_ids``: once)
 
     # -- spilling the months a source is done with ------------------------------------------
 
     def _own_ids(self, month: str) -> tuple[pa.Array, pa.Array] | None:
         """The ids of a month this source has to itself, sorted, with their hashes; None
         if one repeats (the source is read again, id by id: ``RepeatedIds``)."""
-        ids = pa.concat_arrays(self._ids[month])
-        hashes = pa.concat_arrays(self._hashes[month])
-        if len(ids) > 1 and not pc.all(pc.less_equal(ids[:-1], ids[1:])).as_py():
-            order = pc.array_sort_indices(ids)
-            ids, hashes = ids.take(order), hashes.take(order)
-        if len(ids) > 1 and pc.any(pc.equal(ids[:-1], ids[1:])).as_py():
-            return None
-        return ids, hashes
+        return unique_sorted(self._ids[month], self._hashes[month])
 
     def _spill_month(self, month: str) -> None:
-        """Write a finished month's aggregates (Arrow IPC) and ids (the sidecar's bytes)
-        to the spill folder and let go of them."""
+        """Hand a finished month's aggregates and ids to the spill writer (a thread:
+        ``_write_spill``) and let go of them."""
         if self._exact:  # (sums near 2^63: the groups stay in Python ints, in memory)
             return
-        found = self._own_ids(month)
-        if found is None:
-            self._repeated = self._repeated or month
-            return
-        ids, hashes = found
         if self._spill_folder is None:
             assert self.spill is not None
             self._spill_folder = _SpillFolder(self.spill)
-        folder = self._spill_folder
-        table = self._combine(self._parts.pop(month, [])).sort_by(
-            [(k, "ascending") for k in KEYS])
+        if self._spiller is None:
+            self._spiller = ThreadPoolExecutor(1, thread_name_prefix="tokenbooks-spill")
+        parts = self._parts.pop(month, [])
         self._part_rows.pop(month, None)
         self._compacted.pop(month, None)
-        del self._ids[month], self._hashes[month]
+        ids, hashes = self._ids.pop(month), self._hashes.pop(month)
+        self._spilling[month] = self._spiller.submit(self._write_spill, month, parts, ids,
+                                                     hashes)
+        self._settle(wait=False)
+
+    def _write_spill(self, month: str, parts: list[pa.Table], id_arrays: list[pa.Array],
+                     hash_arrays: list[pa.Array]) -> SpilledMonth | None:
+        """Write a month's aggregates (Arrow IPC) and ids (the sidecar's bytes) to the
+        spill folder (None, nothing written: an id repeats). Runs in the spill thread:
+        it touches only what it is given and the spill folder."""
+        found = unique_sorted(id_arrays, hash_arrays)
+        if found is None:
+            return None
+        ids, hashes = found
+        folder = self._spill_folder
+        assert folder is not None
+        table = self._combine(parts).sort_by([(k, "ascending") for k in KEYS])
         stem = f".{month}.{folder.token}"
         day_path = None
         if self.spans is not None:  # the days kept too, for ``_reopen`` (the days of a
@@ -1090,13 +1124,31 @@ class UsageCore:
         index_path = folder.path / f"{stem}.events.gz{SPILL_SUFFIX}"
         write_sidecar(index_path, ids, hashes=hashes)
         days = pc.min_max(table.column("day")).as_py() if table.num_rows else None
-        self._spilled[month] = SpilledMonth(
+        return SpilledMonth(
             folder, table_path, index_path, table.num_rows,
             days["min"] if days else None, days["max"] if days else None, fingerprint(ids),
             day_path)
 
+    def _settle(self, wait: bool = True) -> None:
+        """Take in the months the spill thread has written, in the order they were
+        handed to it (``wait``: all of them; else those done so far). An error of the
+        thread (a full disk, say) is raised here, as it was by the write itself."""
+        for month in list(self._spilling):
+            written = self._spilling[month]
+            if not wait and not written.done():
+                return
+            del self._spilling[month]
+            spilled = written.result()
+            if spilled is None:  # an id repeats: the source is read again (``finish``)
+                self._repeated = self._repeated or month
+            else:
+                self._spilled[month] = spilled
+
     def _reopen(self, month: str) -> None:
         """Take a spilled month back into memory (its events go on further down)."""
+        self._settle()
+        if month not in self._spilled:  # its ids repeat (``finish`` raises RepeatedIds)
+            return
         spilled = self._spilled.pop(month)
         table = spilled.table(days=True)
         ids, hashes = spilled.ids()
@@ -1200,7 +1252,8 @@ class UsageCore:
         unique, where = np.unique(pairs, return_inverse=True)  # (customer, day) once each
         firsts = np.empty(len(unique), np.int32)
         epoch = EPOCH_DAY.toordinal()
-        cache = self._span_cache  # customer -> (first, last) ordinals of its last span
+        cache: dict[int, tuple[int, int]] = {}  # customer -> (first, last) ordinals of
+        # its last span (this table's codes; the spill thread merges a month meanwhile)
         for i, pair in enumerate(unique.tolist()):
             code, offset = divmod(pair, width)
             ordinal = low + offset
@@ -1210,7 +1263,6 @@ class UsageCore:
                     days=ordinal))
                 span = cache[code] = (first.toordinal() - epoch, last.toordinal() - epoch)
             firsts[i] = span[0]
-        cache.clear()  # (codes are this table's)
         return pc.cast(pa.array(firsts[where.reshape(-1)]), pa.date32())
 
     def _span(self, customer: str, day: datetime.date) -> tuple[datetime.date, datetime.date]:
@@ -1253,6 +1305,7 @@ class UsageCore:
         """Move the groups into Python ints (sums near 2^63: never reached by real
         counts, kept exact all the same)."""
         self._exact = True
+        self._settle()
         for month in sorted(self._spilled):
             self._reopen(month)
         for month in sorted(self._parts):
@@ -1324,6 +1377,10 @@ class UsageCore:
 
         Raises RepeatedIds if an id repeats within a month this source had to itself
         (the caller then reads the source again with ``fast_dedupe`` off)."""
+        self._settle()
+        if self._spiller is not None:
+            self._spiller.shutdown()
+            self._spiller = None
         if self._repeated is not None:
             raise RepeatedIds(self._repeated)
         kept = sorted(month for month in self._own if month not in self._spilled)
@@ -1378,6 +1435,8 @@ def _key(table: pa.Table) -> np.ndarray | None:
         column = column.combine_chunks()
         if column.null_count:
             return None
+        if _constant(column):  # one code, 0, in every row: nothing to mix in
+            continue
         if pa.types.is_date32(column.type):
             codes = pc.cast(column, pa.int32()).to_numpy().astype(np.int64)
             codes -= codes.min()
@@ -1396,6 +1455,20 @@ def _key(table: pa.Table) -> np.ndarray | None:
     return key
 
 
+def _constant(column: pa.Array) -> bool:
+    """Whether a column without nulls is, at a glance, one value in every row: text all
+    empty (no user, tier or context), false throughout, or one day."""
+    kind = column.type
+    if pa.types.is_string(kind):
+        return len(column) == 0 or pc.max(pc.binary_length(column)).as_py() == 0
+    if pa.types.is_boolean(kind):
+        return not pc.any(column).as_py()
+    if pa.types.is_date32(kind):
+        low, high = pc.min_max(column).values()
+        return low == high
+    return False
+
+
 def _grouped(keys: pa.Table, table: pa.Table, sums: Sequence[str], count: bool
              ) -> pa.Table:
     """The groups of the rows of ``table`` that have the same ``keys`` (a table of the
@@ -1404,17 +1477,33 @@ def _grouped(keys: pa.Table, table: pa.Table, sums: Sequence[str], count: bool
     int64 (``_key``) is some 2-3x faster than grouping by the ten columns."""
     n = table.num_rows
     row = pa.array(np.arange(n, dtype=np.int64))
-    aggregates = ([(name, "sum") for name in sums] + [("_row", "min"), ("_row", "max")]
+    zero = [name for name in sums if _zeros(table.column(name))]  # (most token
+    # classes and outcomes, often): their sums are zeros, not summed
+    summed = [name for name in sums if name not in zero]
+    aggregates = ([(name, "sum") for name in summed] + [("_row", "min"), ("_row", "max")]
                   + ([("_row", "count")] if count else []))
     key = _key(keys) if n else None
-    columns = {name: table.column(name) for name in sums}
+    columns = {name: table.column(name) for name in summed}
     if key is None:
         names = [f"_k{i}" for i in range(keys.num_columns)]
-        return pa.table({**dict(zip(names, keys.columns, strict=True)), **columns,
-                         "_row": row}).group_by(names, use_threads=False
-                                                ).aggregate(aggregates)
-    return pa.table({"_key": key, **columns, "_row": row}).group_by(
-        ["_key"], use_threads=False).aggregate(aggregates)
+        grouped = pa.table({**dict(zip(names, keys.columns, strict=True)), **columns,
+                            "_row": row}).group_by(names, use_threads=False
+                                                   ).aggregate(aggregates)
+    else:
+        grouped = pa.table({"_key": key, **columns, "_row": row}).group_by(
+            ["_key"], use_threads=False).aggregate(aggregates)
+    zeros = pa.array(np.zeros(grouped.num_rows, np.int64))
+    for name in zero:
+        grouped = grouped.append_column(f"{name}_sum", zeros)
+    return grouped
+
+
+def _zeros(column: pa.ChunkedArray | pa.Array) -> bool:
+    """Whether an int64 column is 0 in every row (its sums are, as pyarrow gives them)."""
+    if column.type != pa.int64() or column.null_count or not len(column):
+        return False
+    low, high = pc.min_max(column).values()
+    return low.as_py() == 0 and high.as_py() == 0
 
 
 def _group(table: pa.Table, sums: Sequence[str], first: str, last: str, count: bool
@@ -1422,7 +1511,10 @@ def _group(table: pa.Table, sums: Sequence[str], first: str, last: str, count: b
     """``table`` grouped by ``GROUP_KEYS`` (the ``PART_COLUMNS``): ``sums`` summed,
     ``first_event`` the ``first`` of its first row, ``last_event`` the ``last`` of its
     last (rows in table order), ``events`` the rows counted (``count``) or summed."""
-    grouped = _grouped(table.select(list(GROUP_KEYS)), table, sums, count)
+    keys = list(GROUP_KEYS)
+    if table.num_rows and pc.all(pc.equal(table.column("day"), table.column("until"))).as_py():
+        keys.remove("until")  # (a day's: the same groups without it)
+    grouped = _grouped(table.select(keys), table, sums, count)
     low, high = grouped.column("_row_min"), grouped.column("_row_max")
     out = {name: table.column(name).take(low) for name in GROUP_KEYS}
     for name in sums:
@@ -1472,6 +1564,53 @@ def usage_entries(table: pa.Table | None, source: str, sha256: str) -> list:
             "source": source, "sha256": sha256, "first_event": columns["first_event"][i],
             "last_event": columns["last_event"][i]}))
     return entries
+
+
+def unique_sorted(id_arrays: Sequence[pa.Array], hash_arrays: Sequence[pa.Array]
+                  ) -> tuple[pa.Array, pa.Array] | None:
+    """The ids sorted by code point, their content hashes in the same order; None if an
+    id repeats."""
+    ids = pa.concat_arrays(list(id_arrays))
+    hashes = pa.concat_arrays(list(hash_arrays))
+    if len(ids) > 1 and not pc.all(pc.less_equal(ids[:-1], ids[1:])).as_py():
+        order = sort_order(ids)
+        ids, hashes = ids.take(order), hashes.take(order)
+    if len(ids) > 1 and pc.any(pc.equal(ids[:-1], ids[1:])).as_py():
+        return None
+    return ids, hashes
+
+
+SORT_WIDTH = 64  # bytes: ids up to this long are sorted by numpy (``sort_order``)
+
+
+def sort_order(ids: pa.Array) -> pa.Array:
+    """The indices that sort a string array by code point (UTF-8 byte order), as
+    ``pc.array_sort_indices`` gives them for distinct values; about twice as fast for
+    short ids: each id as big-endian 64-bit words, padded with zero bytes (an id holds
+    none: a control character), sorted by ``np.lexsort``.
+
+    >>> sort_order(pa.array(["b", "ab", "a"])).to_pylist()
+    [2, 1, 0]
+    """
+    n = len(ids)
+    if n < 2 or ids.null_count or not pa.types.is_string(ids.type):
+        return pc.array_sort_indices(ids)
+    offsets = np.frombuffer(ids.buffers()[1], np.int32, n + 1, ids.offset * 4)
+    lengths = np.diff(offsets)
+    longest = int(lengths.max())
+    if longest > SORT_WIDTH or longest == 0:
+        return pc.array_sort_indices(ids)
+    octets = np.frombuffer(ids.buffers()[2], np.uint8)[offsets[0]:offsets[-1]]
+    if octets.min() == 0:  # (a zero byte would sort as the padding)
+        return pc.array_sort_indices(ids)
+    width = -(-longest // 8) * 8
+    if int(lengths.min()) == width:
+        matrix = octets.reshape(n, width)
+    else:
+        matrix = np.zeros((n, width), np.uint8)
+        matrix[np.arange(width) < lengths[:, None]] = octets
+    words = matrix.view(">u8")
+    return pa.array(np.lexsort(words.T[::-1]))
 
 
 def _sorted(column: pa.ChunkedArray) -> bool:

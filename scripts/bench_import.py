@@ -20,7 +20,8 @@ It prints, per size and grain, the seconds of each (best of ``--rounds``), the r
 read_json / import (throughput of the import over read_json's; targets >= 0.25 at day
 grain, >= 0.5 at month grain), the peak memory of each, and the import's peak at the
 largest size over its peak at the smallest (target <= 1.25: memory does not grow with
-the file).
+the file), and the load average (1 minute) after each size and grain: on a shared
+machine the ratio moves with it (read_json parses in threads, on cores others use).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import os
 import resource
 import shutil
 import subprocess
@@ -153,7 +155,8 @@ def main() -> None:
                              max(x["peak_mib"] for x in base),
                              max(x["peak_mib"] for x in imported)))
                 print(f"  {n:,} events, {grain} grain: read_json {b:.2f} s, import {i:.2f} s,"
-                      f" ratio {b / i:.2f}", flush=True)
+                      f" ratio {b / i:.2f} (load average {os.getloadavg()[0]:.2f})",
+                      flush=True)
         print(f"\nbest of {args.rounds} round(s); store {args.store}")
         print("| events | grain | file MiB | read_json s | import s | events/s | ratio | "
               "entries | read_json peak MiB | import peak MiB |")
