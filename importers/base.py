@@ -268,17 +268,25 @@ class UsageImporter(beangulp.Importer):
                          spans=self.spans)
         core.fast_dedupe = fast_dedupe
         core.spill = self.spill
-        self.feed(path, core, self.progress)
+        try:
+            self.feed(path, core, self.progress)
+        except BaseException:
+            core.abandon()  # (months spilled by a thread: none written after this)
+            raise
         return core
 
     def _finish(self, path: Path, core: UsageCore) -> Extraction:
-        sha256 = core.digest.hexdigest() if core.hashed else file_sha256(path)
-        parsed = core.read - sum(1 for q in core.quarantine if q.field == "(line)")
-        if core.read and not parsed:
-            raise UnreadableSource(f"{path}: no line could be read as {self.format_name} "
-                                   f"({core.quarantine[0].reason} on line "
-                                   f"{core.quarantine[0].line})")
-        return core.finish(path, sha256, self.name)
+        try:
+            sha256 = core.digest.hexdigest() if core.hashed else file_sha256(path)
+            parsed = core.read - sum(1 for q in core.quarantine if q.field == "(line)")
+            if core.read and not parsed:
+                raise UnreadableSource(f"{path}: no line could be read as "
+                                       f"{self.format_name} ({core.quarantine[0].reason} "
+                                       f"on line {core.quarantine[0].line})")
+            return core.finish(path, sha256, self.name)
+        except BaseException:
+            core.abandon()
+            raise
 
     format_name = "usage events"
 

@@ -1372,6 +1372,14 @@ class UsageCore:
                     seen.difference_update(ids.to_pylist())
                     self.index.forget(month, ids)
 
+    def abandon(self) -> None:
+        """A read that failed: stop the spill thread, waiting out a write in progress, so
+        that nothing is written after the command lets go of the book (what it wrote is
+        swept with the spill folder, as after a crash)."""
+        if self._spiller is not None:
+            self._spiller.shutdown(wait=True, cancel_futures=True)
+            self._spiller = None
+
     def finish(self, source: Path, sha256: str, importer: str) -> Extraction:
         """The extraction: usage entries sorted by date and key, with provenance.
 

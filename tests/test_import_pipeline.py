@@ -217,3 +217,24 @@ def test_a_full_disk_in_the_spill_thread_is_a_clear_error_of_the_import(
     again = run(ledger, source)  # room again: the import goes through
     assert again.exit_code == 0, again.output
     assert len(list((book / "imports").glob("2026-*.beancount"))) == 3
+
+
+def test_a_read_that_fails_leaves_no_spill_thread_writing(tmp_path, monkeypatch) -> None:
+    """A failure after a month was handed to the spill thread: the read waits it out, so
+    nothing is written into the book after the command has let go of it."""
+    import threading
+
+    source = jsonl(tmp_path / "events.jsonl", three_months(False))
+    handed = []
+    original = usage.UsageCore._spill_month
+
+    def spill_then_fail(self, month):
+        original(self, month)
+        handed.append(month)
+        raise RuntimeError("the read failed here")
+
+    monkeypatch.setattr(usage.UsageCore, "_spill_month", spill_then_fail)
+    with pytest.raises(RuntimeError, match="the read failed here"):
+        imported(source, tmp_path / "book", monkeypatch)
+    assert handed == ["2026-01"]
+    assert not [t for t in threading.enumerate() if t.name.startswith("tokenbooks-spill")]
