@@ -1464,17 +1464,12 @@ def _key(table: pa.Table) -> np.ndarray | None:
 
 
 def _constant(column: pa.Array) -> bool:
-    """Whether a column without nulls is, at a glance, one value in every row: text all
-    empty (no user, tier or context), false throughout, or one day."""
-    kind = column.type
-    if pa.types.is_string(kind):
-        return len(column) == 0 or pc.max(pc.binary_length(column)).as_py() == 0
-    if pa.types.is_boolean(kind):
-        return not pc.any(column).as_py()
-    if pa.types.is_date32(kind):
+    """Whether a column without nulls is, at a glance, one value in every row: its plain
+    value throughout (``_unused``: no user, tier or context), or one day."""
+    if pa.types.is_date32(column.type):
         low, high = pc.min_max(column).values()
         return low == high
-    return False
+    return _unused(column)
 
 
 def _grouped(keys: pa.Table, table: pa.Table, sums: Sequence[str], count: bool
@@ -1508,10 +1503,8 @@ def _grouped(keys: pa.Table, table: pa.Table, sums: Sequence[str], count: bool
 
 def _zeros(column: pa.ChunkedArray | pa.Array) -> bool:
     """Whether an int64 column is 0 in every row (its sums are, as pyarrow gives them)."""
-    if column.type != pa.int64() or column.null_count or not len(column):
-        return False
-    low, high = pc.min_max(column).values()
-    return low.as_py() == 0 and high.as_py() == 0
+    return (column.type == pa.int64() and not column.null_count and len(column) > 0
+            and _unused(column))
 
 
 def _group(table: pa.Table, sums: Sequence[str], first: str, last: str, count: bool
