@@ -18,7 +18,7 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import TypeVar
 
-from .rounding import ZERO
+from .rounding import ZERO, cents_half_up
 
 K = TypeVar("K")
 
@@ -29,9 +29,8 @@ def allocate(amount: Decimal, weights: Mapping[K, Fraction | Decimal]
     add up to nothing (the caller decides where an unweighted amount goes)."""
     keys = sorted(weights)  # type: ignore[type-var]  # keys are str or str tuples
     # In integers over the weights' common denominator: part k's cumulative share in
-    # cents is 100 x amount x (w1 + ... + wk) / total, one integer ratio p / q (not
-    # reduced: the cent it rounds to half up, (2|p| + |q|) // 2|q|, is ``to_cent``'s
-    # all the same). The engine splits every posting: no Fraction is made.
+    # cents is 100 x amount x (w1 + ... + wk) / total, one integer ratio p / q, rounded
+    # as ``to_cent`` rounds. The engine splits every posting: no Fraction is made.
     ratios = [weights[key].as_integer_ratio() for key in keys]
     common = math.lcm(*(d for _, d in ratios)) if ratios else 1
     parts = [n * (common // d) for n, d in ratios]
@@ -46,9 +45,7 @@ def allocate(amount: Decimal, weights: Mapping[K, Fraction | Decimal]
     running, posted = 0, ZERO
     for key, part in zip(keys, parts, strict=True):
         running += part
-        p = scale * running
-        cents = (2 * abs(p) + q) // (2 * q)
-        rounded = Decimal(-cents if p < 0 else cents).scaleb(-2)
+        rounded = cents_half_up(scale * running, q)
         share = rounded - posted
         posted = rounded
         if share:

@@ -43,10 +43,17 @@ def to_cent(value: Exact) -> Decimal:
     """``value`` rounded half up (away from zero) to the cent: 0.125 -> 0.13, -0.125 -> -0.13."""
     if isinstance(value, Decimal):
         return value.quantize(CENT, rounding=ROUND_HALF_UP)
-    # |value| x 100 rounded half up, as one integer ratio (not reduced: the same floor)
     numerator, denominator = value.as_integer_ratio()
-    whole = (200 * abs(numerator) + denominator) // (2 * denominator)
-    return Decimal(-whole if numerator < 0 else whole).scaleb(-2)
+    return cents_half_up(100 * numerator, denominator)
+
+
+def cents_half_up(cents: int, denominator: int) -> Decimal:
+    """``cents / denominator`` cents (``denominator`` > 0) rounded half up, away from
+    zero, to a whole cent, in currency units: ``to_cent`` in integers, for callers that
+    have the ratio already (``allocation``). The ratio need not be reduced: the floor of
+    (2|c| + d) / 2d is the same for every multiple of it."""
+    whole = (2 * abs(cents) + denominator) // (2 * denominator)
+    return Decimal(-whole if cents < 0 else whole).scaleb(-2)
 
 
 class Cumulative:
