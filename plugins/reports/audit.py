@@ -86,6 +86,7 @@ from ..rules.fx import price_book_for
 from ..rules.journal import Booking, Leg
 from ..rules.model import Contract, PriceBook
 from ..rules.periods import month_of, months, parse_period
+from ..rules.pricing import DayPrice
 from ..rules.records import Purchase, Usage
 from ..rules.rounding import to_cent
 from ..rules.tiers import band_multiplier, tiered
@@ -665,7 +666,8 @@ class TracingEngine(ContractEngine):
                                     self.tracked.added)
         return seg
 
-    def use(self, day: datetime.date, usages: list[Usage]) -> None:
+    def use(self, day: datetime.date, usages: list[Usage],
+            price: DayPrice | None = None) -> None:
         pricer = self.pricer
         valued = []
         for usage in usages:
@@ -682,7 +684,7 @@ class TracingEngine(ContractEngine):
             valued.append(Valued(usage, (model, usage.feature, served),
                                  Fraction(priced.tokens), Fraction(priced.actions),
                                  priced.version, rates, bool(usage.model) and _special(usage)))
-        super().use(day, usages)
+        super().use(day, usages, price)
         seg = self.segment
         if seg is not None and seg in self._open:
             self._open[seg].entries.extend(valued)

@@ -65,7 +65,7 @@ from .model import (
 )
 from .modifications import Changes, change_days, expected_for
 from .periods import month_of, next_period_start, period_end
-from .pricing import Key, Priced, Pricer, Values, add_value
+from .pricing import DayPrice, Key, Priced, Pricer, Values, add_value
 from .recognition import recognize
 from .records import Purchase, Usage
 from .rounding import to_cent
@@ -175,6 +175,11 @@ class _Segment:
 
 
 class ContractEngine:
+    # Whether the walk draws a run of prepaid usage days at once where that books what
+    # day by day does (``prepaid_batch``); off, every day is drawn alone (the tests
+    # compare the two).
+    batches = True
+
     def __init__(self, contract: Contract, price_book: PriceBook, customer_name: str,
                  as_of: datetime.date, posting: str = "month",
                  served: Mapping[str, str] | None = None) -> None:
@@ -656,13 +661,16 @@ class ContractEngine:
             end = min(end, self.versions[i] - ONE_DAY)
         return end
 
-    def use(self, day: datetime.date, usages: list[Usage]) -> None:
+    def use(self, day: datetime.date, usages: list[Usage],
+            price: DayPrice | None = None) -> None:
+        """Draw (or invoice) ``usages``, of ``day`` or of the days a batch covers
+        (``price``: their pricing, made already by ``prepaid_batch``)."""
         # Values per usage entry are only needed to count the events a hard stop blocks
         # and to split a day among users with limits; otherwise the day is priced whole.
         each = self.has_credits and (self.limits.limit is not None
                                      or self.contract.overage.policy == "hard_stop")
-        priced, tokens, actions, version, errors, values, logged = self.pricer.price_day(
-            day, usages, each)
+        priced, tokens, actions, version, errors, values, logged = (
+            price if price is not None else self.pricer.price_day(day, usages, each))
         for exc in errors:
             self.error(exc.usage.date, exc.message, exc.usage.ref)
         if not priced:
@@ -699,6 +707,32 @@ class ContractEngine:
         overage = self.contract.overage
         if self.contract.billing == "prepaid" and overage.policy == "top_up":
             self.top_up_below(day)
+
+    def prepaid_batch(self, day: datetime.date, usages: list[Usage]) -> DayPrice | None:
+        """The pricing of ``usages`` (of ``day`` and of the days after it up to the posting
+        segment's end, on which nothing else happens to the contract) if drawing them at
+        once books what drawing them day by day does; else None (the walk goes day by
+        day). So it is when, after all of them, the lots still hold the top-up threshold
+        (nothing if no top-up): the balance only falls between those days, so no day's
+        draw would have crossed it, no top-up bought and nothing left uncovered; no lot
+        expires or comes in before the segment ends (``segment_end``); and the draws are
+        of tokens alone from lots that are not promotional (drawn by day and user:
+        ``run.promotional``), in sums that are exact either way."""
+        lots = self.lots
+        if any(lot.kind == "promotional" for lot in lots.lots):
+            return None
+        if any(usage.special or usage.action for usage in usages):
+            return None  # (valued one by one, in an order day by day would differ in)
+        price = self.pricer.price_day(day, usages, False)
+        if price.errors or price.actions or not price.tokens:
+            return None
+        numerator, denominator = price.tokens.as_integer_ratio()
+        credit_value: Fraction = self.credit_value  # type: ignore[assignment]  # (prepaid)
+        need = Fraction(numerator * credit_value.denominator,
+                        denominator * credit_value.numerator)
+        if lots.balance(day) - need < self.top_up_threshold:
+            return None
+        return price
 
     def draw_users(self, day: datetime.date, seg: _Segment, priced: list[Priced]) -> None:
         """Draw per user: each user's usage against what is left of their limit."""
@@ -1194,6 +1228,16 @@ class ContractEngine:
         # usage happens, so a segment's usage days can be taken at once.
         batch = (contract.billing == "arrears" and contract.allowance is None and not buys
                  and not changes and not granted and not self.retroactive)
+        # Prepaid credits drawn without limits, allowance, commitment or a hard stop (a
+        # book at day grain, a customer with automatic top-ups): a segment's usage days
+        # on which nothing else happens are drawn at once when ``prepaid_batch`` finds
+        # that day by day would book the same (the common case: a top-up is rare).
+        prepaid = (self.batches and contract.billing == "prepaid" and not periods
+                   and contract.overage.policy in ("invoice", "top_up")
+                   and self.limits.limit is None and self.credit_value is not None)
+        usage_only = set(by_day).difference(buys, changes, granted, tier_revisions)
+        # (segment end, lots, open lots) when ``prepaid_batch`` last refused
+        refused: tuple[datetime.date, int, int] | None = None
         last = min(self.as_of, contract.end) if contract.end else self.as_of
         # (None only when day is: the walk below does not run)
         month_end: datetime.date = (period_end(day, "month")  # type: ignore[assignment]
@@ -1228,6 +1272,28 @@ class ContractEngine:
                     self.use(day, [usage for d in event_days[i:j]
                                    for usage in sorted(by_day[d], key=usage_order)])
                     day = event_days[j - 1]
+                elif prepaid and not self.options:
+                    # ``day`` and the usage-only days after it in its posting segment
+                    end = self.segment.end if self.segment else self.segment_end(day)
+                    i = bisect.bisect_left(event_days, day)
+                    j = i + 1
+                    while (j < len(event_days) and event_days[j] <= end
+                           and event_days[j] in usage_only):
+                        j += 1
+                    price = None
+                    # (tried again once the segment or the lots change: a balance below
+                    # the threshold for days would otherwise price the rest again daily)
+                    state = (end, len(self.run.lots), len(self.lots.lots))
+                    if j - i > 1 and refused != state:
+                        usages = [usage for d in event_days[i:j]
+                                  for usage in sorted(by_day[d], key=usage_order)]
+                        price = self.prepaid_batch(day, usages)
+                        refused = None if price is not None else state
+                    if price is not None:
+                        self.use(day, usages, price)
+                        day = event_days[j - 1]
+                    else:
+                        self.use(day, sorted(by_day[day], key=usage_order))
                 else:
                     self.use(day, sorted(by_day[day], key=usage_order))
             # (the guards skip calls that would do nothing: this loop runs every day)
