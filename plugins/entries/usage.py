@@ -49,6 +49,11 @@ COUNT_FIELDS = ("input_tokens", "cached_input_tokens", "output_tokens", "events"
                 "completed", "partial", "failed", "unbilled_events")
 # the metadata of the token classes (docs/token-classes.md)
 _CLASS_KEYS = frozenset(("service_tier", "context", "cache_hit", *EXTRA_COUNTS))
+# the metadata of an aggregate with none of the optional fields but ``until``: counts,
+# provenance, and the ``customer`` a load adds
+_PLAIN_KEYS = frozenset(("filename", "lineno", "input_tokens", "cached_input_tokens",
+                         "output_tokens", "events", "until", "customer", "source", "sha256",
+                         "first_event", "last_event", "original_date"))
 _new_usage = tuple.__new__  # Usage's fields in order, without its keyword-handling __new__
 _until = operator.itemgetter(Usage._fields.index("until"))
 # positions in a row of UsageTable.rows (Usage's fields)
@@ -173,6 +178,12 @@ def _usage_fields(entry: data.Custom) -> tuple:
         events = _count(raw, "events", 1)
     if cached > input_tokens:
         raise ValueError("cached_input_tokens: expected at most input_tokens")
+    meta = entry.meta
+    if meta.keys() <= _PLAIN_KEYS:  # the plain aggregate: one test for the optional keys
+        until = get("until")
+        return (entry.date, customer, model, feature, action, input_tokens, cached, output,
+                events, 0, 0, 0, 0, "", until if isinstance(until, datetime.date) else None,
+                "", f"{get('filename', '?')}:{get('lineno', 0)}", "", "", False, ())
     # completed, partial, failed, unbilled_events: often absent (unrolled, as above)
     completed = partial = failed = unbilled = 0
     raw = get("completed")
