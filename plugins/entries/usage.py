@@ -49,8 +49,8 @@ COUNT_FIELDS = ("input_tokens", "cached_input_tokens", "output_tokens", "events"
                 "completed", "partial", "failed", "unbilled_events")
 # the metadata of the token classes (docs/token-classes.md)
 _CLASS_KEYS = frozenset(("service_tier", "context", "cache_hit", *EXTRA_COUNTS))
-# the metadata of an aggregate with none of the optional fields but ``until``: counts,
-# provenance, and the ``customer`` a load adds
+# the metadata of an aggregate with none of the optional fields but ``until`` (counts,
+# provenance, and the ``customer`` a load adds): its record is read without looking them up
 _PLAIN_KEYS = frozenset(("filename", "lineno", "input_tokens", "cached_input_tokens",
                          "output_tokens", "events", "until", "customer", "source", "sha256",
                          "first_event", "last_event", "original_date"))
@@ -178,36 +178,33 @@ def _usage_fields(entry: data.Custom) -> tuple:
         events = _count(raw, "events", 1)
     if cached > input_tokens:
         raise ValueError("cached_input_tokens: expected at most input_tokens")
-    meta = entry.meta
-    if meta.keys() <= _PLAIN_KEYS:  # the plain aggregate: one test for the optional keys
-        until = get("until")
-        return (entry.date, customer, model, feature, action, input_tokens, cached, output,
-                events, 0, 0, 0, 0, "", until if isinstance(until, datetime.date) else None,
-                "", f"{get('filename', '?')}:{get('lineno', 0)}", "", "", False, ())
-    # completed, partial, failed, unbilled_events: often absent (unrolled, as above)
     completed = partial = failed = unbilled = 0
-    raw = get("completed")
-    if raw is not None:
-        completed = _count(raw, "completed")
-    raw = get("partial")
-    if raw is not None:
-        partial = _count(raw, "partial")
-    raw = get("failed")
-    if raw is not None:
-        failed = _count(raw, "failed")
-    raw = get("unbilled_events")
-    if raw is not None:
-        unbilled = _count(raw, "unbilled_events")
-    until = get("until")
-    user = get("user")
-    workflow = get("workflow")
+    user = workflow = None
     tier, context, cache_hit = "", "", False
     extra: tuple[tuple[str, int], ...] = ()
-    if not _CLASS_KEYS.isdisjoint(entry.meta):  # rare: one set test for the plain entry
-        extra = tuple((name, count) for name in EXTRA_COUNTS
-                      if (count := _count(get(name, 0), name)))
-        tier, context, cache_hit = _classes(get("service_tier"), get("context"),
-                                            get("cache_hit"), extra, input_tokens, cached)
+    if not entry.meta.keys() <= _PLAIN_KEYS:  # the plain aggregate: one test for them all
+        # completed, partial, failed, unbilled_events: often absent (unrolled, as above)
+        raw = get("completed")
+        if raw is not None:
+            completed = _count(raw, "completed")
+        raw = get("partial")
+        if raw is not None:
+            partial = _count(raw, "partial")
+        raw = get("failed")
+        if raw is not None:
+            failed = _count(raw, "failed")
+        raw = get("unbilled_events")
+        if raw is not None:
+            unbilled = _count(raw, "unbilled_events")
+        user = get("user")
+        workflow = get("workflow")
+        if not _CLASS_KEYS.isdisjoint(entry.meta):  # (rare)
+            extra = tuple((name, count) for name in EXTRA_COUNTS
+                          if (count := _count(get(name, 0), name)))
+            tier, context, cache_hit = _classes(get("service_tier"), get("context"),
+                                                get("cache_hit"), extra, input_tokens,
+                                                cached)
+    until = get("until")
     return (entry.date, customer, model, feature, action, input_tokens, cached, output,
             events, completed, partial, failed, unbilled, str(user) if user else "",
             until if isinstance(until, datetime.date) else None,

@@ -722,17 +722,24 @@ class ContractEngine:
         if any(lot.kind == "promotional" for lot in lots.lots):
             return None
         if any(usage.special or usage.action for usage in usages):
-            return None  # (valued one by one, in an order day by day would differ in)
-        price = self.pricer.price_day(day, usages, False)
-        if price.errors or price.actions or not price.tokens:
+            # (a lot's share of actions is that of the day it runs out; token classes
+            # are valued entry by entry, into the values in another order)
             return None
-        numerator, denominator = price.tokens.as_integer_ratio()
-        credit_value: Fraction = self.credit_value  # type: ignore[assignment]  # (prepaid)
-        need = Fraction(numerator * credit_value.denominator,
-                        denominator * credit_value.numerator)
-        if lots.balance(day) - need < self.top_up_threshold:
+        price = self.pricer.price_day(day, usages, False)
+        if price.errors or not price.tokens:
+            return None
+        if lots.balance(day) - self.credits_for(price.tokens) < self.top_up_threshold:
             return None
         return price
+
+    def credits_for(self, value: Decimal | Fraction) -> Fraction:
+        """The credits worth ``value`` (one Fraction made from the integer ratios).
+        (Credits need a credit value: ``contracts`` requires one with prepaid billing or
+        an allowance.)"""
+        numerator, denominator = value.as_integer_ratio()
+        credit_value: Fraction = self.credit_value  # type: ignore[assignment]
+        return Fraction(numerator * credit_value.denominator,
+                        denominator * credit_value.numerator)
 
     def draw_users(self, day: datetime.date, seg: _Segment, priced: list[Priced]) -> None:
         """Draw per user: each user's usage against what is left of their limit."""
@@ -764,12 +771,7 @@ class ContractEngine:
         if not actions:  # the common case: tokens / credit value, one Fraction made
             if not tokens:
                 return
-            numerator, denominator = tokens.as_integer_ratio()
-            # (credits need a credit value: ``contracts`` requires one with prepaid
-            # billing or an allowance)
-            credit_value: Fraction = self.credit_value  # type: ignore[assignment]
-            need = Fraction(numerator * credit_value.denominator,
-                            denominator * credit_value.numerator)
+            need = self.credits_for(tokens)
             actions = ZERO
         else:
             tokens, actions = Fraction(tokens), Fraction(actions)
@@ -1235,7 +1237,8 @@ class ContractEngine:
         prepaid = (self.batches and contract.billing == "prepaid" and not periods
                    and contract.overage.policy in ("invoice", "top_up")
                    and self.limits.limit is None and self.credit_value is not None)
-        usage_only = set(by_day).difference(buys, changes, granted, tier_revisions)
+        usage_only = (set(by_day).difference(buys, changes, granted, tier_revisions)
+                      if prepaid else set())
         # (segment end, lots, open lots) when ``prepaid_batch`` last refused
         refused: tuple[datetime.date, int, int] | None = None
         last = min(self.as_of, contract.end) if contract.end else self.as_of
