@@ -30,6 +30,8 @@ from .base import Progress, UsageImporter
 from .usage import RowProblem, UsageCore
 
 CHUNK_BYTES = 16 << 20
+FIRST_CHUNK_BYTES = 1 << 20  # the first chunk, then twice the one before, up to
+# CHUNK_BYTES: the first is parsed while nothing else can be done, so it is small
 BLOCK_BYTES = 1 << 20  # pyarrow parses the blocks of a chunk in parallel; a longer line
 # fails its chunk, which then goes line by line
 SMALLEST_PIECE = 64  # lines: below this a failing piece is parsed line by line
@@ -45,18 +47,22 @@ def balanced_cut(block: bytes, cut: int, quote: bytes) -> int:
 
 
 def chunks(path: Path, start: int = 0, size: int = CHUNK_BYTES,
-           quote: bytes | None = None) -> Iterator[memoryview]:
-    """The file from byte ``start`` in pieces of about ``size`` bytes, each ending at a
-    line end (no copy); with ``quote``, at a line end outside quotes where there is one."""
+           quote: bytes | None = None, first: int = FIRST_CHUNK_BYTES
+           ) -> Iterator[memoryview]:
+    """The file from byte ``start`` in pieces of about ``first`` bytes, then twice the
+    one before up to ``size``, each ending at a line end (no copy); with ``quote``, at a
+    line end outside quotes where there is one."""
+    want = min(first, size)
     with open(path, "rb") as handle:
         handle.seek(start)
-        while block := handle.read(size):
+        while block := handle.read(want):
+            size_read, want = want, min(size, 2 * want)
             cut = block.rfind(b"\n") + 1
             if quote is not None and 0 < cut < len(block):
                 cut = balanced_cut(block, cut, quote)
             if 0 < cut < len(block):
                 handle.seek(cut - len(block), 1)
-            elif cut == 0 and len(block) == size:  # a line longer than a chunk
+            elif cut == 0 and len(block) == size_read:  # a line longer than a chunk
                 block += handle.readline()
                 cut = len(block)
             else:
@@ -86,8 +92,22 @@ def quoted_records(lines: list[bytes]) -> Iterator[tuple[int, int]]:
         k = end
 
 
-def line_count(piece: memoryview) -> int:
-    ends = int(np.count_nonzero(np.frombuffer(piece, np.uint8) == 10))  # (no GIL held)
+COUNT_BLOCK = 1 << 18  # bytes compared at a time by ``line_count``
+
+
+def line_count(piece: memoryview | bytes) -> int:
+    """The lines of ``piece`` (the last one may lack its line end). Compared a block at
+    a time into one small buffer (numpy lets go of the GIL): a comparison of the whole
+    chunk at once makes a 16 MiB temporary each time, whose fresh pages cost more to
+    fault in than the comparison itself (0.3 s per million events, measured)."""
+    octets = np.frombuffer(piece, np.uint8)
+    found = np.empty(min(len(octets), COUNT_BLOCK), np.bool_)
+    ends = 0
+    for start in range(0, len(octets), COUNT_BLOCK):
+        block = octets[start:start + COUNT_BLOCK]
+        out = found[:len(block)]
+        np.equal(block, 10, out=out)
+        ends += int(np.count_nonzero(out))
     return ends + (0 if ends and piece[-1] == 10 else 1)
 
 

@@ -706,6 +706,9 @@ def _text_hash(value: str) -> int:
                           "little")
 
 
+_EMPTY_HASH = _text_hash("")
+
+
 def _unused(column: pa.ChunkedArray | pa.Array) -> bool:
     """Whether a column of a token class holds its plain value (null, 0, "", false) in
     every row, as ``content_hashes`` tests it row by row."""
@@ -732,6 +735,9 @@ def content_hashes(table: pa.Table) -> pa.Array:
     n = table.num_rows
     h = np.full(n, HASH_SEED, dtype=np.uint64)
     for name in _HASHED_TEXT:
+        if _unused(table.column(name)):  # "" (or null) in every row: no action, no user
+            h = (h ^ np.uint64(_EMPTY_HASH)) * FNV_PRIME
+            continue
         column = pc.fill_null(table.column(name), "").combine_chunks()
         encoded = pc.dictionary_encode(column)
         per_value = np.array([_text_hash(v) for v in encoded.dictionary.to_pylist()] or [0],
@@ -1034,8 +1040,12 @@ class UsageCore:
         if table.num_rows == 0:
             return
         day = table.column("day")
-        month_of = pc.add(pc.multiply(pc.year(day), 100), pc.month(day))
-        months = pc.unique(month_of).to_pylist()
+        low, high = (value.as_py() for value in pc.min_max(day).values())
+        if (low.year, low.month) == (high.year, high.month):  # (a batch of one month:
+            month_of, months = None, [low.year * 100 + low.month]  # nearly all)
+        else:
+            month_of = pc.add(pc.multiply(pc.year(day), 100), pc.month(day))
+            months = pc.unique(month_of).to_pylist()
         parts = []
         names = [f"{number // 100:04d}-{number % 100:02d}" for number in sorted(months)]
         for month in names:
@@ -1043,7 +1053,7 @@ class UsageCore:
                 self._reopen(month)  # source came back to a month
         for number in sorted(months):
             month = f"{number // 100:04d}-{number % 100:02d}"
-            part = table if len(months) == 1 else table.filter(pc.equal(month_of, number))
+            part = table if month_of is None else table.filter(pc.equal(month_of, number))
             if month not in self._own and month not in self._ids:
                 if self.fast_dedupe and not self.index.has_ids(month):
                     self._own.add(month)  # ids checked once, at the end (``finish``)
@@ -1385,15 +1395,19 @@ class UsageCore:
 
         Raises RepeatedIds if an id repeats within a month this source had to itself
         (the caller then reads the source again with ``fast_dedupe`` off)."""
+        # The months kept in memory are sorted and merged while the spill thread writes
+        # the last ones handed to it (the tail of the import is this and the write).
+        kept = sorted(month for month in self._own if month in self._ids)  # (not spilled)
+        own = {month: self._own_ids(month) for month in kept}
+        months = self._months()
         self._settle()
         if self._spiller is not None:
             self._spiller.shutdown()
             self._spiller = None
         if self._repeated is not None:
             raise RepeatedIds(self._repeated)
-        kept = sorted(month for month in self._own if month not in self._spilled)
         for month in kept:
-            found = self._own_ids(month)
+            found = own[month]
             if found is None:
                 raise RepeatedIds(month)
             self._ids[month] = [found[0]]
@@ -1403,7 +1417,6 @@ class UsageCore:
             self.index.remember(month, self._ids[month][0], self._hashes[month][0])
         for month, spilled in sorted(self._spilled.items()):  # read only if asked
             self.index.add_sidecar(month, spilled.index_path)
-        months = self._months()
         quarantine = sorted(self.quarantine, key=lambda q: q.line)
         result = Extraction(source=source, sha256=sha256, importer=importer, kind="usage",
                             read=self.read, imported=self.imported,
