@@ -140,6 +140,8 @@ class UsageImporter(beangulp.Importer):
     kind = "usage"
     spans: Spans | None = None  # the aggregation grain (``UsageCore``): None, a day
     spill: Path | None = None  # where finished months wait for the write (``UsageCore``)
+    index_compression = "gzip"  # of their ids: a sidecar's (gzip), or ``zstd``, a derived
+    # index's (``index.sidecar_bytes``), so that the write only moves the bytes
 
     def __init__(self, contracts: ContractSet | str | os.PathLike,
                  per_user: Callable[[Customer], bool] = per_user_limits,
@@ -267,7 +269,7 @@ class UsageImporter(beangulp.Importer):
                                                   *self.contracts.costs.values()]),
                          spans=self.spans)
         core.fast_dedupe = fast_dedupe
-        core.spill = self.spill
+        core.spill, core.index_compression = self.spill, self.index_compression
         try:
             self.feed(path, core, self.progress)
         except BaseException:

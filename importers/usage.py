@@ -30,9 +30,10 @@ Event ids, hashes and dedupe stay per event, partitioned by the event's month.
 
 Memory: with ``spill`` (a folder; ``tokenbooks import`` sets it), a month the source has
 moved past (a later month's batch came) goes to disk (``SpilledMonth``: the sorted
-aggregate table as Arrow IPC, the ids as the bytes of their sidecar) and comes back only
-to be written, or if the source returns to it (an unsorted file: read back, merged,
-the same result). The spill is written by a thread (sorting the ids, gzip and the
+aggregate table as Arrow IPC, the ids as the bytes of their index file: a sidecar's,
+gzip, or a derived index's, zstd: ``index_compression``) and comes back only to be
+written, or if the source returns to it (an unsorted file: read back, merged, the same
+result). The spill is written by a thread (sorting the ids, compressing them and the
 group-bys let go of the GIL) while the next batches are read; its months are taken in
 (``_settle``) in order, and an error of it raised, at the next spill, when the source
 comes back to a month, and at ``finish``.
@@ -104,6 +105,8 @@ from tokenbooks.plugins.rules.records import (
 )
 
 from .index import (
+    DERIVED_SUFFIX,
+    SIDECAR_SUFFIX,
     EventIndex,
     Fingerprint,
     fingerprint,
@@ -815,6 +818,7 @@ class UsageCore:
         # ``spill``: a folder where the months a source is done with go (``_spill``),
         # so that memory holds the months being read, not the whole file
         self.spill: Path | None = None
+        self.index_compression = "gzip"  # of a spilled month's ids (``sidecar_bytes``)
         self._spilled: dict[str, SpilledMonth] = {}
         self._spill_folder: _SpillFolder | None = None
         self._repeated: str | None = None  # a spilled month whose ids repeat
@@ -1131,8 +1135,9 @@ class UsageCore:
             table = self._at_spans(table)
         table_path = folder.path / f"{stem}.arrow{SPILL_SUFFIX}"
         _write_ipc(table_path, table)
-        index_path = folder.path / f"{stem}.events.gz{SPILL_SUFFIX}"
-        write_sidecar(index_path, ids, hashes=hashes)
+        suffix = DERIVED_SUFFIX if self.index_compression == "zstd" else SIDECAR_SUFFIX
+        index_path = folder.path / f"{stem}{suffix}{SPILL_SUFFIX}"
+        write_sidecar(index_path, ids, hashes=hashes, compression=self.index_compression)
         days = pc.min_max(table.column("day")).as_py() if table.num_rows else None
         return SpilledMonth(
             folder, table_path, index_path, table.num_rows,

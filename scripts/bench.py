@@ -65,9 +65,11 @@ def measure(kind: str, args: list[str]) -> dict:
         rows = pj.read_json(args[0]).num_rows
     elif kind == "import":
         from tokenbooks.importers import usage_jsonl
+        from tokenbooks.importers.memory import use_import_pool
         from tokenbooks.scripts.import_cmd import SPILL, write
 
         began = time.perf_counter()
+        use_import_pool()
         importer = usage_jsonl.Importer(args[1])  # as ``tokenbooks import`` runs it: the
         # finished months spilled to disk, the entries left tables (written as text)
         importer.spill = Path(args[2]).joinpath(*SPILL)

@@ -110,18 +110,27 @@ from tokenbooks.importers import payments as payments_csv
 from tokenbooks.importers.base import UsageImporter, archive_name, archived_copies, is_copy
 from tokenbooks.importers.diagnose import explain
 from tokenbooks.importers.index import (
+    DERIVED_SUFFIX,
+    SIDECAR_SUFFIX,
     EventIndex,
     derived_path,
     fingerprint,
+    repacked,
     sidecar_bytes,
     sidecar_for,
     sorted_ids,
     write_sidecar,
 )
+from tokenbooks.importers.memory import use_import_pool
 from tokenbooks.importers.payments import InvoiceIndex
 from tokenbooks.importers.provider_costs import ReportError
 from tokenbooks.importers.purchase_base import PaymentIndex, slug
-from tokenbooks.importers.usage import Extraction, SpilledMonth, UnreadableSource
+from tokenbooks.importers.usage import (
+    SPILL_SUFFIX,
+    Extraction,
+    SpilledMonth,
+    UnreadableSource,
+)
 from tokenbooks.plugins.config import PluginConfig, contracts_folder
 from tokenbooks.plugins.entries import usage_text
 from tokenbooks.plugins.entries.usage import at_grain
@@ -403,6 +412,7 @@ def _text(extraction: Extraction, entries: Any, sidecar: Path | None,
 
 SPILL = (".tokenbooks", "spill")  # the spilled months' folder (temporary files only)
 STORES = ("book", "cache")  # index.store of importers.yaml; book: the default (sidecars)
+COMPRESSION = {"book": "gzip", "cache": "zstd"}  # of each store's index files
 IGNORED = ".tokenbooks/"  # the derived index's folder, in the book's .gitignore
 
 
@@ -476,11 +486,16 @@ def write(book: Path, extraction: Extraction, importer: Any = None,
             derived = derived_path(target)  # after the entries (which record it); a
             # crash before it leaves a missing index, rebuilt by the next import
             derived.parent.mkdir(parents=True, exist_ok=True)
-            if spill is not None:  # the spilled ids are the index's bytes already
+            if spill is not None and spill.index_path.name.endswith(
+                    DERIVED_SUFFIX + SPILL_SUFFIX):  # the index's bytes already
                 writing.copy_atomic(spill.index_path, derived)
                 spill.remove()
+            elif spill is not None:  # spilled as a sidecar (gzip): the same text
+                writing.write_bytes_atomic(derived, repacked(spill.index_path.read_bytes()))
+                spill.remove()
             else:
-                writing.write_bytes_atomic(derived, sidecar_bytes(ids, hashes))
+                writing.write_bytes_atomic(derived, sidecar_bytes(ids, hashes, "zstd"))
+            writing.remove(derived_path(target, SIDECAR_SUFFIX))  # an earlier version's
             continue
         sidecar = sidecar_for(target) if usage else None
         writing.write_bytes_atomic(target, _text(extraction, entries, sidecar))
@@ -558,6 +573,7 @@ def run_import(ledger: Path, sources: Sequence[Path], config: Path | None = None
                quiet: bool = False, archive_sources: bool = True
                ) -> list[tuple[Path, Extraction, list[Path]]]:
     """Import ``sources`` into the book of ``ledger``; returns what each gave and wrote."""
+    use_import_pool()  # jemalloc (importers.memory)
     book = ledger.resolve().parent
     entries, options = load_book(ledger)
     load = Load.of(options)
@@ -578,9 +594,10 @@ def run_import(ledger: Path, sources: Sequence[Path], config: Path | None = None
         click.echo(message, err=True)
     if store == "cache":
         keep_ignored(book)
-    for importer in importers:  # the months a source is done with wait on disk
-        if isinstance(importer, UsageImporter):
+    for importer in importers:  # the months a source is done with wait on disk, their
+        if isinstance(importer, UsageImporter):  # ids as the index file's bytes
             importer.spill = book.joinpath(*SPILL)
+            importer.index_compression = COMPRESSION[store]
     rewrite, kept = unfinished(book, entries)
     if rewrite:  # not booked: what dedupes must not count their events (they have no
         # sidecar, so the event index does not; the other indexes read the entries)

@@ -6,8 +6,8 @@ A book made before ``tokenbooks init`` wrote ``index: {store: cache}`` keeps a s
 this command moves the files already there (docs/event-index.md, *Migrating a book*).
 For each usage import file with a sidecar, in a month that is not closed:
 
-1. its ids are copied to ``.tokenbooks/index/<file>.events.gz`` (the sidecar's bytes:
-   the same format);
+1. its ids are copied to ``.tokenbooks/index/<file>.events.zst`` (the sidecar's text,
+   compressed with zstd as the derived index is);
 2. the import file's header line ``; event ids: <sidecar>`` becomes the fingerprint of
    those ids (``; event index: N events, ids sha256 ... (derived v2)``), byte for byte
    the file a ``store: cache`` import of the same source writes;
@@ -35,6 +35,7 @@ from tokenbooks.importers.index import (
     derived_path,
     fingerprint,
     read_sidecar,
+    repacked,
     sidecar_for,
     verified,
 )
@@ -93,9 +94,9 @@ def migrate(book: Path) -> tuple[list[str], list[str], list[str]]:
                 f"{found.events} (ids sha256 {found.sha256[:12]}...): not migrated (import "
                 f"its source again, or restore the file from version control)")
         derived = derived_path(path)
-        if not verified(derived, found):  # 1. the ids, outside the tracked book
-            derived.parent.mkdir(parents=True, exist_ok=True)
-            writing.copy_atomic(sidecar, derived)
+        if not verified(derived, found):  # 1. the ids, outside the tracked book (the
+            derived.parent.mkdir(parents=True, exist_ok=True)  # sidecar's text, zstd)
+            writing.write_bytes_atomic(derived, repacked(sidecar.read_bytes()))
         if declared is None:  # 2. the fingerprint, in the import file
             text = path.read_text(encoding="utf-8")
             new = with_fingerprint(text, sidecar, found.line())

@@ -2,7 +2,7 @@
 
 A usage import file written with ``index: {store: cache}`` records the fingerprint of
 its ids in its header (``; event index: 42 events, ids sha256 ... (derived v2)``); the
-ids themselves live in ``.tokenbooks/index/<file>.events.gz``, a cache outside the
+ids themselves live in ``.tokenbooks/index/<file>.events.zst``, a cache outside the
 tracked book (docs/event-index.md). Before every import, ``rebuild`` checks each of them
 against its fingerprint; one missing, cut short or holding other ids is made again from
 the file's source (``; sha256 ...`` of its header: the copy under ``documents/``, or a
@@ -19,7 +19,7 @@ with an error naming the import file and what is missing, before anything is wri
 an index is never partial.
 
     >>> rebuild(book, importers)        # [] when every index matches its fingerprint
-    ['rebuilt .tokenbooks/index/2026-01.usage.jsonl.3f2a9c1b.events.gz (42 events)']
+    ['rebuilt .tokenbooks/index/2026-01.usage.jsonl.3f2a9c1b.events.zst (42 events)']
 
 ``tokenbooks import`` calls ``rebuild`` before it reads a source; ``tokenbooks close``
 calls ``rebuild_loaded`` once it has loaded the book (a close without ``--source`` on a
@@ -39,6 +39,7 @@ import pyarrow.compute as pc
 
 from tokenbooks.importers.base import file_sha256
 from tokenbooks.importers.index import (
+    SIDECAR_SUFFIX,
     EventIndex,
     Fingerprint,
     declared_fingerprint,
@@ -48,7 +49,7 @@ from tokenbooks.importers.index import (
     read_sidecar,
     sidecar_bytes,
     sorted_ids,
-    verified,
+    verified_derived,
 )
 
 from . import writing
@@ -148,7 +149,8 @@ def _rebuild_one(book: Path, path: Path, expected: Fingerprint, reader: _Reader,
                 f"rebuilt; {outcome}")
     target = derived_path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    writing.write_bytes_atomic(target, sidecar_bytes(*chosen))
+    writing.write_bytes_atomic(target, sidecar_bytes(*chosen, compression="zstd"))
+    writing.remove(derived_path(path, SIDECAR_SUFFIX))  # an earlier version's (gzip)
     return None
 
 
@@ -161,7 +163,7 @@ def rebuild(book: Path, importers: list[Any], sources: list[Path] | None = None,
     stale: list[tuple[Path, Fingerprint]] = []
     for path in sorted((book / "imports").glob("*.beancount")):
         expected = declared_fingerprint(path)
-        if expected is not None and not verified(derived_path(path), expected):
+        if expected is not None and verified_derived(path, expected) is None:
             stale.append((path, expected))
     if not stale:
         return []
@@ -196,7 +198,7 @@ def rebuild_loaded(book: Path, options: dict[str, Any], outcome: str) -> list[st
 
     stale = [path for path in sorted((book / "imports").glob("*.beancount"))
              if (expected := declared_fingerprint(path)) is not None
-             and not verified(derived_path(path), expected)]
+             and verified_derived(path, expected) is None]
     if not stale:  # the common case: no importer (nor the contracts) needed
         return []
     load = Load.of(options)

@@ -2,7 +2,7 @@
 against its event-id index and its archived source document, read again by its importer.
 
     import file (imports/2026-01.usage-2026-01.jsonl.be1b2b68.beancount)
-      events of its usage entries  = ids in its event-id index (.events.gz)
+      events of its usage entries  = ids in its event-id index (sidecar or derived)
       ids of the source's month    = ids in the month's indexes (none read but not booked)
       ids of its index             ⊆ ids of the source (none booked from nowhere)
 

@@ -80,6 +80,56 @@ def test_a_cache_book_tracks_no_ids_and_records_the_fingerprint(imported) -> Non
     assert events == 40
 
 
+def test_the_derived_index_is_the_sidecar_text_in_zstd(imported) -> None:
+    """The cache holds a sidecar's text (v2: each id, a tab, its content hash), zstd
+    compressed: what ``zstd -dc`` prints."""
+    import gzip
+
+    from tokenbooks.importers.index import ZSTD_MAGIC, sidecar_bytes, unpacked
+
+    ledger, _ = imported
+    (usage,) = usage_files(ledger.parent)
+    derived = derived_path(usage)
+    assert derived.name.endswith(".events.zst") and derived.read_bytes()[:4] == ZSTD_MAGIC
+    text = unpacked(derived.read_bytes())
+    lines = text.decode().splitlines()
+    assert lines[0] == "# tokenbooks event ids v2" and len(lines) == 41
+    ids = [line.split("\t")[0] for line in lines[1:]]
+    hashes = [line.split("\t")[1] for line in lines[1:]]
+    assert ids == [f"evt-{i:05d}" for i in range(40)]
+    assert text == gzip.decompress(b"".join(sidecar_bytes(ids, hashes)))
+    assert derived.read_bytes() == b"".join(sidecar_bytes(ids, hashes, "zstd"))
+
+
+def test_an_earlier_versions_gzip_index_is_trusted_until_it_is_rebuilt(imported) -> None:
+    """A book imported by a version that wrote the cache as gzip (``.events.gz``): it is
+    verified against the fingerprint and read as before, no rebuild; once damaged, the
+    rebuild writes the ``.events.zst`` and removes it."""
+    import gzip
+
+    from tokenbooks.importers.index import index_file, unpacked
+
+    ledger, source = imported
+    book = ledger.parent
+    (usage,) = usage_files(book)
+    derived = derived_path(usage)
+    legacy = derived.with_name(derived.name.replace(".events.zst", ".events.gz"))
+    zstd_bytes = derived.read_bytes()
+    legacy.write_bytes(gzip.compress(unpacked(zstd_bytes), mtime=0))
+    derived.unlink()
+    assert index_file(usage) == legacy
+    result = run(ledger, source, extra=("--json",))
+    assert result.exit_code == 0, result.output
+    assert "rebuilt" not in result.output
+    assert '"duplicates": 40' in result.output and '"imported": 0' in result.output
+    assert legacy.exists() and not derived.exists()
+    legacy.write_bytes(legacy.read_bytes()[:20])  # cut short: rebuilt, as zstd
+    result = run(ledger, source, extra=("--json",))
+    assert result.exit_code == 0, result.output
+    assert "rebuilt .tokenbooks/index/" in result.output and '"duplicates": 40' in result.output
+    assert derived.read_bytes() == zstd_bytes and not legacy.exists()
+
+
 @pytest.mark.parametrize("damage", ["delete", "truncate", "stale"])
 def test_a_damaged_index_is_rebuilt_and_the_same_source_is_all_duplicates(
         imported, damage: str) -> None:
@@ -412,7 +462,7 @@ def test_migrating_moves_the_open_months_sidecars_and_keeps_the_closed_ones(
         "1 file(s) migrated, 1 kept (closed months: 2026-01)"]
     # February: the bytes of a store: cache import; January: sealed by its lock, kept
     for name in ("imports/2026-02.usage-2026-02.jsonl.b620dfac.beancount",
-                 ".tokenbooks/index/2026-02.usage-2026-02.jsonl.b620dfac.events.gz"):
+                 ".tokenbooks/index/2026-02.usage-2026-02.jsonl.b620dfac.events.zst"):
         assert (book / name).read_bytes() == (new / name).read_bytes(), name
     assert [p.name for p in (book / "imports").glob("*.events.gz")] == [
         "2026-01.usage-2026-01.jsonl.98732069.events.gz"]

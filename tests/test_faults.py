@@ -149,8 +149,8 @@ def whole_files_only(scenario: Scenario, book: Path) -> None:
             continue
         assert content in (scenario.before.get(name), scenario.after.get(name)), (
             f"{name}: neither the file before the run nor the one after it")
-        if name.endswith(".events.gz"):  # a sidecar, or a derived index (store: cache)
-            entries = "imports/" + base.removesuffix(".events.gz") + ".beancount"
+        if name.endswith((".events.gz", ".events.zst")):  # a sidecar, or a derived index
+            entries = "imports/" + base.rpartition(".events.")[0] + ".beancount"  # (cache)
             assert now.get(entries) == scenario.after[entries], (
                 f"{name} without its entries {entries}")
 

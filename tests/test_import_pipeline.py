@@ -30,7 +30,7 @@ def book_bytes(book: Path) -> dict[str, bytes]:
 
 def imported(source: Path, book: Path, monkeypatch: pytest.MonkeyPatch, *,
              narrow: bool = True, ahead: bool = True, spill: bool = True,
-             chunk: int = 2048) -> tuple[dict[str, bytes], list]:
+             chunk: int = 2048, compression: str = "gzip") -> tuple[dict[str, bytes], list]:
     """The book one import of ``source`` writes (index in the cache), and its quarantine
     rows, with the speed-ups on or off."""
     with monkeypatch.context() as patch:
@@ -43,6 +43,7 @@ def imported(source: Path, book: Path, monkeypatch: pytest.MonkeyPatch, *,
         (book / "imports").mkdir(parents=True)
         importer = usage_jsonl.Importer(ROOT_CONTRACTS)
         importer.spill = book / ".tokenbooks" / "spill" if spill else None
+        importer.index_compression = compression  # of the spilled ids
         result = importer.extract_result(str(source), [])
         write(book, result, store="cache")
     rows = [(q.line, q.field, q.reason, q.content) for q in result.rejected()]
@@ -166,6 +167,39 @@ def test_months_spilled_by_the_thread_give_the_bytes_of_months_kept(
     assert spilled == kept
     assert len([name for name in spilled[0] if name.startswith("imports/")]) == 3
     assert not list((tmp_path / "spilled").rglob("*.tokenbooks.tmp"))
+
+
+def test_spilled_ids_in_either_compression_give_the_same_book(tmp_path, monkeypatch
+                                                              ) -> None:
+    """The spill keeps a month's ids as its index file's bytes: zstd, as ``tokenbooks
+    import`` spills them for a derived index (moved as they are), or gzip, a sidecar's
+    (the write repacks them): the same book, the derived index zstd."""
+    source = jsonl(tmp_path / "three.jsonl", three_months(True))
+    zstd = imported(source, tmp_path / "zstd", monkeypatch, compression="zstd")
+    gzip = imported(source, tmp_path / "gzip", monkeypatch, compression="gzip")
+    kept = imported(source, tmp_path / "kept", monkeypatch, spill=False)
+    assert zstd == gzip == kept
+    derived = sorted(name for name in zstd[0] if name.startswith(".tokenbooks/index/"))
+    assert len(derived) == 3 and all(name.endswith(".events.zst") for name in derived)
+    assert all(zstd[0][name][:4] == b"\x28\xb5\x2f\xfd" for name in derived)
+
+
+def test_chunks_start_small_and_double_up_to_their_size(tmp_path) -> None:
+    """The first chunk is parsed while nothing else can be done: ``first`` bytes, then
+    twice the one before up to ``size``; each ends at a line end, a line longer than
+    its chunk whole, and together they are the file."""
+    text = b"".join(b"%05d" % i + b"x" * 94 + b"\n" for i in range(200))  # 100 B a line
+    text = b"L" * 700 + b"\n" + text + b"tail without newline"
+    path = tmp_path / "lines.jsonl"
+    path.write_bytes(text)
+    pieces = [bytes(piece) for piece in lines.chunks(path, size=4096, first=256)]
+    assert b"".join(pieces) == text
+    assert pieces[0] == b"L" * 700 + b"\n"  # longer than the first chunk: whole
+    assert [len(p) for p in pieces[1:6]] == [500, 1000, 2000, 4000, 4000]
+    assert all(p.endswith(b"\n") for p in pieces[:-1])
+    whole = [bytes(p) for p in lines.chunks(path, size=1 << 20)]  # (the file in one read:
+    assert whole == [text[:text.rfind(b"\n") + 1], b"tail without newline"]  # to its
+    # last line end, then the rest)
 
 
 def test_an_id_repeated_in_a_spilled_month_is_read_again_id_by_id(tmp_path,

@@ -65,9 +65,11 @@ def completeness(files: Iterable[FileCount], customers: Iterable[CustomerUsage])
     customers = list(customers)
     for f in files:
         if f.indexed is None:
+            stem = f.file.removesuffix('.beancount')
             failures.append(f"{f.file}: {f.booked} usage events without an event-id index "
-                            f"(expected {f.file.removesuffix('.beancount')}.events.gz, "
-                            f"written by tokenbooks import)")
+                            f"(expected its sidecar {stem}.events.gz or, with index store "
+                            f"cache, .tokenbooks/index/{stem.rpartition('/')[2]}.events.zst "
+                            f"matching its fingerprint, written by tokenbooks import)")
         elif f.indexed != f.booked:
             failures.append(f"{f.file}: its event-id index holds {f.indexed} events, its "
                             f"usage entries {f.booked} ({f.indexed - f.booked:+d} missing "
