@@ -62,6 +62,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from beancount.core import data
@@ -132,11 +133,13 @@ def sidecar_bytes(ids: pa.Array | pa.ChunkedArray | Iterable[str],
         if len(id_array) > 1 and not pc.all(pc.less_equal(id_array[:-1], id_array[1:])).as_py():
             order = pc.array_sort_indices(id_array)
             id_array, hash_array = id_array.take(order), hash_array.take(order)
-        lines = pc.binary_join_element_wise(id_array, hash_array, "\t")
-        offsets = pa.array([0, len(lines)], pa.int32())
-        joined = pc.binary_join(pa.ListArray.from_arrays(offsets, lines), "\n")
-        body: bytes | memoryview = memoryview(joined[0].as_buffer()) if len(lines) else b""
-        return pack([HEADER.encode("utf-8") + b"\n", body, b"\n" if len(body) else b""])
+        # each line "id\thash\n" is one value; their bytes, back to back, are the body
+        ended = pc.binary_join_element_wise(hash_array, pa.scalar(""), "\n")
+        lines = pc.binary_join_element_wise(id_array, ended, "\t")
+        ends = np.frombuffer(lines.buffers()[1], np.int32, len(lines) + 1, lines.offset)
+        body: bytes | memoryview = (memoryview(lines.buffers()[2])[ends[0]:ends[-1]]
+                                    if len(lines) else b"")
+        return pack([HEADER.encode("utf-8") + b"\n", body])
     if isinstance(ids, pa.ChunkedArray):
         ids = ids.combine_chunks() if ids.num_chunks else pa.array([], pa.string())
     if isinstance(ids, pa.Array) and ids.nbytes < (1 << 30):

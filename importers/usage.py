@@ -313,7 +313,7 @@ class Extraction:
         if not tables:
             return _empty_parts()
         table = pa.concat_tables(tables)
-        return table.sort_by([(k, "ascending") for k in KEYS]) if len(tables) > 1 else table
+        return sort_by_keys(table) if len(tables) > 1 else table
 
     def pending(self) -> bool:
         """Whether the entries are still only the usage tables (not made, not changed)."""
@@ -1125,7 +1125,7 @@ class UsageCore:
         ids, hashes = found
         folder = self._spill_folder
         assert folder is not None
-        table = self._combine(parts).sort_by([(k, "ascending") for k in KEYS])
+        table = sort_by_keys(self._combine(parts))
         stem = f".{month}.{folder.token}"
         day_path = None
         if self.spans is not None:  # the days kept too, for ``_reopen`` (the days of a
@@ -1252,7 +1252,7 @@ class UsageCore:
         out["first_event"] = table.column("first_event").take(low)
         out["last_event"] = table.column("last_event").take(high)
         merged = pa.table(out).select(list(PART_COLUMNS))
-        return merged.sort_by([(k, "ascending") for k in KEYS])
+        return sort_by_keys(merged)
 
     def _span_firsts(self, table: pa.Table) -> pa.Array:
         """The first day of the span of each row's (customer, day): ``spans.span`` asked
@@ -1362,7 +1362,7 @@ class UsageCore:
             return pa.table(arrays, names=list(PART_COLUMNS))
         tables = [self._combine(self._parts[month]) for month in sorted(self._parts)]
         table = pa.concat_tables(tables) if tables else _empty_parts()
-        return table.sort_by([(k, "ascending") for k in KEYS]) if table.num_rows else table
+        return sort_by_keys(table)
 
     def _months(self) -> dict[str, pa.Table]:
         """The aggregates by month of their day (at the grain: ``_at_spans``), each
@@ -1373,7 +1373,7 @@ class UsageCore:
         out = {}
         for month in sorted(self._parts):
             table = self._combine(self._parts.pop(month))
-            out[month] = self._at_spans(table.sort_by([(k, "ascending") for k in KEYS]))
+            out[month] = self._at_spans(sort_by_keys(table))
         return out
 
     # -- output -----------------------------------------------------------------------------
@@ -1630,6 +1630,40 @@ def sort_order(ids: pa.Array) -> pa.Array:
         matrix[np.arange(width) < lengths[:, None]] = octets
     words = matrix.view(">u8")
     return pa.array(np.lexsort(words.T[::-1]))
+
+
+def sort_by_keys(table: pa.Table) -> pa.Table:
+    """``table`` sorted by ``KEYS``, as ``table.sort_by`` sorts it (stable: rows with the
+    same keys keep their order; text by code point), about three times faster on the
+    aggregates: each key's values as ranks (a text column's by its dictionary, sorted by
+    pyarrow), ordered by one ``np.lexsort``; a key the same in every row is left out.
+
+    >>> sort_by_keys(table).equals(table.sort_by([(k, "ascending") for k in KEYS]))
+    True
+    """
+    if table.num_rows < 2:
+        return table
+    ranks = []
+    for name in KEYS:
+        column = table.column(name).combine_chunks()
+        if column.null_count:  # (never in an aggregate table: pyarrow's own sort)
+            return table.sort_by([(k, "ascending") for k in KEYS])
+        if _constant(column):
+            continue
+        if pa.types.is_date32(column.type):
+            ranks.append(pc.cast(column, pa.int32()).to_numpy())
+        elif pa.types.is_boolean(column.type):
+            ranks.append(column.to_numpy(zero_copy_only=False).astype(np.int8))
+        elif pa.types.is_string(column.type):
+            encoded = pc.dictionary_encode(column)
+            rank = np.empty(len(encoded.dictionary), np.int64)
+            rank[pc.array_sort_indices(encoded.dictionary).to_numpy()] = np.arange(len(rank))
+            ranks.append(rank[encoded.indices.to_numpy()])
+        else:
+            return table.sort_by([(k, "ascending") for k in KEYS])
+    if not ranks:
+        return table
+    return table.take(pa.array(np.lexsort(ranks[::-1])))
 
 
 def _sorted(column: pa.ChunkedArray) -> bool:

@@ -74,6 +74,35 @@ def test_sort_order_of_ids_with_a_common_prefix_of_whole_words() -> None:
     assert usage.sort_order(zero).to_pylist() == [2, 1, 0]
 
 
+_TEXT = st.text(st.characters(min_codepoint=0x20, blacklist_categories=("Cs",)), max_size=6)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["acme", "zeta", "Ä", "a b", ""]),
+                          st.integers(20000, 20004), _TEXT, st.sampled_from(["chat", ""]),
+                          st.sampled_from(["", "long"]), st.booleans(),
+                          st.integers(0, 10**6)), max_size=40))
+def test_sort_by_keys_is_pyarrows_sort_by(rows) -> None:
+    """Ties kept in table order (stable), text by code point, constant keys skipped."""
+    import datetime
+
+    epoch = datetime.date(1970, 1, 1)
+    table = pa.table({
+        "customer": pa.array([r[0] for r in rows], pa.string()),
+        "day": pa.array([epoch + datetime.timedelta(days=r[1]) for r in rows], pa.date32()),
+        "model": pa.array([r[2] for r in rows], pa.string()),
+        "feature": pa.array([r[3] for r in rows], pa.string()),
+        "action": pa.array([""] * len(rows), pa.string()),
+        "user": pa.array([""] * len(rows), pa.string()),
+        "tier": pa.array([r[4] for r in rows], pa.string()),
+        "context": pa.array([""] * len(rows), pa.string()),
+        "cache_hit": pa.array([r[5] for r in rows], pa.bool_()),
+        "input_tokens": pa.array([r[6] for r in rows], pa.int64()),
+    })
+    expected = table.sort_by([(k, "ascending") for k in usage.KEYS])
+    assert usage.sort_by_keys(table).equals(expected)
+
+
 def test_unique_sorted_finds_a_repeated_id() -> None:
     ids = [pa.array(["b", "a"]), pa.array(["c", "a"])]
     hashes = [pa.array(["2", "1"]), pa.array(["3", "4"])]
