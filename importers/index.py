@@ -75,7 +75,6 @@ HEADERS = (HEADER_V1, HEADER)
 COMPRESSLEVEL = 1  # fast; level 6 saves only ~7% on ids
 SIDECAR_SUFFIX = ".events.gz"
 DERIVED_SUFFIX = ".events.zst"  # the derived index: zstd (pyarrow's, level 1)
-COMPRESSIONS = ("gzip", "zstd")  # of ``sidecar_bytes``: a sidecar's, a derived index's
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"  # a zstd frame's first bytes (RFC 8878)
 USAGE = "usage"
 
@@ -179,10 +178,10 @@ def _zstd(parts: list[bytes | memoryview]) -> Iterator[bytes | memoryview]:
     yield memoryview(out.getvalue())
 
 
-def repacked(raw: bytes) -> Iterator[bytes | memoryview]:
-    """The bytes of a derived index (zstd) of the same text as the index file ``raw``
-    (a sidecar's gzip, say)."""
-    return _zstd([unpacked(raw)])
+def repacked(raw: bytes, compression: str = "zstd") -> Iterator[bytes | memoryview]:
+    """The bytes, in ``compression`` (``zstd``: a derived index; ``gzip``: a sidecar), of
+    the same text as the index file ``raw``."""
+    return (_zstd if compression == "zstd" else _gzip)([unpacked(raw)])
 
 
 def unpacked(raw: bytes) -> bytes:

@@ -242,6 +242,11 @@ class SpilledMonth:
         with pa.OSFile(str(path), "rb") as source:
             return pa.ipc.open_file(source).read_all()
 
+    @property
+    def compression(self) -> str:
+        """Of its ids' bytes: ``zstd`` (a derived index's) or ``gzip`` (a sidecar's)."""
+        return "zstd" if self.index_path.name.endswith(DERIVED_SUFFIX + SPILL_SUFFIX) else "gzip"
+
     def ids(self) -> tuple[pa.Array, pa.Array]:
         content = read_sidecar_content(self.index_path)
         return (pa.array(list(content), pa.string()),

@@ -110,7 +110,6 @@ from tokenbooks.importers import payments as payments_csv
 from tokenbooks.importers.base import UsageImporter, archive_name, archived_copies, is_copy
 from tokenbooks.importers.diagnose import explain
 from tokenbooks.importers.index import (
-    DERIVED_SUFFIX,
     SIDECAR_SUFFIX,
     EventIndex,
     derived_path,
@@ -125,12 +124,7 @@ from tokenbooks.importers.memory import use_import_pool
 from tokenbooks.importers.payments import InvoiceIndex
 from tokenbooks.importers.provider_costs import ReportError
 from tokenbooks.importers.purchase_base import PaymentIndex, slug
-from tokenbooks.importers.usage import (
-    SPILL_SUFFIX,
-    Extraction,
-    SpilledMonth,
-    UnreadableSource,
-)
+from tokenbooks.importers.usage import Extraction, SpilledMonth, UnreadableSource
 from tokenbooks.plugins.config import PluginConfig, contracts_folder
 from tokenbooks.plugins.entries import usage_text
 from tokenbooks.plugins.entries.usage import at_grain
@@ -486,13 +480,8 @@ def write(book: Path, extraction: Extraction, importer: Any = None,
             derived = derived_path(target)  # after the entries (which record it); a
             # crash before it leaves a missing index, rebuilt by the next import
             derived.parent.mkdir(parents=True, exist_ok=True)
-            if spill is not None and spill.index_path.name.endswith(
-                    DERIVED_SUFFIX + SPILL_SUFFIX):  # the index's bytes already
-                writing.copy_atomic(spill.index_path, derived)
-                spill.remove()
-            elif spill is not None:  # spilled as a sidecar (gzip): the same text
-                writing.write_bytes_atomic(derived, repacked(spill.index_path.read_bytes()))
-                spill.remove()
+            if spill is not None:
+                _place_index(spill, derived, "zstd")
             else:
                 writing.write_bytes_atomic(derived, sidecar_bytes(ids, hashes, "zstd"))
             writing.remove(derived_path(target, SIDECAR_SUFFIX))  # an earlier version's
@@ -502,8 +491,7 @@ def write(book: Path, extraction: Extraction, importer: Any = None,
         del entries
         written.append(target)
         if sidecar is not None and spill is not None:  # its bytes, spilled
-            writing.copy_atomic(spill.index_path, sidecar)
-            spill.remove()
+            _place_index(spill, sidecar, "gzip")
             written.append(sidecar)
         elif sidecar is not None:  # after the entries: it marks their events booked
             ids = extraction.event_ids.get(month, [])
@@ -514,6 +502,17 @@ def write(book: Path, extraction: Extraction, importer: Any = None,
                           if hashes is not None else None)
             written.append(sidecar)
     return written
+
+
+def _place_index(spill: SpilledMonth, path: Path, compression: str) -> None:
+    """Write a spilled month's ids to their index file ``path``: its bytes as they are
+    when the spill has them in ``compression`` (as ``run_import`` sets it), else the
+    same text repacked; then let go of the spilled files."""
+    if spill.compression == compression:
+        writing.copy_atomic(spill.index_path, path)
+    else:
+        writing.write_bytes_atomic(path, repacked(spill.index_path.read_bytes(), compression))
+    spill.remove()
 
 
 def archive(book: Path, importer, source: Path, extraction: Extraction) -> Path | None:

@@ -37,7 +37,7 @@ from tokenbooks.importers.index import (
     read_sidecar,
     repacked,
     sidecar_for,
-    verified,
+    verified_derived,
 )
 from tokenbooks.plugins.rules import manifest
 
@@ -94,7 +94,7 @@ def migrate(book: Path) -> tuple[list[str], list[str], list[str]]:
                 f"{found.events} (ids sha256 {found.sha256[:12]}...): not migrated (import "
                 f"its source again, or restore the file from version control)")
         derived = derived_path(path)
-        if not verified(derived, found):  # 1. the ids, outside the tracked book (the
+        if verified_derived(path, found) is None:  # 1. the ids, outside the book (the
             derived.parent.mkdir(parents=True, exist_ok=True)  # sidecar's text, zstd)
             writing.write_bytes_atomic(derived, repacked(sidecar.read_bytes()))
         if declared is None:  # 2. the fingerprint, in the import file

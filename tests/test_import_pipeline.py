@@ -30,7 +30,8 @@ def book_bytes(book: Path) -> dict[str, bytes]:
 
 def imported(source: Path, book: Path, monkeypatch: pytest.MonkeyPatch, *,
              narrow: bool = True, ahead: bool = True, spill: bool = True,
-             chunk: int = 2048, compression: str = "gzip") -> tuple[dict[str, bytes], list]:
+             chunk: int = 2048, compression: str = "gzip", store: str = "cache"
+             ) -> tuple[dict[str, bytes], list]:
     """The book one import of ``source`` writes (index in the cache), and its quarantine
     rows, with the speed-ups on or off."""
     with monkeypatch.context() as patch:
@@ -45,7 +46,7 @@ def imported(source: Path, book: Path, monkeypatch: pytest.MonkeyPatch, *,
         importer.spill = book / ".tokenbooks" / "spill" if spill else None
         importer.index_compression = compression  # of the spilled ids
         result = importer.extract_result(str(source), [])
-        write(book, result, store="cache")
+        write(book, result, store=store)
     rows = [(q.line, q.field, q.reason, q.content) for q in result.rejected()]
     return book_bytes(book), rows
 
@@ -211,6 +212,11 @@ def test_spilled_ids_in_either_compression_give_the_same_book(tmp_path, monkeypa
     derived = sorted(name for name in zstd[0] if name.startswith(".tokenbooks/index/"))
     assert len(derived) == 3 and all(name.endswith(".events.zst") for name in derived)
     assert all(zstd[0][name][:4] == b"\x28\xb5\x2f\xfd" for name in derived)
+    sidecars = [imported(source, tmp_path / f"book-{c}", monkeypatch, compression=c,
+                         store="book") for c in ("zstd", "gzip")]  # (sidecars: gzip)
+    assert sidecars[0] == sidecars[1]
+    names = [name for name in sidecars[0][0] if name.endswith(".events.gz")]
+    assert len(names) == 3 and all(sidecars[0][0][n][:2] == b"\x1f\x8b" for n in names)
 
 
 def test_chunks_start_small_and_double_up_to_their_size(tmp_path) -> None:

@@ -65,7 +65,7 @@ def completeness(files: Iterable[FileCount], customers: Iterable[CustomerUsage])
     customers = list(customers)
     for f in files:
         if f.indexed is None:
-            stem = f.file.removesuffix('.beancount')
+            stem = f.file.removesuffix(".beancount")
             failures.append(f"{f.file}: {f.booked} usage events without an event-id index "
                             f"(expected its sidecar {stem}.events.gz or, with index store "
                             f"cache, .tokenbooks/index/{stem.rpartition('/')[2]}.events.zst "
