@@ -17,7 +17,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tokenbooks.importers import litellm, usage_csv, usage_jsonl, usage_parquet
@@ -333,6 +333,11 @@ rows = st.fixed_dictionaries({
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.one_of(rows, st.just("{broken")), max_size=40))
+@example(events=[  # an id twice with other content (hypothesis found it): a conflict
+    {"event_id": "a", "timestamp": "2026-03-01T10:00:00Z", "customer": "acme",
+     "model": "gpt-4o"},
+    {"event_id": "a", "timestamp": "2026-03-01T10:00:00Z", "customer": "acme",
+     "model": "gpt-4o", "output_tokens": 1}])
 def test_count_identity_and_fast_path_agree_with_row_by_row(tmp_path_factory, events):
     folder = tmp_path_factory.mktemp("prop")
     path = write_jsonl(folder / "p.jsonl", [
@@ -344,7 +349,8 @@ def test_count_identity_and_fast_path_agree_with_row_by_row(tmp_path_factory, ev
         return
     result = jsonl().run(path)
     assert result.read == len(events)
-    assert result.read == result.imported + result.duplicates + result.quarantined
+    assert result.read == (result.imported + result.duplicates + len(result.conflicts)
+                           + result.quarantined)  # (an id twice, other content: a conflict)
     # Row by row in Python, the authority.
     core = UsageCore(CONTRACTS.customers)
     core.fast_dedupe = False  # ids claimed one by one
@@ -355,6 +361,8 @@ def test_count_identity_and_fast_path_agree_with_row_by_row(tmp_path_factory, ev
         result.read, result.imported, result.duplicates)
     assert [(q.line, q.field) for q in slow.quarantine] == [
         (q.line, q.field) for q in result.quarantine]
+    assert [(q.line, q.reason) for q in slow.conflicts] == [
+        (q.line, q.reason) for q in result.conflicts]
     assert [e.meta for e in slow.entries] == [e.meta for e in result.entries]
 
 
